@@ -1,0 +1,39 @@
+"""Packaging for TicketBooth, a ticket-based access broker for iRODS."""
+from setuptools import find_packages, setup
+
+setup(
+    name="ticketbooth",
+    version="0.1.0",
+    description="Ticket-based access broker for iRODS with S3 keys bound to tickets",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["ticketbooth", "ticketbooth.*"]),
+    include_package_data=True,
+    package_data={"ticketbooth": ["py.typed", "demo/*", "demo/**/*"]},
+    install_requires=[
+        "flask>=3.0",
+        "flask-smorest>=0.45",
+        "marshmallow>=3.20",
+        "python-irodsclient>=3.0",
+        "pyjwt[crypto]>=2.8",
+        "gunicorn>=22",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "freezegun>=1.4",
+            "hypothesis>=6.100",
+            "boto3>=1.34",
+            "awscli>=1.32",
+            "minio>=7.2",
+            "requests>=2.31",
+            "ruff>=0.4",
+        ],
+    },
+    entry_points={"console_scripts": ["ticketbooth = ticketbooth.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: Flask",
+    ],
+)
