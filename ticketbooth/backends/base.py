@@ -1,0 +1,148 @@
+"""The one seam every storage backend implements: the ticket catalogue and the data path behind a ticket.
+
+A backend holds tickets with iRODS semantics (the embedded backend emulates them; the iRODS backend delegates
+to a real zone) and lets the gateway read and write data *through* a ticket. Every method documents what it
+raises; all errors are :mod:`ticketbooth.errors` classes, never a driver's own exception.
+
+The shared conformance suite in ``tests/backends/conformance.py`` is the executable form of these contracts.
+"""
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+
+from ..model import Actor, Ticket, TicketChanges, TicketPage, TicketQuery, TicketSpec
+
+__all__ = ["ObjectInfo", "TicketBackend", "DataSession"]
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """A data object or collection seen through a ticket. ``etag`` is the hex MD5 of the content when known."""
+
+    path: str
+    is_collection: bool
+    size: int = 0
+    modified_at: datetime | None = None
+    etag: str | None = None
+
+
+class DataSession(abc.ABC):
+    """Data access through one ticket by one holder, for one gateway request. Use it as a context manager.
+
+    Every path is an absolute logical path inside the ticket's target (the caller checks containment with
+    ``ticketbooth.paths``; a session re-checks and raises ``PermissionDenied`` on escape, including through
+    symlinks on disk). Actions the ticket's type does not grant raise ``PermissionDenied``.
+    """
+
+    ticket: Ticket
+
+    @abc.abstractmethod
+    def stat(self, path: str) -> ObjectInfo:
+        """Describe ``path``; ``PathNotFound`` when nothing is there."""
+
+    @abc.abstractmethod
+    def list(self, collection: str, *, recursive: bool, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """Yield what lies below ``collection``, ordered by path as compared by UTF-8 bytes.
+
+        With ``recursive`` only data objects are yielded, from every depth; without, the direct children
+        (collections included). ``start_after`` (a path) skips everything up to and including it.
+        ``PathNotFound`` when ``collection`` is not a collection.
+        """
+
+    @abc.abstractmethod
+    def open_read(self, path: str) -> BinaryIO:
+        """A seekable binary stream of the data object at ``path``; ``PathNotFound`` if it is not one."""
+
+    @abc.abstractmethod
+    def write(self, path: str, stream: BinaryIO, *, size: int | None = None) -> ObjectInfo:
+        """Store ``stream`` (read to EOF in bounded chunks) as the data object ``path``, replacing any.
+
+        Counts one write file and the bytes written against the ticket's write limits. The limits are
+        enforced before the data becomes visible: when one would be exceeded, ``TicketWriteFilesExceeded`` or
+        ``TicketWriteBytesExceeded`` is raised and nothing is left behind. An exception from ``stream`` (e.g. a
+        signature or checksum mismatch found at EOF) also leaves nothing behind and propagates unchanged.
+        Missing parent collections below the ticket's target are created.
+        """
+
+    @abc.abstractmethod
+    def delete(self, path: str) -> None:
+        """Remove the data object at ``path``; ``PathNotFound`` when there is none."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the session holds."""
+
+    def __enter__(self) -> DataSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class TicketBackend(abc.ABC):
+    """A ticket catalogue with iRODS semantics, plus data access through tickets.
+
+    ``actor`` is who asks. Owners and admins manage tickets; a user admitted by a ticket's allow-lists may read
+    it (without its ticket string: the API hides that). ``now`` parameters exist so tests inject time.
+    """
+
+    zone: str
+
+    # -- catalogue -------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_ticket(self, actor: Actor, spec: TicketSpec, *, now: datetime) -> Ticket:
+        """Create a ticket on ``spec.path`` owned by ``actor``; all of it or nothing.
+
+        ``PathNotFound`` when no collection or data object is there; ``PermissionDenied`` when ``actor`` does not
+        own it; ``InvalidRequest`` when an allow-listed user or group does not exist.
+        """
+
+    @abc.abstractmethod
+    def get_ticket(self, actor: Actor, ticket_id: int) -> Ticket:
+        """The ticket, if ``actor`` owns it, is an admin, or is admitted by it; else ``TicketNotFound``."""
+
+    @abc.abstractmethod
+    def find_ticket(self, ticket_id: int) -> Ticket | None:
+        """Service-level lookup for key resolution: the ticket or ``None``, with no permission check."""
+
+    @abc.abstractmethod
+    def list_tickets(self, actor: Actor, query: TicketQuery) -> TicketPage:
+        """A page of tickets in ascending id order (see :class:`TicketQuery`).
+
+        ``PermissionDenied`` when a non-admin asks for another owner or all owners; ``InvalidRequest`` for a
+        cursor this backend did not make.
+        """
+
+    @abc.abstractmethod
+    def modify_ticket(self, actor: Actor, ticket_id: int, changes: TicketChanges, *, now: datetime) -> Ticket:
+        """Apply ``changes`` (all or nothing) as owner or admin; ``TicketNotFound`` for anyone else."""
+
+    @abc.abstractmethod
+    def delete_ticket(self, actor: Actor, ticket_id: int) -> None:
+        """Delete as owner or admin; ``TicketNotFound`` for anyone else. Its keys stop working at once."""
+
+    @abc.abstractmethod
+    def user_groups(self, user: str) -> frozenset[str]:
+        """The groups ``user`` belongs to (empty for an unknown user)."""
+
+    @abc.abstractmethod
+    def check_ready(self) -> None:
+        """Return when the backend can serve; raise ``BackendUnavailable`` otherwise."""
+
+    # -- data path -------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def open_session(self, ticket: Ticket, holder: str, *, client_host: str | None, now: datetime) -> DataSession:
+        """Start one use of ``ticket`` by ``holder`` from ``client_host`` and return its data session.
+
+        This is where a use is counted, exactly once per call and atomically (a uses limit of N admits N
+        sessions, never N+1, under any concurrency). Raises the ``TicketUnusable`` subclass that applies
+        (expired, uses exceeded, user/group/host excluded) or ``TicketNotFound`` when the ticket is gone.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and files."""
