@@ -110,6 +110,10 @@ class TicketBackend(abc.ABC):
         """Service-level lookup for key resolution: the ticket or ``None``, with no permission check."""
 
     @abc.abstractmethod
+    def find_ticket_by_string(self, ticket_string: str) -> Ticket | None:
+        """Service-level lookup by ticket string (anonymous links carry it), compared exactly; or ``None``."""
+
+    @abc.abstractmethod
     def list_tickets(self, actor: Actor, query: TicketQuery) -> TicketPage:
         """A page of tickets in ascending id order (see :class:`TicketQuery`).
 
