@@ -1,0 +1,279 @@
+"""The one place that turns an incoming S3 request (or anonymous link) into an authorization decision.
+
+:func:`authorize` runs, in this order, and stops at the first refusal:
+
+1. SigV4/SigV2 verification (``ticketbooth.sigv4.verify``) with the resolver's ``secret_for`` as the secret
+   lookup; an unsigned request is ``AccessDenied``;
+2. key resolution to (ticket, holder); the signing region must be the configured one;
+3. routing (pure, :mod:`.routing`) and addressing: the bucket must be ``ticket-<id>`` of *that* ticket, the
+   key is mapped under the ticket's root with :func:`ticketbooth.paths.join` (so ``..``, ``.``, empty segments
+   and prefix confusion ``ds1``/``ds10`` cannot happen by construction);
+4. the action the operation needs (read: list/stat/read; write: also write/delete) against the ticket type;
+5. ticket status and allow-lists (:func:`ticketbooth.policy.check_usable`), with the client address taken
+   from ``X-Forwarded-For`` only through trusted proxies;
+6. ``backend.open_session``: this counts exactly one use of the ticket (refused requests count none).
+
+:func:`authorize_link` does steps 3 to 6 for the anonymous capability URLs ``/_t/<ticket string>/<path>``.
+Both return a :class:`Decision` holding the open :class:`~ticketbooth.backends.base.DataSession`; close it
+(``with decision:``) when the request is done. Every refusal raises an error that
+:func:`.errors.to_s3_error` maps to the S3 error to answer with.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from .. import paths, policy
+from ..backends.base import DataSession, TicketBackend
+from ..errors import TicketBoothError, TicketNotFound
+from ..model import Access, TargetKind, Ticket
+from ..resolver import KeyResolver
+from ..settings import Settings
+from ..sigv4 import verify
+from ..sigv4.errors import AuthorizationHeaderMalformed
+from .clientaddr import client_address
+from .errors import S3Error
+from .routing import Route, route
+
+__all__ = ["RequestParts", "Decision", "authorize", "authorize_link", "ACTIONS", "bucket_name", "object_path"]
+
+#: The ticket action (``ticketbooth.policy`` READ_ACTIONS / WRITE_ACTIONS) each operation needs.
+ACTIONS: Mapping[str, str] = {
+    "ListBuckets": "list",
+    "CreateBucket": "stat",
+    "HeadBucket": "stat",
+    "GetBucketLocation": "stat",
+    "ListObjectsV1": "list",
+    "ListObjectsV2": "list",
+    "ListMultipartUploads": "list",
+    "ListParts": "list",
+    "HeadObject": "stat",
+    "GetObject": "read",
+    "PutObject": "write",
+    "CreateMultipartUpload": "write",
+    "UploadPart": "write",
+    "CompleteMultipartUpload": "write",
+    "AbortMultipartUpload": "write",
+    "DeleteObject": "delete",
+    "DeleteObjects": "delete",
+}
+
+# Operations S3 answers for any region (minio-py and others find the region this way).
+_ANY_REGION_OPERATIONS = frozenset({"GetBucketLocation", "ListBuckets"})
+_TICKET_BUCKET = re.compile(r"ticket-[0-9]{1,19}")
+
+
+@dataclass(frozen=True)
+class RequestParts:
+    """An HTTP request as received, for :func:`authorize`.
+
+    ``raw_path``: the path on the wire, percent-encoding untouched, without the query. ``query_string``: raw,
+    without ``?``. ``headers``: (name, value) pairs as received (any case; repeats allowed). ``body``: bytes
+    or a readable binary stream (read lazily by the verifier's decoded stream). ``remote_addr``: the TCP peer.
+    """
+
+    method: str
+    raw_path: str
+    query_string: str = ""
+    headers: Sequence[tuple[str, str]] = ()
+    body: bytes | BinaryIO = b""
+    remote_addr: str | None = None
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or ``None``."""
+        name = name.lower()
+        return next((value for key, value in self.headers if key.lower() == name), None)
+
+    def header_values(self, name: str) -> list[str]:
+        name = name.lower()
+        return [value for key, value in self.headers if key.lower() == name]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A granted request: who uses which ticket for what, and the open data session (one use counted).
+
+    ``path`` is the logical (iRODS) path the request targets: the object for object operations, the ticket's
+    target for bucket operations. ``auth`` is the ``ticketbooth.sigv4`` verify result (``auth.body`` is the
+    decoded, verifying request body); ``None`` for anonymous links. Use as a context manager to close the
+    session.
+    """
+
+    ticket: Ticket
+    holder: str
+    route: Route
+    path: str
+    action: str
+    client_host: str | None
+    session: DataSession
+    auth: Any = None
+    access_key_id: str | None = None
+    details: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def ticket_id(self) -> int:
+        return self.ticket.id
+
+    @property
+    def access(self) -> Access:
+        return self.ticket.access
+
+    @property
+    def anonymous(self) -> bool:
+        return self.ticket.anonymous
+
+    @property
+    def operation(self) -> str:
+        return self.route.operation
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Decision:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def bucket_name(ticket: Ticket) -> str:
+    """The S3 bucket of a ticket."""
+    return f"ticket-{ticket.id}"
+
+
+def _access_denied(message: str = "Access Denied") -> S3Error:
+    return S3Error("AccessDenied", 403, message)
+
+
+def _check_bucket(ticket: Ticket, bucket: str | None) -> None:
+    if bucket is None or bucket == bucket_name(ticket):
+        return
+    if _TICKET_BUCKET.fullmatch(bucket):
+        # Another ticket's bucket (or one that does not exist): S3 does not say which to a stranger.
+        raise _access_denied("Access Denied: this key is bound to another bucket.")
+    raise S3Error("NoSuchBucket", 404, "The specified bucket does not exist.", details={"BucketName": bucket})
+
+
+def object_path(ticket: Ticket, key: str) -> str:
+    """The logical path of object ``key`` in the ticket's bucket.
+
+    Collection ticket: ``key`` joined under the collection (no empty, ``.`` or ``..`` segment, no control
+    character, within the path length limit). Data-object ticket: the bucket holds exactly the object's
+    basename. Raises ``S3Error``: ``InvalidArgument``/``KeyTooLong`` for keys the gateway refuses,
+    ``NoSuchKey`` for any other key of a data-object ticket.
+    """
+    if ticket.target_kind is TargetKind.DATA_OBJECT:
+        if key == paths.basename(ticket.path):
+            return ticket.path
+        raise S3Error("NoSuchKey", 404, "The specified key does not exist.", details={"Key": key})
+    if not key:
+        raise S3Error("InvalidArgument", 400, "The object key must not be empty.")
+    if len(key.encode("utf-8", "surrogatepass")) + len(ticket.path.encode("utf-8")) + 1 > paths.MAX_PATH_BYTES:
+        raise S3Error("KeyTooLong", 400, "Your key is too long.")
+    try:
+        return paths.join(ticket.path, key)
+    except TicketBoothError as err:
+        raise S3Error("InvalidArgument", 400,
+                      "Object keys must not contain empty, '.' or '..' segments or control characters.",
+                      details={"ArgumentName": "key"}) from err
+
+
+def _client_host(parts: RequestParts, settings: Settings) -> str | None:
+    return client_address(parts.remote_addr, parts.header_values("x-forwarded-for"),
+                          settings.gateway.trusted_proxies)
+
+
+def _grant(ticket: Ticket, holder: str, the_route: Route, *, backend: TicketBackend, settings: Settings,
+           client_host: str | None, now: datetime, auth: Any = None, access_key_id: str | None = None) -> Decision:
+    _check_bucket(ticket, the_route.bucket)
+    target = ticket.path if the_route.key is None else object_path(ticket, the_route.key)
+    action = ACTIONS.get(the_route.operation)
+    if action is None:
+        raise S3Error("NotImplemented", 501, f"{the_route.operation} is not implemented.")
+    if not policy.action_allowed(ticket, action):
+        raise _access_denied(f"Access Denied: a {ticket.access.value} ticket does not allow {action}.")
+    groups = () if ticket.anonymous else backend.user_groups(holder)
+    policy.check_usable(ticket, holder, groups, client_host, now)
+    session = backend.open_session(ticket, holder, client_host=client_host, now=now)
+    return Decision(ticket=ticket, holder=holder, route=the_route, path=target, action=action,
+                    client_host=client_host, session=session, auth=auth, access_key_id=access_key_id)
+
+
+def authorize(
+    request_parts: RequestParts,
+    *,
+    resolver: KeyResolver,
+    backend: TicketBackend,
+    settings: Settings,
+    now: datetime,
+    max_skew: int = 900,
+) -> Decision:
+    """Authorize one S3 request and open its data session (counting one use of the ticket).
+
+    Raises ``ticketbooth.sigv4`` ``S3AuthError`` (signature, key, time and framing errors), :class:`S3Error`
+    (addressing, routing, key and action refusals) or ``ticketbooth.errors`` ``TicketBoothError`` (ticket
+    unusable, backend failures); :func:`.errors.to_s3_error` maps each onto the S3 answer.
+    """
+    parts = request_parts
+    host = parts.header("host")
+    lowered = {name.lower(): value for name, value in parts.headers}
+    the_route = route(parts.method, parts.raw_path, parts.query_string, host=host, headers=lowered,
+                      base_domain=settings.gateway.base_domain)
+    result = verify(parts.method, parts.raw_path, parts.query_string, list(parts.headers), parts.body,
+                    resolver.secret_for, now=now, max_skew=max_skew)
+    resolved = resolver(result.access_key_id)
+    if resolved is None:  # the ticket went away between the two lookups
+        raise TicketNotFound()
+    region = getattr(result, "region", None)
+    if region and region != settings.s3.region and not (
+        region == "us-east-1" and the_route.operation in _ANY_REGION_OPERATIONS
+    ):
+        raise AuthorizationHeaderMalformed(
+            f"the region '{region}' is wrong; expecting '{settings.s3.region}'", Region=settings.s3.region
+        )
+    return _grant(resolved.ticket, resolved.holder, the_route, backend=backend, settings=settings,
+                  client_host=_client_host(parts, settings), now=now, auth=result,
+                  access_key_id=result.access_key_id)
+
+
+def authorize_link(
+    ticket_string: str,
+    relative: str,
+    *,
+    method: str,
+    backend: TicketBackend,
+    settings: Settings,
+    client_host: str | None,
+    now: datetime,
+) -> Decision:
+    """Authorize an anonymous-link request ``GET|HEAD /_t/<ticket_string>/<relative>`` and open its session.
+
+    ``relative`` is the decoded path below the ticket's target (``""`` or ending in ``/`` for a collection
+    listing). Only anonymous tickets are served; any other string is ``TicketNotFound``. The decision's route
+    is ``GetObject``/``HeadObject`` (or ``ListObjectsV2`` for a listing) on the ticket's bucket.
+    """
+    ticket = backend.find_ticket_by_string(ticket_string) if ticket_string else None
+    if ticket is None or not ticket.anonymous:
+        raise TicketNotFound()
+    method = method.upper()
+    if method not in ("GET", "HEAD"):
+        raise S3Error("MethodNotAllowed", 405, "Anonymous links accept GET and HEAD only.")
+    listing = relative == "" or relative.endswith("/")
+    if ticket.target_kind is TargetKind.DATA_OBJECT and relative == "":
+        relative = paths.basename(ticket.path)
+        listing = False
+    key = relative.rstrip("/") if listing else relative
+    operation = "ListObjectsV2" if listing else ("GetObject" if method == "GET" else "HeadObject")
+    the_route = Route(operation=operation, bucket=bucket_name(ticket), key=key or None)
+    if listing and key:
+        # A listing below the root: address the sub-collection, but act as a listing (action "list").
+        target = object_path(ticket, key)
+        decision = _grant(ticket, policy.ANONYMOUS_USER, Route(operation, bucket_name(ticket)), backend=backend,
+                          settings=settings, client_host=client_host, now=now)
+        return Decision(ticket=decision.ticket, holder=decision.holder, route=the_route, path=target,
+                        action=decision.action, client_host=client_host, session=decision.session)
+    return _grant(ticket, policy.ANONYMOUS_USER, the_route, backend=backend, settings=settings,
+                  client_host=client_host, now=now)
