@@ -1,0 +1,1 @@
+"""The tickets resource: ``/v1/tickets`` and its sub-resources."""

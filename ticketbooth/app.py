@@ -1,0 +1,151 @@
+"""The API application factory: ``create_app(settings=None, *, backend=None, clock=None)``.
+
+No application exists at import time. The factory loads settings (defaults < file < ``TICKETBOOTH_*``), builds
+the configured backend, the key resolver and the authenticator, keeps them in ``app.extensions["ticketbooth"]``
+(a :class:`Services`), registers the blueprints of ``ticketbooth.api.BLUEPRINTS`` and serves ``/healthz``,
+``/readyz``, the OpenAPI document at ``/openapi.json`` and Swagger UI at ``/docs``.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from flask_smorest import Api
+
+from . import __version__
+from .api import BLUEPRINTS
+from .api.auth import Authenticator
+from .api.errors import ErrorSchema, error_response, handle_http_exception, register_error_handlers
+from .backends import TicketBackend, load_backend
+from .errors import BackendUnavailable, ConfigError, TicketBoothError
+from .resolver import KeyResolver
+from .settings import Settings, load_settings
+from .tickets import TicketService
+
+__all__ = ["Services", "create_app", "utc_now", "MAX_REQUEST_BYTES"]
+
+log = logging.getLogger(__name__)
+
+#: Largest request body the API accepts (a ticket request is a few hundred bytes).
+MAX_REQUEST_BYTES = 64 * 1024
+
+API_DESCRIPTION = """Create, list, modify and revoke iRODS tickets, and fetch the S3 key pairs bound to them.
+
+Every `/v1` route needs `Authorization: Bearer <JWT>`. Errors are JSON: `{"code", "message", "details"}`."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the views and hooks of one app share (``app.extensions["ticketbooth"]``)."""
+
+    settings: Settings
+    backend: TicketBackend
+    resolver: KeyResolver
+    clock: Callable[[], datetime]
+    authenticator: Authenticator
+    tickets: TicketService
+    _provisioned: set[str] = field(default_factory=set, repr=False, compare=False)
+    _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def provision(self, user: str) -> None:
+        """Create ``user``'s home on first sight when the backend provisions users (the embedded one does)."""
+        ensure_user = getattr(self.backend, "ensure_user", None)
+        if ensure_user is None or user in self._provisioned:
+            return
+        ensure_user(user)
+        with self._lock:
+            self._provisioned.add(user)
+
+
+def _master_key(settings: Settings, backend: TicketBackend) -> bytes:
+    own = getattr(backend, "master_key", None)
+    if callable(own):
+        return own()
+    if not settings.s3.master_key:
+        raise ConfigError(f"setting 's3.master_key' is required with backend '{settings.backend}'")
+    return settings.s3.master_key.encode("utf-8")
+
+
+class _Api(Api):
+    # Document the error body the handlers in api/errors.py really send.
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: Any) -> Response:  # type: ignore[override]
+        return handle_http_exception(error)
+
+
+def _health(app: Flask, services: Services) -> None:
+    @app.get("/healthz")
+    def healthz() -> Response:
+        """Liveness: the process serves requests."""
+        return jsonify({"status": "ok", "version": __version__})
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        """Readiness: the backend can serve."""
+        try:
+            services.backend.check_ready()
+        except TicketBoothError as err:
+            unavailable = err if isinstance(err, BackendUnavailable) else BackendUnavailable(err.message)
+            return error_response(503, unavailable.code, unavailable.message, None,
+                                  {"Retry-After": str(unavailable.retry_after)})
+        except Exception as err:  # readiness must answer, whatever the backend raises
+            log.error("readiness check failed: %s", type(err).__name__, exc_info=err)
+            return error_response(503, BackendUnavailable.code, "the backend is not ready", None, {"Retry-After": "5"})
+        return jsonify({"status": "ready"})
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    backend: TicketBackend | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Flask:
+    """Build the API application. Raises :class:`ConfigError` for an invalid configuration."""
+    settings = load_settings() if settings is None else settings
+    clock = utc_now if clock is None else clock
+    if backend is None:
+        backend = load_backend(settings)
+    resolver = KeyResolver(backend, _master_key(settings, backend), ttl=settings.s3.key_cache_ttl)
+    services = Services(
+        settings=settings,
+        backend=backend,
+        resolver=resolver,
+        clock=clock,
+        authenticator=Authenticator(settings.auth, clock=clock),
+        tickets=TicketService(settings, backend, resolver, clock),
+    )
+    logging.getLogger("ticketbooth").setLevel(settings.log_level.upper())
+
+    app = Flask("ticketbooth")
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        API_TITLE="TicketBooth",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        API_SPEC_OPTIONS={
+            "info": {"description": API_DESCRIPTION},
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    app.extensions["ticketbooth"] = services
+    api = _Api(app)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    register_error_handlers(app)
+    _health(app, services)
+    return app
