@@ -1,0 +1,201 @@
+"""Pure S3 SigV4 canonicalization: path, query, headers, canonical request, string to sign.
+
+S3 rules (which differ from the generic SigV4 service rules): the path is percent-decoded and
+re-encoded exactly once, never normalized (``//``, ``.`` and ``..`` segments are kept as sent);
+query parameters are decoded, re-encoded and sorted by name then value, a parameter without ``=``
+canonicalizes as ``name=``; header names are lower-cased, values trimmed with inner runs of
+whitespace collapsed to one space, repeated headers joined with ``,``.
+
+Text received from a WSGI server is latin-1 decoded wire bytes; :func:`wire_bytes` turns it back
+into the bytes the client signed.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from .errors import InvalidURI
+
+__all__ = [
+    "HeaderInput",
+    "HeaderMap",
+    "collect_headers",
+    "wire_bytes",
+    "uri_encode",
+    "percent_decode",
+    "canonical_uri",
+    "parse_query",
+    "canonical_query",
+    "canonical_header_value",
+    "canonical_headers",
+    "canonical_request",
+    "string_to_sign",
+    "EMPTY_SHA256",
+]
+
+HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]] | Iterable[tuple[bytes, bytes]]
+HeaderMap = dict[str, list[str]]
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+# One table per flavour: index a byte, get its canonical spelling (SigV4 "UriEncode").
+_ENCODE = tuple(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256))
+_ENCODE_PATH = tuple("/" if b == 0x2F else _ENCODE[b] for b in range(256))
+_CANONICAL_PATH = re.compile(r"[A-Za-z0-9\-._~/]*")
+_CANONICAL_QUERY_PART = re.compile(r"[A-Za-z0-9\-._~]*")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_WHITESPACE_RUN = re.compile(r"[ \t\r\n]+")
+
+
+def wire_bytes(text: str | bytes) -> bytes:
+    """The bytes a client sent for ``text``: latin-1 (WSGI convention), UTF-8 beyond U+00FF."""
+    if isinstance(text, bytes):
+        return text
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def collect_headers(headers: HeaderInput) -> HeaderMap:
+    """Group headers by lower-cased name, keeping every value in arrival order.
+
+    Accepts a mapping (one value per name, or a multi-dict whose ``items()`` yields repeats) or
+    a sequence of ``(name, value)`` pairs; names and values may be ``str`` or ``bytes``.
+    """
+    pairs = headers.items() if hasattr(headers, "items") else headers
+    grouped: HeaderMap = {}
+    for name, value in pairs:
+        if isinstance(name, bytes):
+            name = name.decode("latin-1")
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        key = name.lower()
+        found = grouped.get(key)
+        if found is None:
+            grouped[key] = [value]
+        else:
+            found.append(value)
+    return grouped
+
+
+def uri_encode(data: bytes, *, keep_slash: bool = False) -> str:
+    """SigV4 UriEncode: every byte but the unreserved set as ``%XX`` (upper-case hex)."""
+    table = _ENCODE_PATH if keep_slash else _ENCODE
+    return "".join([table[b] for b in data])
+
+
+def percent_decode(data: bytes) -> bytes:
+    """Decode ``%XX`` escapes; any other byte stands for itself.
+
+    Raises:
+        InvalidURI: a ``%`` not followed by two hex digits.
+    """
+    if b"%" not in data:
+        return data
+    out = bytearray()
+    i = 0
+    n = len(data)
+    while i < n:
+        j = data.find(b"%", i)
+        if j < 0:
+            out += data[i:]
+            break
+        out += data[i:j]
+        if j + 2 >= n or data[j + 1] not in _HEX or data[j + 2] not in _HEX:
+            raise InvalidURI("malformed percent-encoding in the request URI")
+        out.append(int(data[j + 1 : j + 3], 16))
+        i = j + 3
+    return bytes(out)
+
+
+def canonical_uri(raw_path: str | bytes) -> str:
+    """The S3 canonical URI of ``raw_path`` (as received, percent-encoding untouched).
+
+    Decoded once and re-encoded once; no normalization. An empty path is ``/``.
+
+    Raises:
+        InvalidURI: malformed percent-encoding, or a path that does not start with ``/``.
+    """
+    if isinstance(raw_path, str) and _CANONICAL_PATH.fullmatch(raw_path):
+        if not raw_path:
+            return "/"
+        if raw_path[0] != "/":
+            raise InvalidURI("the request path must start with '/'")
+        return raw_path
+    data = wire_bytes(raw_path)
+    if not data:
+        return "/"
+    if data[:1] != b"/":
+        raise InvalidURI("the request path must start with '/'")
+    return uri_encode(percent_decode(data), keep_slash=True)
+
+
+def parse_query(query_string: str | bytes) -> list[tuple[bytes, bytes]]:
+    """Split a raw query string into decoded ``(name, value)`` byte pairs, in order.
+
+    ``+`` is a literal plus (S3 signs what RFC 3986 says, not HTML forms); empty segments
+    (``a&&b``) are skipped; a segment without ``=`` has the value ``b""``.
+
+    Raises:
+        InvalidURI: malformed percent-encoding.
+    """
+    data = wire_bytes(query_string)
+    if data[:1] == b"?":
+        data = data[1:]
+    pairs = []
+    for part in data.split(b"&"):
+        if not part:
+            continue
+        name, _, value = part.partition(b"=")
+        pairs.append((percent_decode(name), percent_decode(value)))
+    return pairs
+
+
+def canonical_query(pairs: Sequence[tuple[bytes, bytes]], *, exclude: bytes | None = None) -> str:
+    """The canonical query string: encoded pairs sorted by name then value, ``&``-joined.
+
+    ``exclude`` names one parameter to leave out (``X-Amz-Signature`` for presigned URLs).
+    """
+    encoded = sorted(
+        (uri_encode(name), uri_encode(value)) for name, value in pairs if name != exclude
+    )
+    return "&".join([f"{name}={value}" for name, value in encoded])
+
+
+def canonical_header_value(values: Sequence[str]) -> str:
+    """Trim each value, collapse inner whitespace runs (folded lines too), join repeats with ``,``."""
+    if len(values) == 1:
+        value = values[0]
+        if "  " not in value and "\t" not in value and "\n" not in value and "\r" not in value:
+            return value.strip(" \t")
+    return ",".join([_WHITESPACE_RUN.sub(" ", value).strip(" ") for value in values])
+
+
+def canonical_headers(headers: HeaderMap, signed: Sequence[str]) -> str:
+    """``name:value\\n`` for every signed header, in the (sorted) order given.
+
+    The caller ensures every name in ``signed`` is present in ``headers``.
+    """
+    return "".join([f"{name}:{canonical_header_value(headers[name])}\n" for name in signed])
+
+
+def canonical_request(
+    method: str,
+    uri: str,
+    query: str,
+    headers_block: str,
+    signed_headers: str,
+    payload_hash: str,
+) -> bytes:
+    """SigV4 step 1: the canonical request, as the bytes that are hashed."""
+    text = f"{method}\n{uri}\n{query}\n{headers_block}\n{signed_headers}\n{payload_hash}"
+    return wire_bytes(text)
+
+
+def string_to_sign(amz_date: str, scope: str, canonical: bytes) -> bytes:
+    """SigV4 step 2: the string to sign for a request."""
+    digest = hashlib.sha256(canonical).hexdigest()
+    return f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{digest}".encode("ascii")

@@ -1,0 +1,255 @@
+"""SigV2 (HMAC-SHA1) verification: ``Authorization: AWS key:signature`` and query
+``AWSAccessKeyId``/``Signature``/``Expires`` (what boto3 and aws cli v1 presign by default).
+
+SigV2 does not cover the body: a gateway checks ``Content-MD5`` with
+:func:`ticketbooth.sigv4.with_content_checks`.
+"""
+from __future__ import annotations
+
+import base64
+import hmac
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from .auth_parse import parse_http_date
+from .canonical import HeaderMap, percent_decode, wire_bytes
+from .errors import (
+    AccessDenied,
+    InvalidAccessKeyId,
+    InvalidArgument,
+    RequestExpired,
+    RequestTimeTooSkewed,
+    SignatureDoesNotMatch,
+)
+from .payload import UNSIGNED_PAYLOAD, build_body, stored_content_encoding
+from .result import VerifiedRequest
+from .signing import DUMMY_SECRET
+
+__all__ = ["SUBRESOURCES", "string_to_sign_v2", "verify_v2_header", "verify_v2_query"]
+
+# Query parameters that are part of the SigV2 CanonicalizedResource.
+SUBRESOURCES = frozenset(
+    {
+        "accelerate", "acl", "analytics", "cors", "defaultObjectAcl", "delete", "encryption",
+        "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "location", "logging",
+        "metrics", "notification", "object-lock", "ownershipControls", "partNumber", "policy",
+        "publicAccessBlock", "replication", "requestPayment", "response-cache-control",
+        "response-content-disposition", "response-content-encoding", "response-content-language",
+        "response-content-type", "response-expires", "restore", "retention", "select",
+        "select-type", "storageClass", "tagging", "torrent", "uploadId", "uploads", "versionId",
+        "versioning", "versions", "website",
+    }
+)
+
+_V2_SIGNATURE = re.compile(r"[A-Za-z0-9+/]{27}=")
+_FOLD = re.compile(r"\s*\r?\n\s*")
+_DIGITS = re.compile(r"[0-9]{1,12}")
+
+
+def _resource(raw_path: str | bytes, query_string: bytes, bucket: str | None) -> bytes:
+    path = wire_bytes(raw_path) or b"/"
+    if bucket:
+        path = b"/" + bucket.encode("utf-8") + path
+    found = []
+    for part in query_string.split(b"&"):
+        name, sep, value = part.partition(b"=")
+        if name.decode("latin-1") in SUBRESOURCES:
+            found.append((name, percent_decode(value) if sep else None))
+    if not found:
+        return path
+    found.sort(key=lambda item: item[0])
+    return path + b"?" + b"&".join(name if value is None else name + b"=" + value for name, value in found)
+
+
+def _amz_headers(headers: HeaderMap, extra: dict[str, str]) -> tuple[bytes, list[str]]:
+    amz: dict[str, list[str]] = {name: list(values) for name, values in headers.items() if name.startswith("x-amz-")}
+    for name, value in extra.items():
+        amz.setdefault(name, []).append(value)
+    names = sorted(amz)
+    lines = b"".join(
+        wire_bytes(f"{name}:{','.join(_FOLD.sub(' ', v).strip() for v in amz[name])}\n") for name in names
+    )
+    return lines, names
+
+
+def _header(headers: HeaderMap, name: str, fallback: str = "") -> str:
+    values = headers.get(name)
+    return ",".join(v.strip() for v in values) if values else fallback
+
+
+def string_to_sign_v2(
+    method: str,
+    raw_path: str | bytes,
+    query_string: bytes,
+    headers: HeaderMap,
+    date_line: str,
+    *,
+    bucket: str | None = None,
+    query_headers: dict[str, str] | None = None,
+) -> tuple[bytes, list[str]]:
+    """The SigV2 StringToSign and the x-amz-* names it covers.
+
+    ``query_headers`` are content-md5/content-type/x-amz-* values carried in a presigned query.
+    """
+    query_headers = query_headers or {}
+    amz_lines, amz_names = _amz_headers(headers, {k: v for k, v in query_headers.items() if k.startswith("x-amz-")})
+    head = "\n".join(
+        [
+            method,
+            _header(headers, "content-md5", query_headers.get("content-md5", "")),
+            _header(headers, "content-type", query_headers.get("content-type", "")),
+            date_line,
+        ]
+    )
+    return wire_bytes(head) + b"\n" + amz_lines + _resource(raw_path, query_string, bucket), amz_names
+
+
+def _check(
+    lookup_secret: Callable[[str], str | None], access_key: str, to_sign: bytes, signature: str
+) -> None:
+    secret = lookup_secret(access_key)
+    known = secret is not None
+    digest = hmac.digest((secret if known else DUMMY_SECRET).encode("utf-8"), to_sign, "sha1")
+    expected = base64.b64encode(digest)
+    matches = hmac.compare_digest(expected, signature.encode("latin-1", "replace"))
+    if not known:
+        raise InvalidAccessKeyId(
+            "The AWS Access Key Id you provided does not exist in our records.", AWSAccessKeyId=access_key
+        )
+    if not matches:
+        raise SignatureDoesNotMatch(
+            "The request signature we calculated does not match the signature you provided. "
+            "Check your key and signing method.",
+            AWSAccessKeyId=access_key,
+            StringToSign=to_sign.decode("latin-1"),
+        )
+
+
+def _result(
+    access_key: str, scheme: str, headers: HeaderMap, body: Any, amz_names: list[str],
+    signed_at: datetime | None, expires_at: datetime | None,
+) -> VerifiedRequest:
+    stream, length, _ = build_body(UNSIGNED_PAYLOAD, headers, body)
+    signed = tuple(sorted({"content-md5", "content-type", "date", *amz_names} & ({*headers} | {*amz_names})))
+    token = headers.get("x-amz-security-token")
+    return VerifiedRequest(
+        access_key_id=access_key,
+        region="",
+        scheme=scheme,
+        body=stream,
+        signed_headers=signed,
+        payload_mode=UNSIGNED_PAYLOAD,
+        decoded_content_length=length,
+        signed_at=signed_at,
+        expires_at=expires_at,
+        checksum_algorithm=None,
+        security_token=token[0] if token else None,
+        content_encoding=stored_content_encoding(headers),
+        service="s3",
+    )
+
+
+def _query_bytes(raw_query: bytes) -> bytes:
+    return raw_query[1:] if raw_query[:1] == b"?" else raw_query
+
+
+def verify_v2_header(
+    method: str,
+    raw_path: str | bytes,
+    pairs: list[tuple[bytes, bytes]],
+    headers: HeaderMap,
+    body: Any,
+    lookup_secret: Callable[[str], str | None],
+    authorization: str,
+    *,
+    raw_query: bytes,
+    now: datetime,
+    max_skew: int,
+    virtual_host_bucket: str | None,
+) -> VerifiedRequest:
+    """Verify ``Authorization: AWS <key>:<base64 HMAC-SHA1>``.
+
+    Raises:
+        InvalidArgument: malformed header. AccessDenied: no usable Date/x-amz-date.
+        RequestTimeTooSkewed, InvalidAccessKeyId, SignatureDoesNotMatch.
+    """
+    access_key, sep, signature = authorization[4:].strip().rpartition(":")
+    if not sep or not access_key or not _V2_SIGNATURE.fullmatch(signature):
+        raise InvalidArgument(
+            "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature",
+            ArgumentName="Authorization",
+        )
+    # When x-amz-date is present it is the signed time and the Date line is empty.
+    amz_date = headers.get("x-amz-date")
+    if amz_date is not None:
+        signed_at = parse_http_date(amz_date[0]) if len(amz_date) == 1 else None
+        date_line = ""
+    else:
+        date = headers.get("date")
+        signed_at = parse_http_date(date[0]) if date is not None and len(date) == 1 else None
+        date_line = date[0].strip() if date else ""
+    if signed_at is None:
+        raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
+    if abs((now - signed_at).total_seconds()) > max_skew:
+        raise RequestTimeTooSkewed(
+            "The difference between the request time and the current time is too large.",
+            MaxAllowedSkewMilliseconds=str(max_skew * 1000),
+        )
+    to_sign, amz_names = string_to_sign_v2(
+        method, raw_path, _query_bytes(raw_query), headers, date_line, bucket=virtual_host_bucket
+    )
+    _check(lookup_secret, access_key, to_sign, signature)
+    return _result(access_key, "v2-header", headers, body, amz_names, signed_at, None)
+
+
+def verify_v2_query(
+    method: str,
+    raw_path: str | bytes,
+    pairs: list[tuple[bytes, bytes]],
+    headers: HeaderMap,
+    body: Any,
+    lookup_secret: Callable[[str], str | None],
+    *,
+    raw_query: bytes,
+    now: datetime,
+    virtual_host_bucket: str | None,
+) -> VerifiedRequest:
+    """Verify a SigV2 presigned URL (``AWSAccessKeyId``, ``Signature``, ``Expires``).
+
+    Raises:
+        AccessDenied: missing/repeated parameters; RequestExpired; InvalidAccessKeyId;
+        SignatureDoesNotMatch.
+    """
+    params: dict[bytes, list[bytes]] = {}
+    for name, value in pairs:
+        params.setdefault(name, []).append(value)
+    values = {}
+    for name in (b"AWSAccessKeyId", b"Signature", b"Expires"):
+        found = params.get(name)
+        if found is None or len(found) != 1:
+            raise AccessDenied("Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters")
+        values[name] = found[0].decode("latin-1")
+    expires = values[b"Expires"]
+    if not _DIGITS.fullmatch(expires):
+        raise AccessDenied("Expires must be a number of seconds since the epoch")
+    expires_at = datetime.fromtimestamp(int(expires), tz=UTC)
+    if now > expires_at:
+        raise RequestExpired("Request has expired", Expires=expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    query_headers = {}
+    for name, found in params.items():
+        text = name.decode("latin-1").lower()
+        if text.startswith("x-amz-") or text in ("content-md5", "content-type"):
+            query_headers[text] = ",".join(v.decode("latin-1") for v in found)
+    to_sign, amz_names = string_to_sign_v2(
+        method, raw_path, _query_bytes(raw_query), headers, expires,
+        bucket=virtual_host_bucket, query_headers=query_headers,
+    )
+    _check(lookup_secret, values[b"AWSAccessKeyId"], to_sign, values[b"Signature"])
+    token = query_headers.get("x-amz-security-token")
+    result = _result(values[b"AWSAccessKeyId"], "v2-query", headers, body, amz_names, None, expires_at)
+    if token is not None and result.security_token is None:
+        result = replace(result, security_token=token)
+    return result
