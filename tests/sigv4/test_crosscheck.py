@@ -79,7 +79,7 @@ def test_botocore_streaming_unsigned_trailer(algorithm: str) -> None:
     data = bytes(range(256)) * 1000
     client.put_object(Bucket="bucket1", Key="obj", Body=data, ChecksumAlgorithm=algorithm, ContentType="text/plain")
     request = captured[0]
-    assert "aws-chunked" in request.headers["Content-Encoding"]
+    assert b"aws-chunked" in request.headers["Content-Encoding"]
     result = check(request)
     assert result.payload_mode == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
     assert result.checksum_algorithm == algorithm
