@@ -223,7 +223,8 @@ def authorize(
     the_route = route(parts.method, parts.raw_path, parts.query_string, host=host, headers=lowered,
                       base_domain=settings.gateway.base_domain)
     result = verify(parts.method, parts.raw_path, parts.query_string, list(parts.headers), parts.body,
-                    resolver.secret_for, now=now, max_skew=max_skew)
+                    resolver.secret_for, now=now, max_skew=max_skew,
+                    virtual_host_bucket=the_route.bucket if the_route.style == "virtual" else None)
     resolved = resolver(result.access_key_id)
     if resolved is None:  # the ticket went away between the two lookups
         raise TicketNotFound()

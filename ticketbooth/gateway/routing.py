@@ -13,7 +13,7 @@ from ..sigv4.canonical import parse_query, percent_decode
 from ..sigv4.errors import S3AuthError
 from .errors import S3Error
 
-__all__ = ["Route", "route", "parse_query_params", "OPERATIONS", "BUCKET_OPERATIONS", "SERVICE_OPERATIONS"]
+__all__ = ["Route", "route", "decode_component", "parse_query_params", "OPERATIONS", "BUCKET_OPERATIONS", "SERVICE_OPERATIONS"]
 
 #: Operations the gateway implements.
 OPERATIONS = frozenset({
@@ -64,7 +64,8 @@ class Route:
         return f"/{self.bucket}" + (f"/{self.key}" if self.key is not None else "")
 
 
-def _decode(raw: str, what: str) -> str:
+def decode_component(raw: str, what: str) -> str:
+    """Percent-decode ``raw`` once into UTF-8 text; ``S3Error(InvalidURI)`` when that is impossible."""
     try:
         return percent_decode(raw.encode("latin-1")).decode("utf-8")
     except S3AuthError as err:
@@ -129,12 +130,12 @@ def route(
         raw_key = raw_path[1:]
     else:
         raw_bucket, slash, raw_key = raw_path[1:].partition("/")
-        bucket = _decode(raw_bucket, "bucket name") if raw_bucket else None
+        bucket = decode_component(raw_bucket, "bucket name") if raw_bucket else None
         if bucket is None:
             raw_key = ""
         elif not slash:
             raw_key = ""
-    key = _decode(raw_key, "object key") if raw_key else None
+    key = decode_component(raw_key, "object key") if raw_key else None
     method = method.upper()
     operation = _operation(method, bucket, key, params, headers or {})
     return Route(operation=operation, bucket=bucket, key=key, params=params, style=style)

@@ -1,0 +1,622 @@
+"""The reference S3 gateway as a WSGI application: S3 operations and anonymous ``/_t/`` links.
+
+Plain WSGI with werkzeug's helpers for headers and responses; the request path is taken raw
+(``RAW_URI``/``REQUEST_URI``) because SigV4 signs the path as sent. Every request is authorized by
+:func:`.authz.authorize` (one use counted when granted), served through the decision's data session, and any
+error is answered by :func:`.errors.to_s3_error` as an S3 XML error. Bodies stream in 1 MiB chunks both ways.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+import os
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+from urllib.parse import quote
+
+from werkzeug.wrappers import Response
+from werkzeug.wsgi import get_input_stream
+
+from .. import paths
+from ..backends.base import ObjectInfo, TicketBackend
+from ..errors import (
+    PathNotFound,
+    TicketBoothError,
+    TicketExhausted,
+    TicketExpired,
+    TicketNotFound,
+    TicketUnusable,
+)
+from ..model import TargetKind
+from ..resolver import KeyResolver
+from ..settings import Settings
+from ..sigv4 import with_content_checks
+from . import s3xml
+from .authz import Decision, RequestParts, authorize, authorize_link, bucket_name, object_path
+from .clientaddr import client_address
+from .conditions import evaluate, http_date
+from .errors import S3Error, to_s3_error
+from .linkpage import LinkEntry, listing_page, message_page
+from .listing import decode_token, encode_token, paginate, parse_max_keys
+from .multipart import MultipartStore
+from .ranges import parse_range
+from .routing import decode_component
+
+__all__ = ["GatewayApp", "create_gateway_app", "CHUNK_BYTES", "MAX_PUT_SIZE"]
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1024 * 1024
+MAX_PUT_SIZE = 5 * 1024**3
+LINK_PREFIX = "/_t/"
+_RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def raw_target(environ: dict[str, Any]) -> tuple[str, str]:
+    """``(raw path, raw query)`` as sent by the client.
+
+    gunicorn sets ``RAW_URI``, werkzeug's server ``REQUEST_URI``/``RAW_URI``; otherwise ``PATH_INFO`` (already
+    decoded by the server) is re-encoded, which is exact for every path but one spelling ``%2F`` literally.
+    """
+    uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if uri:
+        if "://" in uri.split("?", 1)[0]:  # absolute-form request target
+            uri = "/" + uri.split("://", 1)[1].partition("/")[2]
+        path, _, query = uri.partition("?")
+        return path or "/", query
+    path = quote((environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1"), safe="/-_.~")
+    return path or "/", environ.get("QUERY_STRING", "")
+
+
+def request_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    """The request headers as (lower-case name, value) pairs, from the WSGI environ."""
+    headers = []
+    for name, value in environ.items():
+        if name.startswith("HTTP_"):
+            headers.append((name[5:].replace("_", "-").lower(), value))
+        elif name in ("CONTENT_TYPE", "CONTENT_LENGTH") and value != "":
+            headers.append((name.replace("_", "-").lower(), value))
+    return headers
+
+
+class _Body:
+    """A response body of ``length`` bytes read from ``stream`` in 1 MiB chunks.
+
+    ``close()`` (called by the WSGI server when the response ends, completed or not) closes the stream and
+    then runs ``on_close`` (which ends the data session).
+    """
+
+    def __init__(self, stream: BinaryIO, length: int, on_close: Callable[[], None]) -> None:
+        self._stream = stream
+        self._remaining = length
+        self._on_close = on_close
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        while self._remaining > 0:
+            data = self._stream.read(min(CHUNK_BYTES, self._remaining))
+            if not data:
+                raise OSError("the object ended before its recorded size")
+            self._remaining -= len(data)
+            yield data
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._stream.close()
+        finally:
+            self._on_close()
+
+
+def _read_small(stream: BinaryIO, limit: int) -> bytes:
+    """Read a request body of at most ``limit`` bytes to EOF (EOF is where the payload is verified)."""
+    data = bytearray()
+    while chunk := stream.read(CHUNK_BYTES):
+        data += chunk
+        if len(data) > limit:
+            raise S3Error("MaxMessageLengthExceeded", 400, "Your request was too big.")
+    return bytes(data)
+
+
+def _object_headers(info: ObjectInfo, key: str) -> dict[str, str]:
+    content_type = mimetypes.guess_type(key)[0] or "binary/octet-stream"
+    headers = {"Content-Type": content_type, "Accept-Ranges": "bytes"}
+    if info.etag:
+        headers["ETag"] = f'"{info.etag}"'
+    if info.modified_at is not None:
+        headers["Last-Modified"] = http_date(info.modified_at)
+    return headers
+
+
+class _Request:
+    """What a handler needs about the request beyond the decision."""
+
+    def __init__(self, environ: dict[str, Any], headers: list[tuple[str, str]]) -> None:
+        self.environ = environ
+        self.method = environ["REQUEST_METHOD"].upper()
+        self.headers = {name: value for name, value in reversed(headers)}  # first value wins
+
+
+class GatewayApp:
+    """The gateway's WSGI callable. Build it with :func:`create_gateway_app`."""
+
+    def __init__(self, settings: Settings, backend: TicketBackend, resolver: KeyResolver,
+                 clock: Callable[[], datetime], multipart: MultipartStore) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.resolver = resolver
+        self.clock = clock
+        self.multipart = multipart
+
+    # -- WSGI ------------------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request_id = secrets.token_hex(8).upper()
+        raw_path, query = raw_target(environ)
+        if raw_path.startswith(LINK_PREFIX):
+            response = self._link(environ, raw_path)
+        else:
+            response = self._s3(environ, raw_path, query, request_id)
+        response.headers["x-amz-request-id"] = request_id
+        response.headers.setdefault("Server", "TicketBooth")
+        return response(environ, start_response)
+
+    def _s3(self, environ: dict[str, Any], raw_path: str, query: str, request_id: str) -> Response:
+        headers = request_headers(environ)
+        parts = RequestParts(method=environ["REQUEST_METHOD"], raw_path=raw_path, query_string=query,
+                             headers=headers, body=get_input_stream(environ, safe_fallback=True),
+                             remote_addr=environ.get("REMOTE_ADDR"))
+        resource = raw_path
+        object_level = True
+        decision: Decision | None = None
+        try:
+            decision = authorize(parts, resolver=self.resolver, backend=self.backend, settings=self.settings,
+                                 now=self.clock())
+            resource, object_level = decision.route.resource, decision.route.object_level
+            handler = getattr(self, "_op_" + decision.operation)
+            response = handler(decision, _Request(environ, headers))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an S3 error document
+            if decision is not None:
+                decision.close()
+            return self._error_response(to_s3_error(exc, object_level=object_level), resource, request_id,
+                                        environ["REQUEST_METHOD"])
+        if not response.is_streamed:
+            decision.close()
+        return response
+
+    @staticmethod
+    def _error_response(error: S3Error, resource: str, request_id: str, method: str) -> Response:
+        body = b"" if method.upper() == "HEAD" else error.to_xml(resource=resource, request_id=request_id)
+        response = Response(body, status=error.status, content_type="application/xml")
+        for name, value in error.headers.items():
+            response.headers[name] = value
+        if error.status >= 500 or error.code in ("InternalError",):
+            response.headers.setdefault("Connection", "close")
+        return response
+
+    # -- service and bucket ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _xml(body: bytes, status: int = 200) -> Response:
+        return Response(body, status=status, content_type="application/xml")
+
+    def _op_ListBuckets(self, d: Decision, req: _Request) -> Response:
+        return self._xml(s3xml.list_buckets([(bucket_name(d.ticket), d.ticket.created_at)], d.holder))
+
+    def _op_CreateBucket(self, d: Decision, req: _Request) -> Response:
+        raise S3Error("BucketAlreadyOwnedByYou", 409, "Your previous request to create the named bucket "
+                      "succeeded and you already own it.", details={"BucketName": bucket_name(d.ticket)})
+
+    def _op_HeadBucket(self, d: Decision, req: _Request) -> Response:
+        self._stat_root(d)
+        response = Response(b"", status=200)
+        response.headers["x-amz-bucket-region"] = self.settings.s3.region
+        return response
+
+    def _op_GetBucketLocation(self, d: Decision, req: _Request) -> Response:
+        self._stat_root(d)
+        return self._xml(s3xml.bucket_location(self.settings.s3.region))
+
+    @staticmethod
+    def _stat_root(d: Decision) -> ObjectInfo:
+        try:
+            return d.session.stat(d.ticket.path)
+        except PathNotFound:
+            raise S3Error("NoSuchBucket", 404, "The specified bucket does not exist.",
+                          details={"BucketName": bucket_name(d.ticket)}) from None
+
+    def _entries(self, d: Decision, prefix: str, delimiter: str | None, marker: str | None,
+                 ) -> Iterator[tuple[str, ObjectInfo]]:
+        """(key, info) of the ticket's bucket in key order, starting near ``marker`` and ``prefix``."""
+        ticket = d.ticket
+        if ticket.target_kind is TargetKind.DATA_OBJECT:
+            info = self._stat_root(d)
+            yield paths.basename(ticket.path), info
+            return
+        root = ticket.path
+        # Start from the deepest collection the prefix names, when it names one validly.
+        base = prefix.rpartition("/")[0]
+        try:
+            collection = paths.join(root, base) if base else root
+        except TicketBoothError:
+            return  # no key with this prefix can exist
+        start_after = None
+        if marker:
+            start_after = root + "/" + marker
+        try:
+            if delimiter == "/":
+                items = d.session.list(collection, recursive=False, start_after=start_after)
+            else:
+                items = d.session.list(collection, recursive=True, start_after=start_after)
+            for info in items:
+                key = paths.relative_to(root, info.path)
+                yield (key + "/" if info.is_collection else key), info
+        except PathNotFound:
+            if collection == root:
+                raise S3Error("NoSuchBucket", 404, "The specified bucket does not exist.",
+                              details={"BucketName": bucket_name(ticket)}) from None
+            return
+
+    def _list_params(self, req_params: dict[str, str]) -> tuple[str, str | None, str | None, int]:
+        encoding = req_params.get("encoding-type")
+        if encoding not in (None, "url"):
+            raise S3Error("InvalidArgument", 400, "Invalid Encoding Method specified in Request",
+                          details={"ArgumentName": "encoding-type"})
+        delimiter = req_params.get("delimiter") or None
+        return req_params.get("prefix", ""), delimiter, encoding, parse_max_keys(req_params.get("max-keys"))
+
+    def _op_ListObjectsV2(self, d: Decision, req: _Request) -> Response:
+        params = dict(d.route.params)
+        prefix, delimiter, encoding, max_keys = self._list_params(params)
+        token = params.get("continuation-token")
+        start_after = params.get("start-after") or None
+        marker = decode_token(token) if token is not None else start_after
+        page = paginate(self._entries(d, prefix, delimiter, marker), prefix=prefix, delimiter=delimiter,
+                        marker=marker, max_keys=max_keys)
+        body = s3xml.list_objects(
+            version=2, bucket=bucket_name(d.ticket), prefix=prefix, delimiter=delimiter, max_keys=max_keys,
+            encoding_type=encoding, holder=d.holder, is_truncated=page.is_truncated,
+            contents=[s3xml.ObjectEntry(k, i.size, i.modified_at, i.etag) for k, i in page.contents],
+            common_prefixes=page.common_prefixes, continuation_token=token, start_after=start_after,
+            next_continuation_token=encode_token(page.last) if page.is_truncated and page.last else None,
+            fetch_owner=params.get("fetch-owner") == "true",
+        )
+        return self._xml(body)
+
+    def _op_ListObjectsV1(self, d: Decision, req: _Request) -> Response:
+        params = dict(d.route.params)
+        prefix, delimiter, encoding, max_keys = self._list_params(params)
+        marker = params.get("marker", "")
+        page = paginate(self._entries(d, prefix, delimiter, marker or None), prefix=prefix, delimiter=delimiter,
+                        marker=marker or None, max_keys=max_keys)
+        body = s3xml.list_objects(
+            version=1, bucket=bucket_name(d.ticket), prefix=prefix, delimiter=delimiter, max_keys=max_keys,
+            encoding_type=encoding, holder=d.holder, is_truncated=page.is_truncated, marker=marker,
+            contents=[s3xml.ObjectEntry(k, i.size, i.modified_at, i.etag) for k, i in page.contents],
+            common_prefixes=page.common_prefixes,
+            next_marker=page.last if page.is_truncated and delimiter else None,
+        )
+        return self._xml(body)
+
+    # -- objects ---------------------------------------------------------------------------------------
+
+    def _stat_object(self, d: Decision) -> ObjectInfo:
+        info = d.session.stat(d.path)
+        if info.is_collection:
+            raise PathNotFound()
+        return info
+
+    def _op_HeadObject(self, d: Decision, req: _Request) -> Response:
+        return self._op_GetObject(d, req)
+
+    def _op_GetObject(self, d: Decision, req: _Request) -> Response:
+        info = self._stat_object(d)
+        return self._send_object(d, req, info, d.route.key or "", dict(d.route.params))
+
+    def _send_object(self, d: Decision, req: _Request, info: ObjectInfo, key: str, params: dict[str, str],
+                     extra: dict[str, str] | None = None) -> Response:
+        headers = _object_headers(info, key)
+        headers.update(extra or {})
+        outcome = evaluate(req.headers, info.etag, info.modified_at, method=req.method)
+        if outcome == 304:
+            response = Response(status=304)
+            for name in ("ETag", "Last-Modified"):
+                if name in headers:
+                    response.headers[name] = headers[name]
+            return response
+        if outcome == 412:
+            raise S3Error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not "
+                          "hold", details={"Condition": "If-Match" if "if-match" in req.headers
+                                           else "If-Unmodified-Since"})
+        byte_range = parse_range(req.headers.get("range"), info.size)
+        for name, header in _RESPONSE_OVERRIDES.items():
+            if name in params:
+                headers[header] = params[name]
+        status, start, length = 200, 0, info.size
+        if byte_range is not None:
+            status, start, length = 206, byte_range.start, byte_range.length
+            headers["Content-Range"] = byte_range.content_range
+        if req.method == "HEAD":
+            response = Response(b"", status=status, headers=headers)
+            response.headers["Content-Length"] = str(length)
+            return response
+        stream = d.session.open_read(d.path)
+        if start:
+            stream.seek(start)
+        response = Response(_Body(stream, length, d.close), status=status, headers=headers,
+                            direct_passthrough=True)
+        response.headers["Content-Length"] = str(length)
+        return response
+
+    def _conditional_write(self, d: Decision, req: _Request) -> None:
+        if "if-none-match" not in req.headers and "if-match" not in req.headers:
+            return
+        try:
+            info: ObjectInfo | None = self._stat_object(d)
+        except PathNotFound:
+            info = None
+        if "if-none-match" in req.headers and req.headers["if-none-match"].strip() == "*" and info is not None:
+            raise S3Error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold",
+                          details={"Condition": "If-None-Match"})
+        if "if-match" in req.headers:
+            if info is None:
+                raise S3Error("NoSuchKey", 404, "The specified key does not exist.")
+            if evaluate({"if-match": req.headers["if-match"]}, info.etag, info.modified_at, method="PUT"):
+                raise S3Error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did "
+                              "not hold", details={"Condition": "If-Match"})
+
+    def _op_PutObject(self, d: Decision, req: _Request) -> Response:
+        size = d.auth.decoded_content_length
+        if size is not None and size > MAX_PUT_SIZE:
+            raise S3Error("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed size",
+                          details={"MaxSizeAllowed": str(MAX_PUT_SIZE)})
+        if size is None and "content-length" not in req.headers and "x-amz-decoded-content-length" not in req.headers:
+            raise S3Error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
+        self._conditional_write(d, req)
+        md5 = hashlib.md5(usedforsecurity=False)
+        body = _Hashing(with_content_checks(d.auth.body, list(req.headers.items())), md5)
+        info = d.session.write(d.path, body, size=size)  # type: ignore[arg-type]
+        response = Response(b"", status=200)
+        response.headers["ETag"] = f'"{info.etag or md5.hexdigest()}"'
+        return response
+
+    def _op_DeleteObject(self, d: Decision, req: _Request) -> Response:
+        try:
+            if not d.session.stat(d.path).is_collection:
+                d.session.delete(d.path)
+        except PathNotFound:
+            pass  # S3: deleting a missing key succeeds
+        return Response(b"", status=204)
+
+    def _op_DeleteObjects(self, d: Decision, req: _Request) -> Response:
+        body = _read_small(with_content_checks(d.auth.body, list(req.headers.items())), s3xml.MAX_REQUEST_XML)
+        quiet, keys = s3xml.parse_delete(body)
+        deleted, errors = [], []
+        for key in keys:
+            try:
+                path = object_path(d.ticket, key)
+                try:
+                    if not d.session.stat(path).is_collection:
+                        d.session.delete(path)
+                except PathNotFound:
+                    pass
+                deleted.append(key)
+            except S3Error as err:
+                if err.code == "NoSuchKey":  # a data-object ticket's other keys never exist
+                    deleted.append(key)
+                else:
+                    errors.append((key, err.code, err.message))
+            except TicketBoothError as exc:
+                err = to_s3_error(exc)
+                errors.append((key, err.code, err.message))
+        return self._xml(s3xml.delete_result(deleted, errors, quiet=quiet))
+
+    # -- multipart -------------------------------------------------------------------------------------
+
+    def _upload(self, d: Decision) -> Any:
+        return self.multipart.get(d.ticket.id, d.route.key or "", d.route.params.get("uploadId", ""))
+
+    def _op_CreateMultipartUpload(self, d: Decision, req: _Request) -> Response:
+        self._conditional_write(d, req)
+        upload = self.multipart.create(d.ticket.id, d.route.key or "", d.holder, self.clock())
+        return self._xml(s3xml.initiate_multipart(bucket_name(d.ticket), upload.key, upload.upload_id))
+
+    def _op_UploadPart(self, d: Decision, req: _Request) -> Response:
+        upload = self._upload(d)
+        number_text = d.route.params.get("partNumber", "")
+        if not number_text.isdigit():
+            raise S3Error("InvalidArgument", 400, "Part number must be an integer between 1 and 10000, inclusive",
+                          details={"ArgumentName": "partNumber"})
+        body = with_content_checks(d.auth.body, list(req.headers.items()))
+        part = self.multipart.put_part(upload, int(number_text), body)
+        response = Response(b"", status=200)
+        response.headers["ETag"] = f'"{part.etag}"'
+        return response
+
+    def _op_CompleteMultipartUpload(self, d: Decision, req: _Request) -> Response:
+        upload = self._upload(d)
+        body = _read_small(with_content_checks(d.auth.body, list(req.headers.items())), s3xml.MAX_REQUEST_XML)
+        requested = s3xml.parse_complete(body)
+        stream, size, etag = self.multipart.assemble(upload, requested)
+        with stream:
+            d.session.write(d.path, stream, size=size)  # type: ignore[arg-type]
+        self.multipart.remove(upload)
+        location = f"{self.settings.s3.endpoint_url.rstrip('/')}/{bucket_name(d.ticket)}/{quote(upload.key)}"
+        return self._xml(s3xml.complete_multipart(location, bucket_name(d.ticket), upload.key, etag))
+
+    def _op_AbortMultipartUpload(self, d: Decision, req: _Request) -> Response:
+        self.multipart.remove(self._upload(d))
+        return Response(b"", status=204)
+
+    def _op_ListParts(self, d: Decision, req: _Request) -> Response:
+        upload = self._upload(d)
+        marker_text = d.route.params.get("part-number-marker", "0") or "0"
+        if not marker_text.isdigit():
+            raise S3Error("InvalidArgument", 400, "Invalid part-number-marker",
+                          details={"ArgumentName": "part-number-marker"})
+        marker = int(marker_text)
+        max_parts = parse_max_keys(d.route.params.get("max-parts"), "max-parts")
+        parts = [p for p in self.multipart.parts(upload) if p.number > marker]
+        page = parts[:max_parts]
+        return self._xml(s3xml.list_parts(bucket=bucket_name(d.ticket), key=upload.key, upload_id=upload.upload_id,
+                                          parts=page, marker=marker, max_parts=max_parts,
+                                          is_truncated=len(parts) > len(page), holder=d.holder))
+
+    def _op_ListMultipartUploads(self, d: Decision, req: _Request) -> Response:
+        params = d.route.params
+        prefix = params.get("prefix", "")
+        key_marker = params.get("key-marker", "")
+        id_marker = params.get("upload-id-marker", "")
+        encoding = params.get("encoding-type")
+        max_uploads = parse_max_keys(params.get("max-uploads"), "max-uploads")
+        found = []
+        for upload in self.multipart.uploads(d.ticket.id):
+            if not upload.key.startswith(prefix):
+                continue
+            if key_marker and (upload.key.encode() < key_marker.encode() or (
+                    upload.key == key_marker and (not id_marker or upload.upload_id <= id_marker))):
+                continue
+            found.append(s3xml.UploadEntry(upload.key, upload.upload_id, upload.initiated))
+        page = found[:max_uploads]
+        return self._xml(s3xml.list_multipart_uploads(
+            bucket=bucket_name(d.ticket), uploads=page, prefix=prefix, key_marker=key_marker,
+            upload_id_marker=id_marker, max_uploads=max_uploads, is_truncated=len(found) > len(page),
+            holder=d.holder, encoding_type=encoding if encoding == "url" else None))
+
+    # -- anonymous links -------------------------------------------------------------------------------
+
+    def _link(self, environ: dict[str, Any], raw_path: str) -> Response:
+        method = environ["REQUEST_METHOD"].upper()
+        string, _, raw_rest = raw_path[len(LINK_PREFIX):].partition("/")
+        headers = request_headers(environ)
+        req = _Request(environ, headers)
+        client = client_address(environ.get("REMOTE_ADDR"), [v for n, v in headers if n == "x-forwarded-for"],
+                                self.settings.gateway.trusted_proxies)
+        try:
+            relative = _link_decode(raw_rest)
+            decision = authorize_link(string, relative, method=method, backend=self.backend,
+                                      settings=self.settings, client_host=client, now=self.clock())
+        except Exception as exc:  # noqa: BLE001 - every refusal becomes a clear page
+            return self._link_refusal(exc, method)
+        try:
+            if decision.route.operation == "ListObjectsV2":
+                response = self._link_listing(decision, string, relative)
+            else:
+                info = self._stat_object(decision)
+                name = paths.basename(decision.path)
+                disposition = f"attachment; filename*=UTF-8''{quote(name, safe='')}"
+                response = self._send_object(decision, req, info, name, {}, {"Content-Disposition": disposition})
+        except Exception as exc:  # noqa: BLE001
+            decision.close()
+            return self._link_refusal(exc, method)
+        if not response.is_streamed:
+            decision.close()
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    def _link_listing(self, d: Decision, string: str, relative: str) -> Response:
+        info = d.session.stat(d.path)
+        if not info.is_collection:
+            raise PathNotFound()
+        entries = []
+        for item in d.session.list(d.path, recursive=False):
+            name = paths.basename(item.path) + ("/" if item.is_collection else "")
+            entries.append(LinkEntry(name, item.is_collection, item.size, item.modified_at))
+        title = paths.basename(d.ticket.path)
+        page = listing_page(title, f"{LINK_PREFIX}{quote(string, safe='')}/",
+                            relative if relative.endswith("/") or not relative else relative + "/", entries)
+        return Response(page, status=200, content_type="text/html; charset=utf-8")
+
+    def _link_refusal(self, exc: BaseException, method: str) -> Response:
+        if isinstance(exc, TicketNotFound):
+            status, title, text = 404, "Link not found", "This link does not exist or has been revoked."
+        elif isinstance(exc, TicketExpired):
+            status, title, text = 410, "Link expired", "This link has expired."
+        elif isinstance(exc, TicketExhausted):
+            status, title, text = 410, "Link used up", "This link has been used as often as it may be."
+        elif isinstance(exc, TicketUnusable):
+            status, title, text = 403, "Access denied", "This link cannot be used from here."
+        else:
+            error = to_s3_error(exc)
+            if error.code == "InvalidRange":
+                response = Response(message_page("Range not satisfiable", error.message), status=416,
+                                    content_type="text/html; charset=utf-8", headers=error.headers)
+                return response
+            if error.code == "PreconditionFailed":
+                status, title, text = 412, "Precondition failed", error.message
+            elif error.status == 404:
+                status, title, text = 404, "Not found", "Nothing exists at this address below the link."
+            elif error.status < 500:
+                status, title, text = error.status, "Bad request", error.message
+            else:
+                status, title, text = error.status, "Unavailable", "The service is unavailable; please retry later."
+            response = Response(b"" if method == "HEAD" else message_page(title, text), status=status,
+                                content_type="text/html; charset=utf-8", headers=error.headers)
+            return response
+        body = b"" if method == "HEAD" else message_page(title, text)
+        return Response(body, status=status, content_type="text/html; charset=utf-8")
+
+
+def _link_decode(raw: str) -> str:
+    return decode_component(raw, "link path") if raw else ""
+
+
+class _Hashing:
+    """A read-through stream that feeds an MD5 (the ETag when the backend reports none)."""
+
+    def __init__(self, raw: BinaryIO, md5: Any) -> None:
+        self._raw = raw
+        self._md5 = md5
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self._md5.update(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+def create_gateway_app(settings: Settings | None = None, *, backend: TicketBackend | None = None,
+                       clock: Callable[[], datetime] | None = None, min_part_size: int | None = None) -> GatewayApp:
+    """Build the gateway WSGI app from ``settings`` (default: ``load_settings()``).
+
+    ``backend`` defaults to ``load_backend(settings)``; ``clock`` (UTC-aware) to the system clock;
+    ``min_part_size`` to S3's 5 MiB (tests lower it). The key resolver uses the backend's master key (embedded:
+    ``backend.master_key()``) or ``settings.s3.master_key``.
+    """
+    from ..backends import load_backend
+    from ..errors import ConfigError
+    from ..settings import load_settings
+
+    settings = settings or load_settings()
+    backend = backend or load_backend(settings)
+    clock = clock or _utcnow
+    master_key_of = getattr(backend, "master_key", None)
+    if callable(master_key_of):
+        master = master_key_of()
+    elif settings.s3.master_key:
+        master = settings.s3.master_key.encode("utf-8")
+    else:
+        raise ConfigError("setting 's3.master_key' is required with this backend")
+    resolver = KeyResolver(backend, master, ttl=settings.s3.key_cache_ttl)
+    spool = settings.gateway.spool_dir or os.path.join(settings.data_dir, ".spool")
+    store = MultipartStore(spool, min_part_size=min_part_size if min_part_size is not None else 5 * 1024 * 1024)
+    return GatewayApp(settings, backend, resolver, clock, store)

@@ -1,0 +1,252 @@
+"""S3 XML documents: rendering the responses the gateway sends and parsing the two request bodies it reads
+(DeleteObjects, CompleteMultipartUpload). Pure: text in, text out.
+
+Responses carry ``xmlns="http://s3.amazonaws.com/doc/2006-03-01/"`` and S3's element order, which the SDKs'
+parsers expect. Request bodies are parsed with namespaces ignored (clients differ) and refused when they
+carry a DOCTYPE (no entity tricks) or exceed :data:`MAX_REQUEST_XML` bytes.
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote
+from xml.sax.saxutils import escape
+
+from .errors import S3Error
+
+__all__ = [
+    "NS", "MAX_REQUEST_XML", "iso8601", "document", "element", "ObjectEntry", "PartEntry", "UploadEntry",
+    "list_buckets", "bucket_location", "list_objects", "initiate_multipart", "complete_multipart", "list_parts",
+    "list_multipart_uploads", "delete_result", "parse_delete", "parse_complete", "encode_key",
+]
+
+NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+MAX_REQUEST_XML = 2 * 1024 * 1024
+OWNER_ID = "ticketbooth"
+
+
+def iso8601(when: datetime | None) -> str:
+    """S3's timestamp form: ``2009-10-12T17:50:30.000Z``."""
+    if when is None:
+        when = datetime(1970, 1, 1, tzinfo=UTC)
+    when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def element(name: str, value: object) -> str:
+    """``<name>value</name>`` with ``value`` escaped (booleans as ``true``/``false``)."""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return f"<{name}>{escape(str(value))}</{name}>"
+
+
+def document(root: str, body: Iterable[str]) -> bytes:
+    """A complete S3 response document with the S3 namespace on ``root``."""
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{NS}">' + "".join(body) + f"</{root}>").encode()
+
+
+def encode_key(key: str, encoding_type: str | None) -> str:
+    """A key as a listing shows it: URL-encoded (``/`` kept, as S3 does) when ``encoding-type=url``."""
+    return quote(key, safe="/") if encoding_type == "url" else key
+
+
+def _owner(holder: str) -> str:
+    return "<Owner>" + element("ID", OWNER_ID) + element("DisplayName", holder) + "</Owner>"
+
+
+@dataclass(frozen=True)
+class ObjectEntry:
+    key: str
+    size: int
+    modified_at: datetime | None
+    etag: str | None
+
+
+@dataclass(frozen=True)
+class PartEntry:
+    number: int
+    size: int
+    modified_at: datetime | None
+    etag: str
+
+
+@dataclass(frozen=True)
+class UploadEntry:
+    key: str
+    upload_id: str
+    initiated: datetime | None
+
+
+def list_buckets(buckets: Sequence[tuple[str, datetime | None]], holder: str) -> bytes:
+    items = "".join("<Bucket>" + element("Name", name) + element("CreationDate", iso8601(created)) + "</Bucket>"
+                    for name, created in buckets)
+    return document("ListAllMyBucketsResult", [_owner(holder), f"<Buckets>{items}</Buckets>"])
+
+
+def bucket_location(region: str) -> bytes:
+    # S3 answers an empty LocationConstraint for us-east-1.
+    value = "" if region == "us-east-1" else escape(region)
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="{NS}">{value}</LocationConstraint>'.encode()
+
+
+def _etag(etag: str | None) -> str:
+    return f'"{etag}"' if etag else '""'
+
+
+def list_objects(
+    *,
+    version: int,
+    bucket: str,
+    prefix: str,
+    delimiter: str | None,
+    max_keys: int,
+    encoding_type: str | None,
+    contents: Sequence[ObjectEntry],
+    common_prefixes: Sequence[str],
+    is_truncated: bool,
+    holder: str,
+    marker: str = "",
+    next_marker: str | None = None,
+    continuation_token: str | None = None,
+    next_continuation_token: str | None = None,
+    start_after: str | None = None,
+    fetch_owner: bool = False,
+) -> bytes:
+    """ListBucketResult for ListObjects V1 (``version=1``) or V2."""
+    enc = encoding_type
+
+    def k(text: str) -> str:
+        return encode_key(text, enc)
+
+    body = [element("Name", bucket), element("Prefix", k(prefix))]
+    if version == 1:
+        body.append(element("Marker", k(marker)))
+        if next_marker is not None:
+            body.append(element("NextMarker", k(next_marker)))
+    else:
+        if continuation_token is not None:
+            body.append(element("ContinuationToken", continuation_token))
+        if next_continuation_token is not None:
+            body.append(element("NextContinuationToken", next_continuation_token))
+        if start_after:
+            body.append(element("StartAfter", k(start_after)))
+        body.append(element("KeyCount", len(contents) + len(common_prefixes)))
+    body.append(element("MaxKeys", max_keys))
+    if delimiter:
+        body.append(element("Delimiter", k(delimiter)))
+    if enc:
+        body.append(element("EncodingType", enc))
+    body.append(element("IsTruncated", is_truncated))
+    for entry in contents:
+        body.append("<Contents>" + element("Key", k(entry.key)) + element("LastModified", iso8601(entry.modified_at))
+                    + element("ETag", _etag(entry.etag)) + element("Size", entry.size)
+                    + (_owner(holder) if version == 1 or fetch_owner else "")
+                    + element("StorageClass", "STANDARD") + "</Contents>")
+    for prefix_ in common_prefixes:
+        body.append("<CommonPrefixes>" + element("Prefix", k(prefix_)) + "</CommonPrefixes>")
+    return document("ListBucketResult", body)
+
+
+def initiate_multipart(bucket: str, key: str, upload_id: str) -> bytes:
+    return document("InitiateMultipartUploadResult",
+                    [element("Bucket", bucket), element("Key", key), element("UploadId", upload_id)])
+
+
+def complete_multipart(location: str, bucket: str, key: str, etag: str) -> bytes:
+    return document("CompleteMultipartUploadResult", [element("Location", location), element("Bucket", bucket),
+                                                      element("Key", key), element("ETag", f'"{etag}"')])
+
+
+def list_parts(*, bucket: str, key: str, upload_id: str, parts: Sequence[PartEntry], marker: int, max_parts: int,
+               is_truncated: bool, holder: str) -> bytes:
+    body = [element("Bucket", bucket), element("Key", key), element("UploadId", upload_id),
+            "<Initiator>" + element("ID", OWNER_ID) + element("DisplayName", holder) + "</Initiator>",
+            _owner(holder), element("StorageClass", "STANDARD"), element("PartNumberMarker", marker)]
+    if parts:
+        body.append(element("NextPartNumberMarker", parts[-1].number))
+    body += [element("MaxParts", max_parts), element("IsTruncated", is_truncated)]
+    for part in parts:
+        body.append("<Part>" + element("PartNumber", part.number) + element("LastModified", iso8601(part.modified_at))
+                    + element("ETag", _etag(part.etag)) + element("Size", part.size) + "</Part>")
+    return document("ListPartsResult", body)
+
+
+def list_multipart_uploads(*, bucket: str, uploads: Sequence[UploadEntry], prefix: str, key_marker: str,
+                           upload_id_marker: str, max_uploads: int, is_truncated: bool, holder: str,
+                           encoding_type: str | None = None) -> bytes:
+    body = [element("Bucket", bucket), element("KeyMarker", encode_key(key_marker, encoding_type)),
+            element("UploadIdMarker", upload_id_marker)]
+    if uploads and is_truncated:
+        body += [element("NextKeyMarker", encode_key(uploads[-1].key, encoding_type)),
+                 element("NextUploadIdMarker", uploads[-1].upload_id)]
+    body += [element("Prefix", encode_key(prefix, encoding_type)), element("MaxUploads", max_uploads)]
+    if encoding_type:
+        body.append(element("EncodingType", encoding_type))
+    body.append(element("IsTruncated", is_truncated))
+    for upload in uploads:
+        body.append("<Upload>" + element("Key", encode_key(upload.key, encoding_type))
+                    + element("UploadId", upload.upload_id)
+                    + "<Initiator>" + element("ID", OWNER_ID) + element("DisplayName", holder) + "</Initiator>"
+                    + _owner(holder) + element("StorageClass", "STANDARD")
+                    + element("Initiated", iso8601(upload.initiated)) + "</Upload>")
+    return document("ListMultipartUploadsResult", body)
+
+
+def delete_result(deleted: Sequence[str], errors: Sequence[tuple[str, str, str]], *, quiet: bool) -> bytes:
+    """DeleteResult: ``deleted`` keys (left out in quiet mode) and ``errors`` as (key, code, message)."""
+    body = [] if quiet else ["<Deleted>" + element("Key", key) + "</Deleted>" for key in deleted]
+    body += ["<Error>" + element("Key", key) + element("Code", code) + element("Message", message) + "</Error>"
+             for key, code, message in errors]
+    return document("DeleteResult", body)
+
+
+def _malformed() -> S3Error:
+    return S3Error("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against "
+                   "our published schema.")
+
+
+def _parse(body: bytes) -> ET.Element:
+    if len(body) > MAX_REQUEST_XML or b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+        raise _malformed()
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as err:
+        raise _malformed() from err
+    for node in root.iter():
+        node.tag = node.tag.rpartition("}")[2] if isinstance(node.tag, str) else node.tag
+    return root
+
+
+def parse_delete(body: bytes, *, max_keys: int = 1000) -> tuple[bool, list[str]]:
+    """``(quiet, keys)`` of a DeleteObjects body; ``MalformedXML`` unless 1 to ``max_keys`` keys."""
+    root = _parse(body)
+    if root.tag != "Delete":
+        raise _malformed()
+    quiet = (root.findtext("Quiet") or "").strip().lower() == "true"
+    keys = []
+    for obj in root.findall("Object"):
+        key = obj.findtext("Key")
+        if key is None:
+            raise _malformed()
+        keys.append(key)
+    if not keys or len(keys) > max_keys:
+        raise _malformed()
+    return quiet, keys
+
+
+def parse_complete(body: bytes, *, max_parts: int = 10000) -> list[tuple[int, str]]:
+    """``[(part number, etag without quotes)]`` of a CompleteMultipartUpload body, in the order given."""
+    root = _parse(body)
+    if root.tag != "CompleteMultipartUpload":
+        raise _malformed()
+    parts = []
+    for part in root.findall("Part"):
+        number, etag = part.findtext("PartNumber"), part.findtext("ETag")
+        if number is None or etag is None or not number.strip().isdigit():
+            raise _malformed()
+        parts.append((int(number), etag.strip().strip('"')))
+    if not parts or len(parts) > max_parts:
+        raise _malformed()
+    return parts

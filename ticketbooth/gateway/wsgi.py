@@ -1,0 +1,11 @@
+"""``app`` for WSGI servers: ``gunicorn --threads 8 -b 127.0.0.1:9000 ticketbooth.gateway.wsgi:app``.
+
+Settings come from ``$TICKETBOOTH_CONFIG`` and ``TICKETBOOTH_*`` variables (``ticketbooth.settings``).
+"""
+from __future__ import annotations
+
+from .app import create_gateway_app
+
+__all__ = ["app"]
+
+app = create_gateway_app()
