@@ -1,0 +1,307 @@
+"""Reading tickets from the iRODS catalog with GenQuery (``irods.models.TicketQuery``).
+
+A page is fetched in the catalog: every source query is ``id > cursor``, ordered by ticket id and limited, and
+the sources (e.g. collection and data-object tickets when filtering by path) are merged lazily by id. Only what
+GenQuery cannot say is decided in Python on the rows it returned: segment-boundary path containment (GenQuery's
+``like`` treats ``_`` and ``%`` in a path as wildcards, so a ``like`` filter is only ever a superset, never
+trusted alone), status (uses_count >= uses_limit compares two columns) and whether a ticket is anonymous
+(allow-lists live in other tables). Allow-lists and target paths are fetched per batch with ``in`` filters.
+
+:func:`ticket_from_row` is the pure conversion from a catalog row to :class:`ticketbooth.model.Ticket`.
+"""
+from __future__ import annotations
+
+import base64
+import heapq
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from irods.column import In, Like
+from irods.models import Group, User
+from irods.models import TicketQuery as TQ
+
+from ... import errors as _errors
+from ... import paths, policy
+from ...errors import InvalidRequest
+from ...model import Access, TargetKind, Ticket, TicketQuery
+
+__all__ = [
+    "BATCH",
+    "decode_cursor",
+    "encode_cursor",
+    "expiry_from_catalog",
+    "quote_safe",
+    "Catalog",
+    "ticket_from_row",
+]
+
+#: Rows fetched per catalog round trip while filling a page.
+BATCH = 200
+_IN_CHUNK = 100
+_CURSOR = re.compile(r"^irods:(\d{1,19})$")
+_TICKET_COLUMNS = list(TQ.Ticket._columns)
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"irods:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """The last ticket id of the previous page (0 for none); ``InvalidRequest`` for a cursor we did not make."""
+    if cursor is None:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        text = ""
+    match = _CURSOR.match(text)
+    if not match or encode_cursor(int(match.group(1))) != cursor:
+        # InvalidCursor (an InvalidRequest) where the core defines it.
+        error = getattr(_errors, "InvalidCursor", InvalidRequest)
+        raise error("cursor is not valid for this listing", details={"field": "cursor"})
+    return int(match.group(1))
+
+
+def quote_safe(value: str, field_name: str = "path") -> str:
+    """GenQuery1 quotes values with ``'`` and cannot escape one: refuse such values rather than mangle a query."""
+    if "'" in value:
+        raise InvalidRequest(
+            "the iRODS backend cannot query names containing an apostrophe (')", details={"field": field_name}
+        )
+    return value
+
+
+def expiry_from_catalog(value: object) -> datetime | None:
+    """``expiry_ts`` is a zero-padded epoch string ('01795284537'); empty or zero means no expiry."""
+    if value is None or value == "":
+        return None
+    seconds = int(str(value))
+    return datetime.fromtimestamp(seconds, UTC) if seconds > 0 else None
+
+
+def _access(value: str) -> Access:
+    return Access.WRITE if value == "write" else Access.READ
+
+
+def ticket_from_row(
+    row: dict[Any, Any],
+    *,
+    owner: str,
+    path: str,
+    users: Sequence[str] = (),
+    groups: Sequence[str] = (),
+    hosts: Sequence[str] = (),
+) -> Ticket:
+    """Build a :class:`Ticket` from a ``TicketQuery.Ticket`` row plus what other queries found (pure)."""
+    kind = TargetKind.COLLECTION if row[TQ.Ticket.object_type] == "collection" else TargetKind.DATA_OBJECT
+    return Ticket(
+        id=int(row[TQ.Ticket.id]),
+        string=row[TQ.Ticket.string],
+        path=path,
+        target_kind=kind,
+        access=_access(row[TQ.Ticket.type]),
+        owner=owner,
+        users=tuple(sorted(users)),
+        groups=tuple(sorted(groups)),
+        hosts=tuple(sorted(hosts)),
+        uses_limit=int(row.get(TQ.Ticket.uses_limit) or 0),
+        uses_count=int(row.get(TQ.Ticket.uses_count) or 0),
+        write_file_limit=int(row.get(TQ.Ticket.write_file_limit) or 0),
+        write_file_count=int(row.get(TQ.Ticket.write_file_count) or 0),
+        write_byte_limit=int(row.get(TQ.Ticket.write_byte_limit) or 0),
+        write_byte_count=int(row.get(TQ.Ticket.write_byte_count) or 0),
+        expires_at=expiry_from_catalog(row.get(TQ.Ticket.expiry_ts)),
+        created_at=row.get(TQ.Ticket.create_time),
+        modified_at=row.get(TQ.Ticket.modify_time),
+    )
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One GenQuery over tickets: its filters (beyond ``id > cursor``)."""
+
+    filters: tuple[Any, ...] = ()
+
+
+class Catalog:
+    """Ticket lookups through ``session_getter()`` (the service account's session, which sees every ticket)."""
+
+    def __init__(self, session_getter: Callable[[], Any], zone: str) -> None:
+        self._session = session_getter
+        self.zone = zone
+
+    # -- single tickets ------------------------------------------------------------------------------------
+
+    def by_id(self, ticket_id: int) -> Ticket | None:
+        return self._one(TQ.Ticket.id == int(ticket_id))
+
+    def by_string(self, ticket_string: str) -> Ticket | None:
+        # Ticket strings TicketBooth and iRODS make are [A-Za-z0-9]; anything else cannot exist and must not reach
+        # the query text.
+        if not re.fullmatch(r"[A-Za-z0-9]{1,64}", ticket_string or ""):
+            return None
+        found = self._one(TQ.Ticket.string == ticket_string)
+        return found if found is not None and found.string == ticket_string else None
+
+    def _one(self, criterion: Any) -> Ticket | None:
+        rows = list(self._session().query(*_TICKET_COLUMNS, TQ.Owner.name).filter(criterion).limit(2).all())
+        if not rows:
+            return None
+        tickets = self._hydrate(rows)
+        return tickets[0] if tickets else None
+
+    # -- pages ----------------------------------------------------------------------------------------------
+
+    def page(
+        self, query: TicketQuery, *, owner: str | None, shared_groups: frozenset[str] = frozenset(), now: datetime
+    ) -> tuple[list[Ticket], str | None]:
+        """One page for ``query`` (permissions already checked); ``owner`` None means every owner."""
+        after = decode_cursor(query.cursor)
+        if not 1 <= query.limit <= 1000:
+            raise InvalidRequest("limit must be 1 to 1000", details={"field": "limit"})
+        base: list[Any] = []
+        if owner is not None:
+            base.append(TQ.Owner.name == quote_safe(owner, "owner"))
+        sources = self._sources(query, base, shared_groups)
+        result: list[Ticket] = []
+        for ticket in self._filtered(sources, after, query, now):
+            result.append(ticket)
+            if len(result) > query.limit:
+                break
+        if len(result) > query.limit:
+            result = result[: query.limit]
+            return result, encode_cursor(result[-1].id)
+        return result, None
+
+    def _sources(self, query: TicketQuery, base: list[Any], shared_groups: frozenset[str]) -> list[_Source]:
+        heads: list[list[Any]] = [list(base)]
+        if query.shared_with is not None:
+            heads = [base + [TQ.AllowedUsers.user_name == quote_safe(query.shared_with, "shared_with")]]
+            groups = sorted(g for g in shared_groups if "'" not in g)
+            if groups:
+                heads.append(base + [In(TQ.AllowedGroups.group_name, groups)])
+        if query.path is None:
+            return [_Source(tuple(head)) for head in heads]
+        root = quote_safe(query.path.rstrip("/") or "/")
+        sources: list[_Source] = []
+        for head in heads:
+            # Superset filters ('like' wildcards); containment is re-checked on whole segments in Python.
+            sources.append(_Source(tuple(head + [Like(TQ.Collection.name, root + "%")])))
+            sources.append(_Source(tuple(head + [TQ.Ticket.object_type == "data",
+                                                 Like(TQ.DataObject.coll, root + "%")])))
+            sources.append(_Source(tuple(head + [TQ.Ticket.object_type == "data",
+                                                 TQ.DataObject.coll == paths.parent(root),
+                                                 TQ.DataObject.name == paths.basename(root)])))
+        return sources
+
+    def _scan(self, source: _Source, after: int) -> Iterator[dict[Any, Any]]:
+        """Rows of one source in ascending id order, fetched BATCH at a time with ``id > last``."""
+        last = after
+        while True:
+            q = (
+                self._session().query(*_TICKET_COLUMNS, TQ.Owner.name)
+                .filter(*source.filters)
+                .filter(TQ.Ticket.id > last)
+                .order_by(TQ.Ticket.id)
+                .limit(BATCH)
+            )
+            rows = list(q.all())
+            rows.sort(key=lambda r: int(r[TQ.Ticket.id]))
+            yield from rows
+            if len(rows) < BATCH:
+                return
+            last = int(rows[-1][TQ.Ticket.id])
+
+    def _filtered(self, sources: list[_Source], after: int, query: TicketQuery, now: datetime) -> Iterator[Ticket]:
+        merged = heapq.merge(*(self._scan(s, after) for s in sources), key=lambda r: int(r[TQ.Ticket.id]))
+        seen: set[int] = set()
+        batch: list[dict[Any, Any]] = []
+
+        def flush() -> Iterator[Ticket]:
+            for ticket in self._hydrate(batch):
+                if self._wanted(ticket, query, now):
+                    yield ticket
+            batch.clear()
+
+        for row in merged:
+            ident = int(row[TQ.Ticket.id])
+            if ident in seen:
+                continue
+            seen.add(ident)
+            batch.append(row)
+            if len(batch) >= min(BATCH, query.limit + 1):
+                yield from flush()
+        yield from flush()
+
+    @staticmethod
+    def _wanted(ticket: Ticket, query: TicketQuery, now: datetime) -> bool:
+        if query.path is not None and not paths.is_within(query.path.rstrip("/") or "/", ticket.path):
+            return False
+        if query.anonymous is not None and ticket.anonymous != query.anonymous:
+            return False
+        if query.status is not None and policy.ticket_status(ticket, query.now or now) is not query.status:
+            return False
+        if query.shared_with is not None and ticket.anonymous:
+            return False
+        return True
+
+    # -- hydration ------------------------------------------------------------------------------------------
+
+    def _hydrate(self, rows: Sequence[dict[Any, Any]]) -> list[Ticket]:
+        """Add target paths and allow-lists to ticket rows (a few ``in`` queries per batch)."""
+        if not rows:
+            return []
+        ids = [int(r[TQ.Ticket.id]) for r in rows]
+        coll_paths: dict[int, str] = {}
+        data_paths: dict[int, str] = {}
+        data_ids = [int(r[TQ.Ticket.id]) for r in rows if r[TQ.Ticket.object_type] != "collection"]
+        coll_ids = [i for i in ids if i not in set(data_ids)]
+        for chunk in _chunks(coll_ids):
+            for r in self._session().query(TQ.Ticket.id, TQ.Collection.name).filter(In(TQ.Ticket.id, chunk)).all():
+                coll_paths[int(r[TQ.Ticket.id])] = r[TQ.Collection.name]
+        for chunk in _chunks(data_ids):
+            q = self._session().query(TQ.Ticket.id, TQ.DataObject.name, TQ.DataObject.coll).filter(
+                TQ.Ticket.object_type == "data", In(TQ.Ticket.id, chunk)
+            )
+            for r in q.all():
+                data_paths[int(r[TQ.Ticket.id])] = paths.join(r[TQ.DataObject.coll], r[TQ.DataObject.name])
+        users = self._allowed(TQ.AllowedUsers.ticket_id, TQ.AllowedUsers.user_name, ids)
+        groups = self._allowed(TQ.AllowedGroups.ticket_id, TQ.AllowedGroups.group_name, ids)
+        hosts = self._allowed(TQ.AllowedHosts.ticket_id, TQ.AllowedHosts.host, ids)
+        tickets: list[Ticket] = []
+        for row in rows:
+            ident = int(row[TQ.Ticket.id])
+            path = coll_paths.get(ident) or data_paths.get(ident)
+            if path is None:
+                # The target vanished between queries (or the row is half-visible): not a usable ticket.
+                continue
+            tickets.append(ticket_from_row(
+                row, owner=row[TQ.Owner.name], path=path,
+                users=users.get(ident, ()), groups=groups.get(ident, ()), hosts=hosts.get(ident, ()),
+            ))
+        return tickets
+
+    def _allowed(self, id_column: Any, value_column: Any, ids: Iterable[int]) -> dict[int, list[str]]:
+        found: dict[int, list[str]] = {}
+        for chunk in _chunks(list(ids)):
+            for r in self._session().query(id_column, value_column).filter(In(id_column, chunk)).all():
+                found.setdefault(int(r[id_column]), []).append(r[value_column])
+        return found
+
+    # -- users ----------------------------------------------------------------------------------------------
+
+    def user_groups(self, user: str) -> frozenset[str]:
+        if "'" in user or not user:
+            return frozenset()
+        q = self._session().query(Group.name).filter(User.name == user, User.zone == self.zone)
+        # iRODS lists every user as a member of the group named after itself: that is not a group.
+        return frozenset(r[Group.name] for r in q.get_results() if r[Group.name] != user)
+
+
+def _chunks(values: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
+

@@ -1,0 +1,198 @@
+"""iRODS sessions for TicketBooth: the service account, proxied users, and one fresh session per ticket use.
+
+Three kinds of session, all authenticated as the configured rodsadmin service account unless anonymous:
+
+- :meth:`Connector.service` — one long-lived pooled session *not* proxied and with no ticket: catalogue queries
+  (it sees every ticket in the zone) and admin operations with ``ADMIN_KW``. python-irodsclient drops a
+  connection that fails and opens a new one on next use, so this session recovers by itself.
+- :meth:`Connector.as_user` — a fresh session proxied as the caller (``client_user=``), so iRODS itself decides
+  whether the caller may ticket a path, and the ticket belongs to the caller.
+- :meth:`Connector.for_ticket` — a fresh session (anonymous, or proxied as the holder) with the ticket supplied.
+  python-irodsclient applies a supplied ticket once per pooled connection and iRODS counts one use per
+  connection, so a fresh session per use is what makes one TicketBooth use equal one iRODS use.
+
+``pool_size`` bounds how many fresh sessions one instance holds at once; waiting longer than the connection
+timeout for a slot raises ``BackendUnavailable``. The session class is injectable (``session_factory``) so tests
+drive a double at python-irodsclient's boundary.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ...errors import BackendUnavailable, ConfigError
+from ...settings import IrodsSettings
+from .errors import RETRY_AFTER_SECONDS, translate
+
+__all__ = ["Connector", "session_kwargs"]
+
+_VERIFY_MODES = ("none", "cert", "hostname")
+
+
+def _tls_kwargs(settings: IrodsSettings) -> dict[str, Any]:
+    if not settings.ssl:
+        return {}
+    if settings.ssl_verify_server not in _VERIFY_MODES:
+        raise ConfigError("setting 'irods.ssl_verify_server' must be 'none', 'cert' or 'hostname'")
+    tls: dict[str, Any] = {
+        # python-irodsclient's client/server negotiation: insist on TLS, as CS_NEG_REQUIRE in iRODS.
+        "irods_client_server_negotiation": "request_server_negotiation",
+        "irods_client_server_policy": "CS_NEG_REQUIRE",
+        "irods_ssl_verify_server": settings.ssl_verify_server,
+        "irods_encryption_algorithm": "AES-256-CBC",
+        "irods_encryption_key_size": 32,
+        "irods_encryption_num_hash_rounds": 16,
+        "irods_encryption_salt_size": 8,
+    }
+    if settings.ssl_ca_certificate_file:
+        tls["irods_ssl_ca_certificate_file"] = settings.ssl_ca_certificate_file
+    return tls
+
+
+def session_kwargs(
+    settings: IrodsSettings,
+    *,
+    client_user: str | None = None,
+    anonymous: bool = False,
+    environment: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for ``irods.session.iRODSSession`` (pure).
+
+    Service account by password (``host``/``port``/``user``/``password``/``zone``) or by
+    ``irods_env_file`` (the environment file names the auth file). ``client_user`` proxies as that user.
+    ``anonymous`` logs in as ``settings.anonymous_user`` without a password (needs host/port: from settings or
+    from the already-read ``environment`` mapping). Never logged: the result may hold the password.
+    """
+    timeout = {"connection_timeout": settings.connection_timeout}
+    if anonymous:
+        env = environment or {}
+        host = settings.host or env.get("irods_host", "")
+        port = settings.port if settings.host else int(env.get("irods_port", settings.port))
+        return {"host": host, "port": port, "user": settings.anonymous_user, "password": "", "zone": settings.zone,
+                **_tls_kwargs(settings), **timeout}
+    if settings.environment_file:
+        kwargs: dict[str, Any] = {"irods_env_file": settings.environment_file, **timeout}
+    else:
+        kwargs = {"host": settings.host, "port": settings.port, "user": settings.user,
+                  "password": settings.password, "zone": settings.zone, **_tls_kwargs(settings), **timeout}
+    if client_user is not None:
+        kwargs["client_user"] = client_user
+        kwargs["client_zone"] = settings.zone
+    return kwargs
+
+
+def _read_environment(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"irods.environment_file '{path}' does not exist") from None
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"irods.environment_file '{path}' is not readable JSON ({type(err).__name__})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"irods.environment_file '{path}' must hold a JSON object")
+    return data
+
+
+class Connector:
+    """Makes the sessions the backend needs (see the module docstring). Thread-safe."""
+
+    def __init__(self, settings: IrodsSettings, session_factory: Callable[..., Any] | None = None) -> None:
+        if session_factory is None:
+            from irods.session import iRODSSession
+
+            session_factory = iRODSSession
+        if not settings.environment_file and not (settings.host and settings.user):
+            raise ConfigError("backend 'irods' needs 'irods.host' and 'irods.user' (or 'irods.environment_file')")
+        if settings.pool_size < 1:
+            raise ConfigError("setting 'irods.pool_size' must be at least 1")
+        self.settings = settings
+        self._factory = session_factory
+        self._environment = _read_environment(settings.environment_file) if settings.environment_file else {}
+        self._slots = threading.BoundedSemaphore(settings.pool_size)
+        self._lock = threading.Lock()
+        self._service: Any = None
+
+    def _make(self, **kwargs: Any) -> Any:
+        try:
+            return self._factory(**kwargs)
+        except Exception as err:  # noqa: BLE001 - every client failure is mapped
+            raise translate(err) from err
+
+    def service(self) -> Any:
+        """The shared service-account session (created on first use)."""
+        with self._lock:
+            if self._service is None:
+                self._service = self._make(**session_kwargs(self.settings, environment=self._environment))
+            return self._service
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        if not self._slots.acquire(timeout=self.settings.connection_timeout):
+            raise BackendUnavailable("all iRODS connections of this instance are busy", retry_after=RETRY_AFTER_SECONDS)
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    @contextlib.contextmanager
+    def as_user(self, user: str) -> Iterator[Any]:
+        """A fresh session proxied as ``user``, cleaned up on exit."""
+        with self._slot():
+            session = self._make(**session_kwargs(self.settings, client_user=user, environment=self._environment))
+            try:
+                yield session
+            finally:
+                _cleanup(session)
+
+    def for_ticket(self, ticket_string: str, holder: str, *, anonymous: bool) -> TicketSession:
+        """A fresh session using ``ticket_string``: as the anonymous user, or proxied as ``holder``.
+
+        The caller must :meth:`TicketSession.close` it (it holds one of the ``pool_size`` slots).
+        """
+        if not self._slots.acquire(timeout=self.settings.connection_timeout):
+            raise BackendUnavailable("all iRODS connections of this instance are busy", retry_after=RETRY_AFTER_SECONDS)
+        try:
+            kwargs = session_kwargs(
+                self.settings, client_user=None if anonymous else holder, anonymous=anonymous,
+                environment=self._environment,
+            )
+            session = self._make(**kwargs)
+            from irods.ticket import Ticket
+
+            Ticket(session, ticket_string).supply()
+        except BaseException:
+            self._slots.release()
+            raise
+        return TicketSession(session, self._slots.release)
+
+    def close(self) -> None:
+        with self._lock:
+            service, self._service = self._service, None
+        if service is not None:
+            _cleanup(service)
+
+
+class TicketSession:
+    """A session with a ticket supplied, plus the pool slot it holds; :meth:`close` releases both once."""
+
+    def __init__(self, session: Any, release: Callable[[], None]) -> None:
+        self.session = session
+        self._release: Callable[[], None] | None = release
+
+    def close(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            try:
+                _cleanup(self.session)
+            finally:
+                release()
+
+
+def _cleanup(session: Any) -> None:
+    # cleanup() disconnects every pooled connection; a dead server must not turn a finished request into an error.
+    with contextlib.suppress(Exception):
+        session.cleanup()
