@@ -1,0 +1,383 @@
+"""Unit tests of the iRODS backend against the python-irodsclient-boundary double (tests/backends/irods_double.py)."""
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from irods import keywords as kw
+from irods.models import TicketQuery as TQ
+
+from ticketbooth import errors, paths, policy
+from ticketbooth.backends.irods import IrodsBackend
+from ticketbooth.backends.irods import errors as irods_errors
+from ticketbooth.backends.irods.catalog import BATCH, decode_cursor, encode_cursor
+from ticketbooth.backends.irods.connection import session_kwargs
+from ticketbooth.model import Actor, TicketQuery
+from ticketbooth.settings import IrodsSettings, Settings
+
+from .irods_double import FakeZone
+
+NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+ANON = policy.AnonymousPolicy(allow_write=True)
+ALICE, BOB, CAROL, ADMIN = Actor("alice"), Actor("bob"), Actor("carol"), Actor("rods", is_admin=True)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def zone(clock):
+    zone = FakeZone(clock=clock)
+    for user in ("alice", "bob", "carol"):
+        zone.add_user(user)
+    zone.add_group("lab", ["alice", "bob"])
+    zone.put("/tempZone/home/alice/ds1/a.txt", b"hello", "alice")
+    zone.put("/tempZone/home/alice/ds1/sub/b.txt", b"bee", "alice")
+    zone.put("/tempZone/home/alice/ds10/c.txt", b"sea", "alice")
+    zone.put("/tempZone/home/bob/mine/x", b"x", "bob")
+    return zone
+
+
+def settings_for(zone: FakeZone, **extra: object) -> Settings:
+    fields = {"host": "127.0.0.1", "zone": zone.zone, "user": zone.admin, "password": zone.password,
+              "connection_timeout": 1.0, **extra}
+    return Settings(backend="irods", irods=IrodsSettings(**fields))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def backend(zone, clock):
+    backend = IrodsBackend.from_settings(settings_for(zone), session_factory=zone.session_factory, clock=clock)
+    yield backend
+    backend.close()
+
+
+def create(backend, actor=ALICE, path="/tempZone/home/alice/ds1", **request):
+    spec = policy.build_spec(actor, path, now=NOW, anonymous_policy=ANON, **request)
+    return backend.create_ticket(actor, spec, now=NOW)
+
+
+# -- create ---------------------------------------------------------------------------------------------------
+
+
+def test_create_issues_as_the_caller_then_modifies_in_order(backend, zone):
+    ticket = create(backend, access="write", uses_limit=3, write_byte_limit=100, expires_in=60,
+                    users=["bob"], groups=["lab"], hosts=["192.0.2.7"])
+    calls = [(c.client_user, c.command, c.args[1:], c.options) for c in zone.calls]
+    expiry = str(int((NOW + timedelta(seconds=60)).timestamp()))
+    assert calls == [
+        ("alice", "create", ("write", "/tempZone/home/alice/ds1"), {}),
+        ("alice", "mod", ("uses", "3"), {}),
+        ("alice", "mod", ("write-file", "0"), {}),
+        ("alice", "mod", ("write-byte", "100"), {}),
+        ("alice", "mod", ("expire", expiry), {}),
+        ("alice", "mod", ("add", "user", "bob"), {}),
+        ("alice", "mod", ("add", "group", "lab"), {}),
+        ("alice", "mod", ("add", "host", "192.0.2.7"), {}),
+    ]
+    assert all(c.user == "rods" for c in zone.calls)  # proxied: authenticated as the service account
+    row = zone.tickets[ticket.id]
+    assert (row.owner, row.write_file_limit, row.uses_limit) == ("alice", 0, 3)
+    assert (ticket.owner, ticket.users, ticket.groups, ticket.hosts) == ("alice", ("bob",), ("lab",), ("192.0.2.7",))
+    assert ticket.expires_at == NOW.replace(microsecond=0) + timedelta(seconds=60)
+    assert len(ticket.string) == 15 and ticket.string.isalnum()
+
+
+def test_write_file_limit_is_always_set_explicitly(backend, zone):
+    ticket = create(backend)
+    assert ("write-file", "0") in [c.args[1:] for c in zone.calls]
+    assert ticket.write_file_limit == 0 and zone.tickets[ticket.id].write_file_limit == 0
+
+
+def test_anonymous_ticket_has_no_user_restriction(backend, zone):
+    ticket = create(backend, anonymous=True)
+    assert ticket.anonymous and not [c for c in zone.calls if c.args[1:2] == ("add",)]
+
+
+@pytest.mark.parametrize("failing", ["uses", "write-file", "expire", "add"])
+def test_a_failing_step_deletes_the_ticket_with_the_admin_keyword(backend, zone, failing):
+    zone.fail(lambda c: c.command == "mod" and c.args[1] == failing, -827000 if failing == "add" else -818000)
+    with pytest.raises(errors.TicketBoothError) as caught:
+        create(backend, users=["bob"], expires_in=60)
+    assert caught.value.details["irods_code"] in (-827000, -818000)
+    assert zone.tickets == {}
+    last = zone.calls[-1]
+    assert (last.user, last.client_user, last.command, last.options) == ("rods", "rods", "delete", {kw.ADMIN_KW: ""})
+
+
+def test_create_refusals_are_mapped(backend, zone):
+    with pytest.raises(errors.PermissionDenied):
+        create(backend, path="/tempZone/home/bob/mine")
+    with pytest.raises(errors.PathNotFound):
+        create(backend, path="/tempZone/home/alice/nothing")
+    with pytest.raises(errors.InvalidRequest) as caught:
+        create(backend, users=["nobody"])
+    assert caught.value.details["field"] == "users"
+    assert zone.tickets == {}
+
+
+def test_labels_and_networks_are_refused_clearly(backend, zone):
+    with pytest.raises(errors.InvalidRequest, match="labels are not supported"):
+        create(backend, label="x")
+    with pytest.raises(errors.InvalidRequest, match="single host addresses"):
+        create(backend, hosts=["192.0.2.0/24"])
+    assert zone.calls == []
+
+
+# -- modify / delete ---------------------------------------------------------------------------------------------
+
+
+def test_modify_as_owner_applies_a_diff(backend, zone):
+    ticket = create(backend, users=["bob"])
+    zone.calls.clear()
+    changes = policy.apply_changes(ticket, now=NOW, anonymous_policy=ANON, uses_limit=7, users=["carol"])
+    updated = backend.modify_ticket(ALICE, ticket.id, changes, now=NOW)
+    assert [(c.client_user, c.args[1:], c.options) for c in zone.calls] == [
+        ("alice", ("uses", "7"), {}), ("alice", ("add", "user", "carol"), {}), ("alice", ("remove", "user", "bob"), {}),
+    ]
+    assert (updated.uses_limit, updated.users) == (7, ("carol",))
+
+
+def test_modify_undoes_applied_steps_when_one_fails(backend, zone):
+    ticket = create(backend, users=["bob"])
+    zone.fail(lambda c: c.args[1:] == ("add", "user", "nobody"), -827000)
+    changes = policy.apply_changes(ticket, now=NOW, anonymous_policy=ANON, uses_limit=7, users=["bob", "nobody"])
+    with pytest.raises(errors.InvalidRequest):
+        backend.modify_ticket(ALICE, ticket.id, changes, now=NOW)
+    assert backend.find_ticket(ticket.id) == ticket
+    assert zone.calls[-1].args[1:] == ("uses", "0")
+
+
+def test_admin_modifies_and_deletes_with_the_admin_keyword(backend, zone):
+    ticket = create(backend)
+    zone.calls.clear()
+    changes = policy.apply_changes(ticket, now=NOW, anonymous_policy=ANON, uses_limit=2)
+    backend.modify_ticket(ADMIN, ticket.id, changes, now=NOW)
+    backend.delete_ticket(ADMIN, ticket.id)
+    assert [(c.client_user, c.command, c.options) for c in zone.calls] == [
+        ("rods", "mod", {kw.ADMIN_KW: ""}), ("rods", "delete", {kw.ADMIN_KW: ""}),
+    ]
+    assert backend.find_ticket(ticket.id) is None
+
+
+def test_non_owners_see_ticket_not_found(backend, zone):
+    ticket = create(backend)
+    for call in (lambda: backend.delete_ticket(BOB, ticket.id),
+                 lambda: backend.modify_ticket(BOB, ticket.id, policy.apply_changes(
+                     ticket, now=NOW, anonymous_policy=ANON, uses_limit=1), now=NOW)):
+        with pytest.raises(errors.TicketNotFound):
+            call()
+    assert [c.command for c in zone.calls] == ["create", "mod", "mod", "mod"]
+
+
+def test_server_side_refusal_of_a_foreign_delete_is_ticket_not_found():
+    # What iRODS answers when bob, or rods without ADMIN_KW, deletes alice's ticket (irods-facts.md).
+    err = irods_errors.translate(irods_errors_exception(-890000))
+    assert isinstance(err, errors.TicketNotFound)
+
+
+def irods_errors_exception(code):
+    from irods.exception import get_exception_by_code
+
+    try:
+        return get_exception_by_code(code, "test")
+    except KeyError as err:
+        return err
+
+
+# -- catalog queries ----------------------------------------------------------------------------------------------
+
+
+def test_list_filters_by_owner_in_the_catalog_and_pages_by_id(backend, zone):
+    ids = [create(backend).id for _ in range(5)]
+    create(backend, actor=BOB, path="/tempZone/home/bob/mine")
+    zone.queries.clear()
+    page = backend.list_tickets(ALICE, TicketQuery(limit=2))
+    assert [t.id for t in page.items] == ids[:2]
+    main = zone.queries[0]
+    assert (TQ.Owner.name, "=", "alice") in main["criteria"]
+    assert (TQ.Ticket.id, ">", 0) in main["criteria"]
+    assert main["order"] == [(TQ.Ticket.id, "asc")] and main["limit"] == BATCH
+    assert main["user"] == "rods"  # the service account, not proxied
+    page2 = backend.list_tickets(ALICE, TicketQuery(limit=2, cursor=page.next_cursor))
+    assert [t.id for t in page2.items] == ids[2:4]
+    assert any((TQ.Ticket.id, ">", ids[1]) in q["criteria"] for q in zone.queries)
+    everything = backend.list_tickets(ADMIN, TicketQuery(all_owners=True, limit=100))
+    assert len(everything.items) == 6 and everything.next_cursor is None
+
+
+def test_list_path_filter_never_matches_a_sibling_prefix(backend):
+    inside = create(backend).id
+    create(backend, path="/tempZone/home/alice/ds10")
+    obj = create(backend, path="/tempZone/home/alice/ds1/a.txt").id
+    page = backend.list_tickets(ALICE, TicketQuery(path="/tempZone/home/alice/ds1"))
+    assert [t.id for t in page.items] == [inside, obj]
+
+
+def test_rows_become_tickets_with_paths_and_allow_lists(backend):
+    ticket = create(backend, path="/tempZone/home/alice/ds1/a.txt", users=["bob", "carol"], groups=["lab"])
+    found = backend.find_ticket(ticket.id)
+    assert found.path == "/tempZone/home/alice/ds1/a.txt" and found.target_kind.value == "data_object"
+    assert (found.users, found.groups) == (("bob", "carol"), ("lab",))
+    assert backend.find_ticket_by_string(ticket.string) == found
+    assert backend.find_ticket_by_string("x' or '1'='1") is None
+
+
+@pytest.mark.parametrize("cursor", ["", "abc", encode_cursor(5) + "A", "aXJvZHM6LTE"])
+def test_foreign_cursors_are_refused(cursor):
+    with pytest.raises(errors.InvalidRequest):
+        decode_cursor(cursor)
+
+
+def test_cursor_round_trip():
+    assert decode_cursor(encode_cursor(10042)) == 10042
+
+
+def test_user_groups_come_from_a_user_group_query(backend):
+    assert backend.user_groups("alice") == frozenset({"lab", "public"})
+    assert backend.user_groups("nobody") == frozenset()
+
+
+# -- data path -----------------------------------------------------------------------------------------------------
+
+
+def test_one_fresh_session_per_use_with_ticket_and_proxy(backend, zone):
+    ticket = create(backend, uses_limit=2)
+    before = len(zone.sessions)
+    with backend.open_session(ticket, "alice", client_host=None, now=NOW) as s:
+        s.stat("/tempZone/home/alice/ds1/a.txt")
+        list(s.list("/tempZone/home/alice/ds1", recursive=True))
+        with s.open_read("/tempZone/home/alice/ds1/a.txt") as f:
+            assert f.read() == b"hello"
+    made = zone.sessions[before:]
+    assert len(made) == 1
+    assert made[0].kwargs["client_user"] == "alice" and made[0].ticket__ == ticket.string
+    assert made[0].cleaned_up and len(made[0].pool.all) == 1
+    assert zone.tickets[ticket.id].uses_count == 1
+    assert made[0].data_objects.open_calls[0][2] == {"allow_redirect": False}
+    backend.open_session(ticket, "alice", client_host=None, now=NOW).close()
+    with pytest.raises(errors.TicketExhausted):
+        backend.open_session(ticket, "alice", client_host=None, now=NOW)
+    assert zone.tickets[ticket.id].uses_count == 2
+
+
+def test_anonymous_session_logs_in_as_the_anonymous_user(backend, zone):
+    ticket = create(backend, anonymous=True)
+    backend.open_session(ticket, "anonymous", client_host=None, now=NOW).close()
+    kwargs = zone.sessions[-1].kwargs
+    assert (kwargs["user"], kwargs["password"], "client_user" in kwargs) == ("anonymous", "", False)
+
+
+@pytest.mark.parametrize(("code", "error"), [
+    (-891000, errors.TicketExpired), (-892000, errors.TicketExhausted), (-893000, errors.TicketUserExcluded),
+    (-894000, errors.TicketHostExcluded), (-895000, errors.TicketGroupExcluded),
+    (-896000, errors.TicketWriteFilesExceeded), (-897000, errors.TicketWriteBytesExceeded),
+    (-890000, errors.TicketUnusable), (-818000, errors.PermissionDenied), (-814000, errors.PathNotFound),
+    (-808000, errors.PathNotFound), (-358000, errors.PathNotFound), (-827000, errors.InvalidRequest),
+    (-115000, errors.BackendUnavailable), (-818013, errors.PermissionDenied),
+])
+def test_error_code_table(code, error):
+    raised = irods_errors_exception(code)
+    assert isinstance(raised, KeyError) == (-897000 <= code <= -893000)
+    mapped = irods_errors.translate(raised, context="use")
+    assert type(mapped) is error
+    assert mapped.details["irods_code"] == irods_errors.irods_code(raised) == -(-code // 1000 * 1000)
+
+
+def test_user_excluded_from_the_server_is_mapped(backend, zone):
+    ticket = create(backend, users=["bob"])
+    zone.tickets[ticket.id].users = ["carol"]  # changed out of band after the caller read the ticket
+    with pytest.raises(errors.TicketUserExcluded) as caught:
+        backend.open_session(ticket, "bob", client_host=None, now=NOW)
+    assert caught.value.details["irods_code"] == -893000
+
+
+def test_write_streams_in_chunks_and_failure_leaves_nothing(backend, zone):
+    ticket = create(backend, access="write")
+    with backend.open_session(ticket, "alice", client_host=None, now=NOW) as s:
+        info = s.write("/tempZone/home/alice/ds1/new/deep.bin", io.BytesIO(b"z" * 10))
+        assert (info.size, zone.objects["/tempZone/home/alice/ds1/new/deep.bin"].data) == (10, b"z" * 10)
+
+        class Broken(io.RawIOBase):
+            def readable(self):
+                return True
+
+            def readinto(self, b):
+                raise ValueError("checksum mismatch")
+
+        with pytest.raises(ValueError, match="checksum mismatch"):
+            s.write("/tempZone/home/alice/ds1/broken.bin", Broken())
+    assert "/tempZone/home/alice/ds1/broken.bin" not in zone.objects
+
+
+def test_paths_outside_the_ticket_never_reach_irods(backend, zone):
+    ticket = create(backend)
+    with backend.open_session(ticket, "alice", client_host=None, now=NOW) as s:
+        zone.queries.clear()
+        for outside in ("/tempZone/home/alice/ds10/c.txt", "/tempZone/home/alice/ds10"):
+            with pytest.raises(errors.PermissionDenied):
+                s.stat(outside)
+        with pytest.raises(errors.InvalidPath):
+            s.stat("/tempZone/home/alice/ds1/../ds10/c.txt")
+    assert zone.queries == []
+
+
+def test_listing_is_in_utf8_byte_order(backend, zone):
+    for name in ("b", "a-z", "a/x", "a/y", "Z", "é"):
+        zone.put(paths.join("/tempZone/home/alice/ds1/o", name), b"1", "alice")
+    ticket = create(backend)
+    with backend.open_session(ticket, "alice", client_host=None, now=NOW) as s:
+        listed = [i.path.rsplit("/o/", 1)[1] for i in s.list("/tempZone/home/alice/ds1/o", recursive=True)]
+        after = [i.path.rsplit("/o/", 1)[1] for i in s.list("/tempZone/home/alice/ds1/o", recursive=True,
+                                                             start_after="/tempZone/home/alice/ds1/o/a/x")]
+    assert listed == sorted(listed, key=lambda n: n.encode()) == ["Z", "a-z", "a/x", "a/y", "b", "é"]
+    assert after == ["a/y", "b", "é"]
+
+
+# -- faults ---------------------------------------------------------------------------------------------------------
+
+
+def test_unreachable_irods_is_backend_unavailable_with_retry_after_and_recovers(backend, zone):
+    ticket = create(backend)
+    zone.down = True
+    for call in (backend.check_ready, lambda: backend.find_ticket(ticket.id),
+                 lambda: backend.list_tickets(ALICE, TicketQuery()), lambda: create(backend),
+                 lambda: backend.open_session(ticket, "alice", client_host=None, now=NOW)):
+        with pytest.raises(errors.BackendUnavailable) as caught:
+            call()
+        assert caught.value.status == 503 and caught.value.retry_after > 0
+    zone.down = False
+    backend.check_ready()
+    assert backend.find_ticket(ticket.id) == ticket
+
+
+def test_session_kwargs_for_tls_env_file_and_proxy():
+    base = IrodsSettings(host="irods", zone="z", user="rods", password="pw", ssl=True,
+                         ssl_ca_certificate_file="/ca.pem")
+    kwargs = session_kwargs(base, client_user="alice")
+    assert kwargs["client_user"] == "alice" and kwargs["client_zone"] == "z"
+    assert kwargs["irods_client_server_policy"] == "CS_NEG_REQUIRE"
+    assert kwargs["irods_ssl_ca_certificate_file"] == "/ca.pem" and kwargs["connection_timeout"] == 10.0
+    env = IrodsSettings(zone="z", environment_file="/env.json")
+    assert session_kwargs(env) == {"irods_env_file": "/env.json", "connection_timeout": 10.0}
+    anon = session_kwargs(env, anonymous=True, environment={"irods_host": "h", "irods_port": 1248})
+    assert (anon["host"], anon["port"], anon["user"]) == ("h", 1248, "anonymous")
+
+
+def test_irods_is_imported_only_by_the_irods_backend():
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "ticketbooth"
+    offenders = [p for p in root.rglob("*.py") if "backends/irods" not in p.as_posix()
+                 and any(line.startswith(("import irods", "from irods")) for line in p.read_text().splitlines())]
+    assert offenders == []
