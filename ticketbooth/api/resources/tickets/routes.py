@@ -5,12 +5,12 @@ from typing import Any
 
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ....clientconfig import render
 from ....model import TicketStatus
 from ....tickets import TicketService
 from ...auth import authenticate_request, current_actor
+from ...blueprint import Blueprint
 from ...errors import ErrorSchema
 from .schemas import (
     CredentialsQuerySchema,
