@@ -69,7 +69,7 @@ def paginate(entries: Iterable[tuple[str, T]], *, prefix: str = "", delimiter: s
 
 def encode_token(key: str) -> str:
     """An opaque continuation token carrying the last key of a page."""
-    return base64.urlsafe_b64encode(b"k1:" + _b(key)).decode("ascii")
+    return base64.urlsafe_b64encode(b"k1:" + _b(key)).decode("ascii").rstrip("=")
 
 
 def decode_token(token: str) -> str:
