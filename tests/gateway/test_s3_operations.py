@@ -250,7 +250,7 @@ def test_multipart_upload_round_trip(gw, writer):
     assert listed.findall("Part/PartNumber") == ["1", "2", "3"]
     assert writer.request("GET", None, "uploads").findall("Upload/UploadId") == [upload_id]
     assert writer.request("HEAD", "big.bin").status == 404  # nothing visible before completion
-    done = writer.request("POST", "big.bin", f"uploadId={upload_id}", body=_complete_body(zip([1, 2, 3], etags)))
+    done = writer.request("POST", "big.bin", f"uploadId={upload_id}", body=_complete_body(zip([1, 2, 3], etags, strict=True)))
     assert done.status == 200
     expected = hashlib.md5(b"".join(hashlib.md5(c).digest() for c in chunks)).hexdigest() + "-3"
     assert done.find("ETag") == f'"{expected}"'
@@ -283,7 +283,7 @@ def test_complete_refuses_small_parts_but_last(gw, writer):
     upload_id = _create(writer, "small.bin")
     etags = [writer.request("PUT", "small.bin", f"partNumber={n}&uploadId={upload_id}",
                             body=b"x" * 10).headers["etag"] for n in (1, 2)]
-    result = writer.request("POST", "small.bin", f"uploadId={upload_id}", body=_complete_body(zip([1, 2], etags)))
+    result = writer.request("POST", "small.bin", f"uploadId={upload_id}", body=_complete_body(zip([1, 2], etags, strict=True)))
     assert (result.status, result.code) == (400, "EntityTooSmall")
     single = writer.request("POST", "small.bin", f"uploadId={upload_id}", body=_complete_body([(1, etags[0])]))
     assert single.status == 200
