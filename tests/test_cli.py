@@ -1,0 +1,84 @@
+"""The ``ticketbooth`` command line: token issuing, the demo secret, help, and the OpenAPI writer."""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import jwt
+import pytest
+
+from ticketbooth import cli
+
+SECRET = "cli-test-secret-" + "c" * 32
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("TICKETBOOTH_"):
+            monkeypatch.delenv(name)
+
+
+def test_token_refuses_without_a_secret(tmp_path, capsys):
+    status = cli.main(["token", "--user", "alice", "--data-dir", str(tmp_path)])
+    assert status == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "hs256_secret" in captured.err and "serve --demo" in captured.err
+
+
+def test_token_with_configured_secret(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TICKETBOOTH_AUTH__HS256_SECRET", SECRET)
+    assert cli.main(["token", "--user", "alice", "--admin", "--lifetime", "60", "--data-dir", str(tmp_path)]) == 0
+    token = capsys.readouterr().out.strip()
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    assert claims["preferred_username"] == "alice"
+    assert claims["realm_access"]["roles"] == ["ticketbooth-admin"]
+    assert claims["exp"] - claims["iat"] == 60
+
+
+def test_token_reads_the_config_file(tmp_path, capsys):
+    config = tmp_path / "tb.toml"
+    config.write_text(f'[auth]\nhs256_secret = "{SECRET}"\n')
+    assert cli.main(["token", "--user", "bob", "--config", str(config)]) == 0
+    assert jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS256"])["sub"] == "bob"
+
+
+def test_token_refuses_invalid_user(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TICKETBOOTH_AUTH__HS256_SECRET", SECRET)
+    assert cli.main(["token", "--user", "no/such", "--data-dir", str(tmp_path)]) == 2
+    assert "valid user name" in capsys.readouterr().err
+
+
+def test_demo_secret_is_private_and_shared_with_token(tmp_path, capsys):
+    settings = cli.load_cli_settings(cli.build_parser().parse_args(["token", "--user", "x", "--data-dir",
+                                                                    str(tmp_path)]))
+    assert cli.dev_secret(settings, create=False) is None
+    secret = cli.dev_secret(settings, create=True)
+    assert stat.S_IMODE(os.stat(tmp_path / cli.DEV_SECRET_FILE).st_mode) == 0o600
+    assert cli.dev_secret(settings, create=True) == secret  # made once, then reused
+    assert cli.main(["token", "--user", "alice", "--data-dir", str(tmp_path)]) == 0
+    assert jwt.decode(capsys.readouterr().out.strip(), secret, algorithms=["HS256"])["sub"] == "alice"
+
+
+def test_invalid_configuration_is_exit_2(tmp_path, capsys):
+    config = tmp_path / "bad.toml"
+    config.write_text("[auth]\nmode = 'kerberos'\n")
+    assert cli.main(["token", "--user", "alice", "--config", str(config)]) == 2
+    assert "auth.mode" in capsys.readouterr().err
+
+
+def test_serve_help_lists_its_options():
+    result = subprocess.run([sys.executable, "-m", "ticketbooth.cli", "serve", "--help"], capture_output=True,
+                            text=True, check=True)
+    for option in ("--host", "--port", "--data-dir", "--config", "--demo"):
+        assert option in result.stdout
+
+
+def test_subcommands_are_registered_in_one_place():
+    parser = cli.build_parser()
+    names = set(parser._subparsers._group_actions[0].choices)
+    assert {"serve", "token", "openapi"} <= names
+    assert len(cli.SUBCOMMANDS) == len(names)
