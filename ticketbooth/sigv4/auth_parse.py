@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 from .errors import (
     AuthorizationHeaderMalformed,
@@ -37,6 +38,11 @@ _AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 _SCOPE_DATE = re.compile(r"\d{8}")
 _SCOPE_PART = re.compile(r"[A-Za-z0-9._\-]{1,128}")
 _DIGITS = re.compile(r"[0-9]{1,12}")
+_ACCESS_KEY = re.compile(r"[!-~]+")
+# The shape every SDK sends; anything else goes through the general component parser.
+_COMMON_HEADER = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=([^,]*), ?SignedHeaders=([^,]*), ?Signature=([0-9a-f]{64})"
+)
 
 PRESIGN_PARAMS = (
     b"X-Amz-Algorithm",
@@ -86,6 +92,7 @@ class V4Presigned:
     security_token: str | None
 
 
+@lru_cache(maxsize=1024)
 def parse_credential(text: str, error: type[MalformedRequestError]) -> Credential:
     """Parse ``<key>/<date>/<region>/<service>/aws4_request`` (the key may itself hold ``/``)."""
     parts = text.rsplit("/", 4)
@@ -98,11 +105,12 @@ def parse_credential(text: str, error: type[MalformedRequestError]) -> Credentia
         raise error("the Credential date must be YYYYMMDD")
     if not _SCOPE_PART.fullmatch(region) or not _SCOPE_PART.fullmatch(service):
         raise error("the Credential region or service is malformed")
-    if any(ord(c) < 0x21 or ord(c) > 0x7E for c in key):
+    if not _ACCESS_KEY.fullmatch(key):
         raise error("the access key id holds invalid characters")
     return Credential(key, date, region, service)
 
 
+@lru_cache(maxsize=1024)
 def parse_signed_headers(text: str, error: type[MalformedRequestError]) -> tuple[str, ...]:
     """Parse ``a;b;c``: lower-case header names, sorted, unique, non-empty."""
     names = tuple(text.split(";"))
@@ -114,6 +122,7 @@ def parse_signed_headers(text: str, error: type[MalformedRequestError]) -> tuple
     return names
 
 
+@lru_cache(maxsize=256)
 def parse_amz_date(text: str, error: type[MalformedRequestError]) -> datetime:
     """Parse an ISO 8601 basic timestamp ``YYYYMMDDTHHMMSSZ`` (UTC)."""
     match = _AMZ_DATE.fullmatch(text)
@@ -151,6 +160,15 @@ def parse_authorization_header(value: str) -> V4Authorization:
         AuthorizationHeaderMalformed: any deviation.
     """
     error = AuthorizationHeaderMalformed
+    common = _COMMON_HEADER.fullmatch(value)
+    if common is not None:
+        credential_text, signed_text, signature = common.groups()
+        return V4Authorization(
+            parse_credential(credential_text, error),
+            parse_signed_headers(signed_text, error),
+            signed_text,
+            signature,
+        )
     algorithm, _, rest = value.partition(" ")
     if algorithm != ALGORITHM:
         raise error(f"unsupported authorization algorithm; expected {ALGORITHM}")

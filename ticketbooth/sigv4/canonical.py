@@ -68,9 +68,10 @@ def collect_headers(headers: HeaderInput) -> HeaderMap:
     pairs = headers.items() if hasattr(headers, "items") else headers
     grouped: HeaderMap = {}
     for name, value in pairs:
-        if isinstance(name, bytes):
+        # Exact-type checks first: this loop runs for every header of every request.
+        if type(name) is not str and not isinstance(name, str):
             name = name.decode("latin-1")
-        if isinstance(value, bytes):
+        if type(value) is not str and not isinstance(value, str):
             value = value.decode("latin-1")
         key = name.lower()
         found = grouped.get(key)

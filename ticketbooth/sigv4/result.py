@@ -59,3 +59,13 @@ class VerifiedRequest:
     security_token: str | None
     content_encoding: str | None
     service: str
+
+    @classmethod
+    def _build(cls, **fields: object) -> VerifiedRequest:
+        # verify() runs on every request: filling __dict__ directly skips the frozen
+        # dataclass's per-field object.__setattr__ (about 2 us of a ~20 us verification).
+        # Every field must be given, exactly as __init__ would require.
+        assert fields.keys() == cls.__dataclass_fields__.keys()
+        instance = object.__new__(cls)
+        instance.__dict__.update(fields)
+        return instance

@@ -135,7 +135,7 @@ def _result(
     stream, length, _ = build_body(UNSIGNED_PAYLOAD, headers, body)
     signed = tuple(sorted({"content-md5", "content-type", "date", *amz_names} & ({*headers} | {*amz_names})))
     token = headers.get("x-amz-security-token")
-    return VerifiedRequest(
+    return VerifiedRequest._build(
         access_key_id=access_key,
         region="",
         scheme=scheme,

@@ -107,11 +107,15 @@ def verify(
     elif now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     header_map = collect_headers(headers)
-    pairs = parse_query(query_string) if query_string else []
-    names = {name for name, _ in pairs}
     authorization = header_map.get("authorization")
-    v4_query = any(marker in names for marker in _V4_QUERY_MARKERS)
-    v2_query = any(marker in names for marker in _V2_QUERY_MARKERS)
+    if query_string:
+        pairs = parse_query(query_string)
+        names = {name for name, _ in pairs}
+        v4_query = any(marker in names for marker in _V4_QUERY_MARKERS)
+        v2_query = any(marker in names for marker in _V2_QUERY_MARKERS)
+    else:
+        pairs = []
+        v4_query = v2_query = False
     if (authorization is not None) + v4_query + v2_query > 1:
         raise InvalidArgument(
             "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
@@ -265,7 +269,7 @@ def _verify_v4(
     known = secret is not None
     key = signing_key(secret if known else DUMMY_SECRET, credential.date, credential.region, credential.service)
     expected = hmac.digest(key, to_sign, "sha256").hex()
-    matches = hmac.compare_digest(expected.encode(), parsed.signature.encode("ascii"))
+    matches = hmac.compare_digest(expected, parsed.signature)
     if not known:
         raise InvalidAccessKeyId(
             "The AWS Access Key Id you provided does not exist in our records.",
@@ -291,7 +295,7 @@ def _verify_v4(
         expected_sha256=expected_sha256,
     )
     token = headers.get("x-amz-security-token")
-    return VerifiedRequest(
+    return VerifiedRequest._build(
         access_key_id=credential.access_key_id,
         region=credential.region,
         scheme="v4-header" if presigned is None else "v4-query",
