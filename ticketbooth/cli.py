@@ -1,4 +1,4 @@
-"""The ``ticketbooth`` command: ``serve`` (the API), ``token`` (development tokens), ``openapi`` (the spec).
+"""The ``ticketbooth`` command: ``serve`` (the API), ``gateway`` (the S3 gateway), ``token`` (development tokens), ``openapi`` (the spec).
 
 Each subcommand is one ``add_<name>(subparsers)`` function that registers its parser and handler, listed in
 :data:`SUBCOMMANDS`; adding a subcommand is one function and one entry there. Every subcommand reads the same
@@ -125,8 +125,11 @@ def _run_server(settings: Settings, *, threads: int, workers: int) -> None:
                 "errorlog": "-",
                 "loglevel": settings.log_level.lower(),
                 "timeout": 60,
+                # gunicorn >= 24 opens a control socket under ~/.gunicorn; `serve` needs none.
+                "control_socket_disable": True,
             }.items():
-                self.cfg.set(name, value)
+                if name in self.cfg.settings:
+                    self.cfg.set(name, value)
 
         def load(self) -> Any:
             # Built in each worker, after the fork: no SQLite connection crosses a fork.
@@ -197,8 +200,36 @@ def add_openapi(subparsers: Any) -> None:
     parser.set_defaults(handler=_openapi)
 
 
+# -- gateway -----------------------------------------------------------------------------------------------
+
+def _gateway(args: argparse.Namespace) -> int:
+    extra: dict[str, Any] = {"gateway": {}}
+    if args.host:
+        extra["gateway"]["host"] = args.host
+    if args.port is not None:
+        extra["gateway"]["port"] = args.port
+    settings = load_cli_settings(args, extra)
+    from .gateway.server import serve_gateway
+
+    print(f"TicketBooth S3 gateway on http://{settings.gateway.host}:{settings.gateway.port}, "
+          f"data in {os.path.abspath(settings.data_dir)}", file=sys.stderr)
+    serve_gateway(settings, threads=args.threads, workers=args.workers)
+    return 0
+
+
+def add_gateway(subparsers: Any) -> None:
+    parser = subparsers.add_parser("gateway", help="run the S3 gateway and anonymous links (gunicorn, threaded)",
+                                   description="Run the reference S3 gateway (also serves /_t/ anonymous links).")
+    parser.add_argument("--host", help="address to listen on (default: gateway.host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: gateway.port, 9000)")
+    _add_config_options(parser)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
+    parser.set_defaults(handler=_gateway)
+
+
 #: One registration function per subcommand, in the order ``--help`` lists them.
-SUBCOMMANDS: list[Callable[[Any], None]] = [add_serve, add_token, add_openapi]
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_serve, add_gateway, add_token, add_openapi]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,77 @@
+"""Serve the gateway with gunicorn (threaded workers), configured programmatically.
+
+The access log never shows a query string (presigned URLs carry ``X-Amz-Signature`` there) nor the ticket
+string of an anonymous link (``/_t/<string>/...`` is logged as ``/_t/<redacted>/...``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..settings import Settings
+
+__all__ = ["serve_gateway", "redact_path", "ACCESS_LOG_FORMAT"]
+
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)ss "%(a)s"'
+
+
+def redact_path(path: str) -> str:
+    """``path`` without an anonymous link's ticket string."""
+    if path.startswith("/_t/"):
+        rest = path[4:].partition("/")[2]
+        return "/_t/<redacted>/" + rest
+    return path
+
+
+def _logger_class() -> Any:
+    from gunicorn.glogging import Logger
+
+    class RedactingLogger(Logger):  # type: ignore[misc]
+        def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+            atoms = super().atoms(resp, req, environ, request_time)
+            raw_path = environ.get("PATH_INFO", "")
+            path = redact_path(raw_path)
+            hidden = [value for value in (environ.get("QUERY_STRING", ""),
+                                          raw_path[4:].partition("/")[0] if raw_path.startswith("/_t/") else "")
+                      if value]
+            for name, value in atoms.items():
+                if isinstance(value, str):
+                    for secret in hidden:
+                        value = value.replace(secret, "<redacted>")
+                    atoms[name] = value
+            atoms["U"] = path
+            atoms["q"] = ""
+            atoms["r"] = f"{environ.get('REQUEST_METHOD', '-')} {path} {environ.get('SERVER_PROTOCOL', '-')}"
+            atoms["f"] = "-"  # a Referer may hold a link
+            return atoms
+
+    return RedactingLogger
+
+
+def serve_gateway(settings: Settings, *, threads: int = 8, workers: int = 1) -> None:
+    """Run gunicorn on ``settings.gateway.host:port`` until interrupted; the app is built in each worker."""
+    from gunicorn.app.base import BaseApplication
+
+    from .app import create_gateway_app
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for name, value in {
+                "bind": f"{settings.gateway.host}:{settings.gateway.port}",
+                "workers": workers,
+                "threads": threads,
+                "worker_class": "gthread",
+                "accesslog": "-",
+                "errorlog": "-",
+                "access_log_format": ACCESS_LOG_FORMAT,
+                "logger_class": _logger_class(),
+                "loglevel": settings.log_level.lower(),
+                "timeout": 300,  # large uploads stream for a while
+                "keepalive": 5,
+            }.items():
+                self.cfg.set(name, value)
+
+        def load(self) -> Any:
+            # Built after the fork, so no SQLite connection crosses processes.
+            return create_gateway_app(settings)
+
+    Server().run()
