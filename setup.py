@@ -18,6 +18,8 @@ setup(
         "python-irodsclient>=3.0",
         "pyjwt[crypto]>=2.8",
         "gunicorn>=22",
+        # CRC32C / CRC64NVME trailing checksums (sent by boto3 and aws cli) have no stdlib implementation.
+        "awscrt>=0.20",
     ],
     extras_require={
         "test": [
