@@ -336,3 +336,15 @@ def test_time_is_the_injected_clock(gw, reader):
     gw.clock.now = START.replace(minute=20)
     result = call_wsgi(gw.app, "GET", f"/{reader.bucket}/a.txt", signed)
     assert (result.status, result.code) == (403, "RequestTimeTooSkewed")
+
+
+def test_folder_marker_keys_are_absent_or_refused_never_the_object_without_slash(gw, writer):
+    for key in ("sub/", "a.txt/"):
+        result = writer.request("GET", key)
+        assert (result.status, result.code) == (404, "NoSuchKey"), key
+    put = writer.request("PUT", "newdir/", body=b"")
+    assert (put.status, put.code) == (400, "InvalidArgument")
+    escape = writer.raw("GET", f"/{writer.bucket}/../ds10/")
+    assert (escape.status, escape.code) == (400, "InvalidArgument")
+    assert writer.request("DELETE", "a.txt/").status == 404
+    assert writer.request("GET", "a.txt").body == b"hello world"

@@ -157,14 +157,24 @@ def _check_bucket(ticket: Ticket, bucket: str | None) -> None:
     raise S3Error("NoSuchBucket", 404, "The specified bucket does not exist.", details={"BucketName": bucket})
 
 
-def object_path(ticket: Ticket, key: str) -> str:
+def object_path(ticket: Ticket, key: str, *, for_write: bool = False) -> str:
     """The logical path of object ``key`` in the ticket's bucket.
+
+    A key ending in ``/`` (an S3 "folder marker") names no data object: ``NoSuchKey``, or ``InvalidArgument``
+    ``for_write``.
 
     Collection ticket: ``key`` joined under the collection (no empty, ``.`` or ``..`` segment, no control
     character, within the path length limit). Data-object ticket: the bucket holds exactly the object's
     basename. Raises ``S3Error``: ``InvalidArgument``/``KeyTooLong`` for keys the gateway refuses,
     ``NoSuchKey`` for any other key of a data-object ticket.
     """
+    if len(key) > 1 and key.endswith("/"):
+        # A "folder marker" key: refused or absent, but never mistaken for the object without the slash.
+        object_path(ticket, key[:-1])
+        if for_write:
+            raise S3Error("InvalidArgument", 400, "Keys ending in '/' (folder markers) cannot be written: "
+                          "collections are created by writing objects below them.", details={"ArgumentName": "key"})
+        raise S3Error("NoSuchKey", 404, "The specified key does not exist.", details={"Key": key})
     if ticket.target_kind is TargetKind.DATA_OBJECT:
         if key == paths.basename(ticket.path):
             return ticket.path
@@ -189,10 +199,11 @@ def _client_host(parts: RequestParts, settings: Settings) -> str | None:
 def _grant(ticket: Ticket, holder: str, the_route: Route, *, backend: TicketBackend, settings: Settings,
            client_host: str | None, now: datetime, auth: Any = None, access_key_id: str | None = None) -> Decision:
     _check_bucket(ticket, the_route.bucket)
-    target = ticket.path if the_route.key is None else object_path(ticket, the_route.key)
     action = ACTIONS.get(the_route.operation)
     if action is None:
         raise S3Error("NotImplemented", 501, f"{the_route.operation} is not implemented.")
+    target = ticket.path if the_route.key is None else object_path(
+        ticket, the_route.key, for_write=action == "write")
     if not policy.action_allowed(ticket, action):
         raise _access_denied(f"Access Denied: a {ticket.access.value} ticket does not allow {action}.")
     groups = () if ticket.anonymous else backend.user_groups(holder)
