@@ -12,7 +12,11 @@ a new ticket has ``write_file_limit`` 10; a ticket's use is counted once per con
 and then used; restrictions give -893000/-894000/-895000, expiry -891000, exhausted uses -892000; a refused
 write-file attempt is still counted (-896000); deleting someone else's ticket gives -890000 unless a rodsadmin
 passes ``ADMIN_KW``; queries by a non-proxied rodsadmin see every ticket, proxied ones only the user's own.
-Every ticket admin request and query is recorded in ``zone.calls`` / ``zone.queries``.
+Metadata (AVUs) goes through the real ``MetadataManager`` as ``MOD_AVU_METADATA_AN`` requests: only the owner
+changes an object's AVUs, or a rodsadmin with ``ADMIN_KW`` (as ``imeta -M``); AVUs survive an overwrite of the
+object's content. A ticket's allowed hosts are compared with the address of the connecting client, which for
+TicketBooth is ``zone.gateway_address``.
+Every ticket admin request, AVU request and query is recorded in ``zone.calls`` / ``zone.queries``.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from irods import keywords as kw
+from irods.api_number import api_number
 from irods.column import Criterion, In
 from irods.exception import (
     CollectionDoesNotExist,
@@ -35,11 +40,13 @@ from irods.exception import (
     NoResultFound,
     get_exception_by_code,
 )
+from irods.manager.metadata_manager import MetadataManager
 from irods.message import TicketAdminRequest
-from irods.models import Collection, DataObject, Group, TicketQuery, User
+from irods.models import Collection, CollectionMeta, DataObject, DataObjectMeta, Group, TicketQuery, User
 from irods.ticket import Ticket as IrodsTicket
 
 CAT_SQL_ERR = -806000
+CAT_NO_ROWS_FOUND = -808000
 CAT_UNKNOWN_COLLECTION = -814000
 CAT_INVALID_ARGUMENT = -816000
 CAT_UNKNOWN_FILE = -817000
@@ -97,6 +104,7 @@ class Obj:
     owner: str
     data: bytes
     modified: datetime
+    avus: dict[str, str] = field(default_factory=dict)  # attribute -> value (one value per attribute here)
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,42 @@ class FakeZone:
     def put(self, path: str, data: bytes, owner: str) -> None:
         self.make_collection(path.rpartition("/")[0], owner)
         self.objects[path] = Obj(next(self._ids), owner, data, self.clock())
+
+    def avus(self, path: str) -> dict[str, str]:
+        """The AVUs on the collection or data object at ``path`` (for assertions)."""
+        entry = self.collections.get(path) or self.objects.get(path)
+        return {} if entry is None else dict(entry.avus)
+
+    def modify_avu(self, conn: FakeConnection, msg: Any) -> None:
+        """``imeta`` as the server does it for MOD_AVU_METADATA_AN (set, add, rm on -C and -d)."""
+        kv = msg.KeyValPair_PI
+        options = dict(zip(kv.keyWord or [], kv.svalue or [], strict=True)) if kv.ssLen else {}
+        op, kind, path, attribute, value = (msg.arg0, msg.arg1, msg.arg2, msg.arg3, msg.arg4)
+        call = Call(conn.session.user, conn.session.client_user, f"avu:{op}", (kind, path, attribute, value or ""),
+                    options, conn.number)
+        self.calls.append(call)
+        for i, (predicate, code) in enumerate(self._faults):
+            if predicate(call):
+                del self._faults[i]
+                raise IrodsError(code)
+        table = {"-C": self.collections, "-d": self.objects}.get(kind)
+        if table is None:
+            raise IrodsError(CAT_INVALID_ARGUMENT)
+        entry = table.get(path)
+        if entry is None:
+            raise IrodsError(CAT_UNKNOWN_COLLECTION if kind == "-C" else CAT_UNKNOWN_FILE)
+        session = conn.session
+        is_admin = self.users.get(session.user) == "rodsadmin" and not session.proxied and kw.ADMIN_KW in options
+        if entry.owner != session.client_user and not is_admin:
+            raise IrodsError(CAT_NO_ACCESS_PERMISSION)
+        if op in ("set", "add"):
+            entry.avus[attribute] = value
+        elif op == "rm":
+            if entry.avus.get(attribute) != value:
+                raise IrodsError(CAT_NO_ROWS_FOUND)
+            del entry.avus[attribute]
+        else:
+            raise IrodsError(CAT_INVALID_ARGUMENT)
 
     def fail(self, predicate: Callable[[Call], bool], code: int) -> None:
         """Make the next ticket admin request matching ``predicate`` fail with ``code`` (once)."""
@@ -280,7 +324,10 @@ class FakeConnection:
         if self.session.zone.down:
             raise NetworkException("Unable to send message")
         try:
-            self.session.zone.ticket_admin(self, message.msg)
+            if message.int_info == api_number["MOD_AVU_METADATA_AN"]:
+                self.session.zone.modify_avu(self, message.msg)
+            else:
+                self.session.zone.ticket_admin(self, message.msg)
         except IrodsError as err:
             self._pending = err
 
@@ -347,6 +394,7 @@ class FakeSession:
         self.pool = FakePool(self)
         self.collections = FakeCollections(self)
         self.data_objects = FakeDataObjects(self)
+        self.metadata = MetadataManager(self)  # the real manager: it sends MOD_AVU_METADATA_AN requests
         self.cleaned_up = False
 
     def authenticate(self) -> None:
@@ -385,7 +433,7 @@ class FakeSession:
 
 
 def _model_of(column: Any) -> Any:
-    for model in (*_TICKET_MODELS, DataObject, Collection, User, Group):
+    for model in (*_TICKET_MODELS, DataObjectMeta, CollectionMeta, DataObject, Collection, User, Group):
         if column in model._columns:
             return model
     raise AssertionError(f"the double does not know column {column!r}")
@@ -479,6 +527,8 @@ class FakeQuery:
             rows = self._ticket_rows(models)
         elif models & {User, Group}:
             rows = self._user_rows()
+        elif models & {CollectionMeta, DataObjectMeta}:
+            rows = self._meta_rows(models)
         else:
             rows = self._data_rows(conn, models)
         rows = [r for r in rows if all(_matches(c, r.get(c.query_key)) for c in self.criteria)]
@@ -543,6 +593,24 @@ class FakeQuery:
             memberships = [name] + [g for g, members in zone.groups.items() if name in members]
             for group in memberships:
                 rows.append({User.name: name, User.zone: zone.zone, User.type: kind, Group.name: group})
+        return rows
+
+    def _meta_rows(self, models: set[Any]) -> list[dict[Any, Any]]:
+        zone, session = self.session.zone, self.session
+        rows: list[dict[Any, Any]] = []
+        if DataObjectMeta in models:
+            for path, obj in zone.objects.items():
+                if session.proxied and obj.owner != session.client_user:
+                    continue
+                coll, _, name = path.rpartition("/")
+                rows += [{DataObject.name: name, Collection.name: coll, DataObjectMeta.name: a,
+                          DataObjectMeta.value: v, DataObjectMeta.units: ""} for a, v in obj.avus.items()]
+        else:
+            for path, coll_obj in zone.collections.items():
+                if session.proxied and coll_obj.owner != session.client_user:
+                    continue
+                rows += [{Collection.name: path, CollectionMeta.name: a, CollectionMeta.value: v,
+                          CollectionMeta.units: ""} for a, v in coll_obj.avus.items()]
         return rows
 
     def _data_rows(self, conn: FakeConnection, models: set[Any]) -> list[dict[Any, Any]]:
@@ -692,12 +760,14 @@ class FakeDataObjects:
             owner = row.owner if row is not None else self.session.client_user
             if path.rpartition("/")[0] not in zone.collections:
                 raise IrodsError(CAT_UNKNOWN_COLLECTION)
-            zone.objects[path] = Obj(zone.objects[path].id if path in zone.objects else next(zone._ids), owner, b"",
-                                     zone.clock())
+            old = zone.objects.get(path)
+            zone.objects[path] = Obj(old.id if old else next(zone._ids), owner, b"", zone.clock(),
+                                     dict(old.avus) if old else {})
 
             def finish(data: bytes) -> None:
                 if path in zone.objects:
-                    zone.objects[path] = Obj(zone.objects[path].id, owner, data, zone.clock())
+                    current = zone.objects[path]
+                    zone.objects[path] = Obj(current.id, owner, data, zone.clock(), current.avus)
                 if row is not None:
                     row.write_byte_count += len(data)
 

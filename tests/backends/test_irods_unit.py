@@ -13,7 +13,7 @@ from ticketbooth.backends.irods import IrodsBackend
 from ticketbooth.backends.irods import errors as irods_errors
 from ticketbooth.backends.irods.catalog import BATCH, decode_cursor, encode_cursor
 from ticketbooth.backends.irods.connection import session_kwargs
-from ticketbooth.model import Actor, TicketQuery
+from ticketbooth.model import Actor, TicketChanges, TicketQuery
 from ticketbooth.settings import IrodsSettings, Settings
 
 from .irods_double import FakeZone
@@ -57,7 +57,8 @@ def settings_for(zone: FakeZone, **extra: object) -> Settings:
 
 @pytest.fixture
 def backend(zone, clock):
-    backend = IrodsBackend.from_settings(settings_for(zone), session_factory=zone.session_factory, clock=clock)
+    backend = IrodsBackend.from_settings(settings_for(zone), session_factory=zone.session_factory, clock=clock,
+                                         service_hosts=[zone.gateway_address])
     yield backend
     backend.close()
 
@@ -84,11 +85,13 @@ def test_create_issues_as_the_caller_then_modifies_in_order(backend, zone):
         ("alice", "mod", ("add", "user", "bob"), {}),
         ("alice", "mod", ("add", "group", "lab"), {}),
         ("alice", "mod", ("add", "host", "192.0.2.7"), {}),
+        ("alice", "mod", ("add", "host", zone.gateway_address), {}),  # so that iRODS admits TicketBooth itself
     ]
     assert all(c.user == "rods" for c in zone.calls)  # proxied: authenticated as the service account
     row = zone.tickets[ticket.id]
     assert (row.owner, row.write_file_limit, row.uses_limit) == ("alice", 0, 3)
     assert (ticket.owner, ticket.users, ticket.groups, ticket.hosts) == ("alice", ("bob",), ("lab",), ("192.0.2.7",))
+    assert zone.tickets[ticket.id].hosts == ["192.0.2.7", zone.gateway_address]
     assert ticket.expires_at == NOW.replace(microsecond=0) + timedelta(seconds=60)
     assert len(ticket.string) == 15 and ticket.string.isalnum()
 
@@ -126,12 +129,78 @@ def test_create_refusals_are_mapped(backend, zone):
     assert zone.tickets == {}
 
 
-def test_labels_and_networks_are_refused_clearly(backend, zone):
-    with pytest.raises(errors.InvalidRequest, match="labels are not supported"):
-        create(backend, label="x")
-    with pytest.raises(errors.InvalidRequest, match="single host addresses"):
-        create(backend, hosts=["192.0.2.0/24"])
+def test_hosts_irods_cannot_keep_are_refused_clearly(backend, zone, clock):
+    for host in ("192.0.2.0/24", "2001:db8::1"):
+        with pytest.raises(errors.InvalidRequest, match="single IPv4 host addresses") as caught:
+            create(backend, hosts=[host])
+        assert caught.value.details["field"] == "hosts"
+    unconfigured = IrodsBackend.from_settings(settings_for(zone), session_factory=zone.session_factory, clock=clock)
+    with pytest.raises(errors.InvalidRequest, match="service_hosts"):
+        create(unconfigured, hosts=["192.0.2.7"])
     assert zone.calls == []
+
+
+def test_service_hosts_come_and_go_with_the_host_list(backend, zone):
+    ticket = create(backend)
+    changed = backend.modify_ticket(ALICE, ticket.id, policy.apply_changes(
+        ticket, now=NOW, anonymous_policy=ANON, hosts=["192.0.2.7"]), now=NOW)
+    assert changed.hosts == ("192.0.2.7",) and sorted(zone.tickets[ticket.id].hosts) == ["127.0.0.1", "192.0.2.7"]
+    cleared = backend.modify_ticket(ALICE, ticket.id, policy.apply_changes(
+        changed, now=NOW, anonymous_policy=ANON, hosts=[]), now=NOW)
+    assert cleared.hosts == () and zone.tickets[ticket.id].hosts == []
+
+
+# -- labels ---------------------------------------------------------------------------------------------------
+
+
+def label_of(zone, ticket):
+    return zone.avus(ticket.path).get(f"ticketbooth.label.{ticket.id}")
+
+
+def test_label_is_an_avu_on_the_target_set_by_the_owner(backend, zone):
+    ticket = create(backend, label="for bob")
+    assert ticket.label == "for bob" and label_of(zone, ticket) == "for bob"
+    (call,) = [c for c in zone.calls if c.command.startswith("avu:")]
+    assert (call.user, call.client_user, call.command, call.args) == (
+        "rods", "alice", "avu:set", ("-C", ticket.path, f"ticketbooth.label.{ticket.id}", "for bob"))
+    obj = create(backend, path="/tempZone/home/alice/ds1/a.txt", label="one file")
+    assert backend.find_ticket(obj.id).label == "one file" and label_of(zone, obj) == "one file"
+    relabelled = backend.modify_ticket(ALICE, ticket.id, TicketChanges(label="for lab"), now=NOW)
+    assert relabelled.label == "for lab" and label_of(zone, ticket) == "for lab"
+    cleared = backend.modify_ticket(ALICE, ticket.id, TicketChanges(label=None), now=NOW)
+    assert cleared.label is None and label_of(zone, ticket) is None
+    backend.delete_ticket(ALICE, obj.id)
+    assert zone.avus(obj.path) == {}
+
+
+def test_admin_relabels_with_the_admin_keyword(backend, zone):
+    ticket = create(backend, label="old")
+    assert backend.modify_ticket(ADMIN, ticket.id, TicketChanges(label="new"), now=NOW).label == "new"
+    last = [c for c in zone.calls if c.command.startswith("avu:")][-1]
+    assert (last.user, last.client_user, last.options) == ("rods", "rods", {kw.ADMIN_KW: ""})
+    backend.delete_ticket(ADMIN, ticket.id)
+    assert zone.avus(ticket.path) == {}
+
+
+def test_the_ticket_row_is_the_source_of_truth_for_labels(backend, zone):
+    ticket = create(backend, label="kept")
+    del zone.tickets[ticket.id]  # iticket delete, out of band: the AVU stays behind
+    assert backend.find_ticket(ticket.id) is None and label_of(zone, ticket) == "kept"
+    other = create(backend)
+    zone.collections["/tempZone/home/alice/ds10"].avus[f"ticketbooth.label.{other.id}"] = "elsewhere"
+    assert backend.find_ticket(other.id).label is None  # only an AVU on the ticket's own target counts
+
+
+def test_a_failing_label_rolls_back_the_ticket_and_the_change(backend, zone):
+    zone.fail(lambda c: c.command == "avu:set", -818000)
+    with pytest.raises(errors.PermissionDenied):
+        create(backend, label="x")
+    assert zone.tickets == {}
+    ticket = create(backend, uses_limit=2, label="x")
+    zone.fail(lambda c: c.command == "avu:set", -818000)
+    with pytest.raises(errors.PermissionDenied):
+        backend.modify_ticket(ALICE, ticket.id, TicketChanges(uses_limit=5, label="y"), now=NOW)
+    assert backend.find_ticket(ticket.id) == ticket
 
 
 # -- modify / delete ---------------------------------------------------------------------------------------------
@@ -296,7 +365,8 @@ def test_error_code_table(code, error):
 
 def test_user_excluded_from_the_server_is_mapped(backend, zone):
     ticket = create(backend, users=["bob"])
-    zone.tickets[ticket.id].users = ["carol"]  # changed out of band after the caller read the ticket
+    zone.tickets[ticket.id].users = ["carol"]  # changed out of band after TicketBooth read the ticket
+    backend.find_ticket = lambda ticket_id: ticket  # the catalog read raced with that change
     with pytest.raises(errors.TicketUserExcluded) as caught:
         backend.open_session(ticket, "bob", client_host=None, now=NOW)
     assert caught.value.details["irods_code"] == -893000

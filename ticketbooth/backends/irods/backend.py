@@ -6,20 +6,24 @@
   ``ADMIN_KW`` and the caller gets the mapped iRODS reason: no half-configured ticket survives.
 - Modify/delete: proxied as the owner; an admin acting on someone else's ticket uses the service account with
   ``ADMIN_KW``. A failed modification undoes the steps already applied.
-- Labels: iRODS tickets have no label field, so this backend refuses a non-empty label with ``InvalidRequest``.
-- Hosts: iRODS compares a ticket's host list with the address of the *connecting* client, which for the gateway
-  is the gateway itself; TicketBooth checks the S3 client's address in :meth:`open_session`. Only single
-  addresses are accepted (iRODS has no networks).
+- Labels: iRODS tickets have no label field; the label is an AVU on the ticket's target (see ``labels``), set
+  and removed in the same proxied session as the ticket change it belongs to.
+- Hosts: iRODS keeps the host list, but compares it with the address of the *connecting* client, which for the
+  gateway is TicketBooth itself. So TicketBooth checks the S3 client's address in :meth:`open_session`, and adds
+  its own addresses (``service_hosts``) to every host-restricted ticket so that iRODS admits it; they are hidden
+  when the ticket is read. iRODS resolves each host to one IPv4 address: networks and IPv6 are refused.
+- Users and groups on an allow-list must exist in iRODS (it refuses unknown names).
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ... import policy
+from ... import paths, policy
 from ...errors import (
     BackendUnavailable,
     InvalidRequest,
@@ -36,6 +40,7 @@ from .catalog import Catalog, quote_safe
 from .connection import Connector
 from .data import IrodsDataSession
 from .errors import CAT_TICKET_INVALID, irods_code, translate
+from .labels import remove_label, set_label
 
 __all__ = ["IrodsBackend", "change_steps", "creation_steps"]
 
@@ -49,8 +54,11 @@ def _epoch(when: datetime | None) -> str:
     return "0" if when is None else str(int(when.timestamp()))
 
 
-def creation_steps(spec: TicketSpec) -> list[Step]:
-    """The ``Ticket.modify`` argument tuples that configure a freshly issued ticket, in order (pure)."""
+def creation_steps(spec: TicketSpec, service_hosts: Sequence[str] = ()) -> list[Step]:
+    """The ``Ticket.modify`` argument tuples that configure a freshly issued ticket, in order (pure).
+
+    A host-restricted ticket also lists ``service_hosts`` (TicketBooth's own addresses, which iRODS sees).
+    """
     steps: list[Step] = [("uses", str(spec.uses_limit)), ("write-file", str(spec.write_file_limit))]
     if spec.write_byte_limit:
         steps.append(("write-byte", str(spec.write_byte_limit)))
@@ -58,12 +66,20 @@ def creation_steps(spec: TicketSpec) -> list[Step]:
         steps.append(("expire", _epoch(spec.expires_at)))
     steps += [("add", "user", u) for u in spec.users]
     steps += [("add", "group", g) for g in spec.groups]
-    steps += [("add", "host", h) for h in spec.hosts]
+    steps += [("add", "host", h) for h in _with_service_hosts(spec.hosts, service_hosts)]
     return steps
 
 
-def change_steps(ticket: Ticket, changes: TicketChanges) -> list[tuple[Step, Step]]:
-    """(do, undo) ``Ticket.modify`` argument pairs that turn ``ticket`` into ``ticket + changes`` (pure)."""
+def _with_service_hosts(hosts: Sequence[str], service_hosts: Sequence[str]) -> list[str]:
+    return [*hosts, *(h for h in service_hosts if h not in hosts)] if hosts else []
+
+
+def change_steps(ticket: Ticket, changes: TicketChanges, service_hosts: Sequence[str] = ()) -> list[tuple[Step, Step]]:
+    """(do, undo) ``Ticket.modify`` argument pairs that turn ``ticket`` into ``ticket + changes`` (pure).
+
+    ``ticket.hosts`` is the list as shown (without ``service_hosts``); iRODS holds them too while any host is
+    listed, so they come and go with the first and the last host.
+    """
     steps: list[tuple[Step, Step]] = []
     for field_name, keyword in (("uses_limit", "uses"), ("write_file_limit", "write-file"),
                                 ("write_byte_limit", "write-byte")):
@@ -77,6 +93,8 @@ def change_steps(ticket: Ticket, changes: TicketChanges) -> list[tuple[Step, Ste
         if wanted is UNSET:
             continue
         current = getattr(ticket, field_name)
+        if kind == "host":
+            wanted, current = _with_service_hosts(wanted, service_hosts), _with_service_hosts(current, service_hosts)
         for name in wanted:
             if name not in current:
                 steps.append((("add", kind, name), ("remove", kind, name)))
@@ -86,27 +104,44 @@ def change_steps(ticket: Ticket, changes: TicketChanges) -> list[tuple[Step, Ste
     return steps
 
 
-def _check_supported(label: object, hosts: object) -> None:
-    if label not in (None, UNSET):
+def _check_hosts(hosts: object, service_hosts: Sequence[str]) -> None:
+    if hosts is UNSET or not hosts:
+        return
+    for host in hosts:  # type: ignore[union-attr]
+        network = ipaddress.ip_network(host, strict=False)
+        if network.version != 4 or network.num_addresses != 1:
+            raise InvalidRequest(
+                "the iRODS backend accepts single IPv4 host addresses only: iRODS stores each allowed host as one "
+                f"IPv4 address, so '{host}' cannot be kept", details={"field": "hosts"},
+            )
+    if not service_hosts:
         raise InvalidRequest(
-            "labels are not supported by the iRODS backend (iRODS tickets have no label field)",
-            details={"field": "label"},
+            "host allow-lists are not available: TicketBooth's own addresses as iRODS sees them "
+            "(irods service_hosts) are not configured, and iRODS would refuse TicketBooth itself",
+            details={"field": "hosts"},
         )
-    if hosts is not UNSET:
-        for host in hosts:  # type: ignore[union-attr]
-            if ipaddress.ip_network(host).num_addresses != 1:
-                raise InvalidRequest(
-                    "the iRODS backend accepts single host addresses only, not networks", details={"field": "hosts"}
-                )
+
+
+def _step_error(err: Exception, step: Step) -> TicketBoothError:
+    """The mapped error for a failed ``modify`` step, naming the allow-list entry iRODS refused."""
+    mapped = translate(err)
+    if isinstance(mapped, InvalidRequest) and step[0] == "add" and step[1] in ("user", "group"):
+        mapped = InvalidRequest(
+            f"iRODS has no {step[1]} named '{step[2]}'; the iRODS backend can only allow-list existing "
+            f"{step[1]}s", details={**mapped.details, "field": f"{step[1]}s", "value": step[2]},
+        )
+    return mapped
 
 
 class IrodsBackend(TicketBackend):
     """A :class:`TicketBackend` on a real iRODS zone (see the module docstring)."""
 
-    def __init__(self, connector: Connector, zone: str, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, connector: Connector, zone: str, *, clock: Callable[[], datetime] | None = None,
+                 service_hosts: Sequence[str] = ()) -> None:
         self.zone = zone
+        self.service_hosts = tuple(service_hosts)
         self._connector = connector
-        self._catalog = Catalog(connector.service, zone)
+        self._catalog = Catalog(connector.service, zone, self.service_hosts)
         self._clock = clock or (lambda: datetime.now(UTC))
 
     @classmethod
@@ -116,9 +151,17 @@ class IrodsBackend(TicketBackend):
         *,
         session_factory: Callable[..., Any] | None = None,
         clock: Callable[[], datetime] | None = None,
+        service_hosts: Sequence[str] | None = None,
     ) -> IrodsBackend:
-        """Build from ``settings.irods``; ``session_factory`` replaces ``irods.session.iRODSSession`` (tests)."""
-        return cls(Connector(settings.irods, session_factory), settings.irods.zone, clock=clock)
+        """Build from ``settings.irods``; ``session_factory`` replaces ``irods.session.iRODSSession`` (tests).
+
+        ``service_hosts`` (the IPv4 addresses iRODS sees TicketBooth connect from) defaults to the setting
+        ``irods.service_hosts`` where the settings have it; without any, host allow-lists are refused.
+        """
+        if service_hosts is None:
+            service_hosts = tuple(getattr(settings.irods, "service_hosts", ()))
+        return cls(Connector(settings.irods, session_factory), settings.irods.zone, clock=clock,
+                   service_hosts=service_hosts)
 
     # -- plumbing ---------------------------------------------------------------------------------------------
 
@@ -144,16 +187,26 @@ class IrodsBackend(TicketBackend):
     # -- catalogue --------------------------------------------------------------------------------------------
 
     def create_ticket(self, actor: Actor, spec: TicketSpec, *, now: datetime) -> Ticket:
-        _check_supported(spec.label, spec.hosts)
+        _check_hosts(spec.hosts, self.service_hosts)
         quote_safe(spec.path)
         issued: str | None = None
+        labelled: Ticket | None = None
         try:
             with self._connector.as_user(actor.name) as session:
                 api = self._ticket_api(session)
                 api.issue(spec.access.value, spec.path)
                 issued = api.string
-                for step in creation_steps(spec):
-                    api.modify(*step)
+                for step in creation_steps(spec, self.service_hosts):
+                    try:
+                        api.modify(*step)
+                    except Exception as err:  # noqa: BLE001 - mapped, naming the refused entry
+                        raise _step_error(err, step) from err
+                if spec.label is not None:
+                    created = self._catalog.by_string(issued)
+                    if created is None:
+                        raise TicketNotFound("the new ticket is not in the catalog")
+                    set_label(session, created.target_kind, created.path, created.id, spec.label)
+                    labelled = created
             ticket = self._catalog.by_string(issued)
             if ticket is None:
                 raise TicketNotFound("the new ticket is not in the catalog")
@@ -161,6 +214,8 @@ class IrodsBackend(TicketBackend):
         except BaseException as err:
             if issued is not None:
                 self._roll_back(issued)
+            if labelled is not None:
+                self._drop_label(labelled, spec.label, actor.name, as_admin=False)
             if isinstance(err, TicketBoothError) or not isinstance(err, Exception):
                 raise
             raise translate(err, path=spec.path) from err
@@ -171,6 +226,22 @@ class IrodsBackend(TicketBackend):
         except Exception as err:  # noqa: BLE001 - the original failure is what the caller must see
             # Never log the string; the catalog id is unknown here, the owner's listing will show the ticket.
             log.error("could not delete a half-configured iRODS ticket (%s); delete it by hand", type(err).__name__)
+
+    def _drop_label(self, ticket: Ticket, label: str | None, user: str, *, as_admin: bool) -> None:
+        """Best effort: a label AVU left behind is harmless (no ticket row, no label), but untidy."""
+        if label is None:
+            return
+        try:
+            if as_admin:
+                from irods.keywords import ADMIN_KW
+
+                remove_label(self._connector.service(), ticket.target_kind, ticket.path, ticket.id, label,
+                             **{ADMIN_KW: ""})
+            else:
+                with self._connector.as_user(user) as session:
+                    remove_label(session, ticket.target_kind, ticket.path, ticket.id, label)
+        except Exception as err:  # noqa: BLE001 - the ticket is gone, which is what counts
+            log.warning("could not remove the label AVU of deleted ticket %s (%s)", ticket.id, type(err).__name__)
 
     def get_ticket(self, actor: Actor, ticket_id: int) -> Ticket:
         ticket = self.find_ticket(ticket_id)
@@ -189,6 +260,8 @@ class IrodsBackend(TicketBackend):
         return self._catalog_call(lambda: self._catalog.by_string(ticket_string))
 
     def list_tickets(self, actor: Actor, query: TicketQuery) -> TicketPage:
+        if query.path is not None:
+            query = dataclasses.replace(query, path=paths.validate_path(query.path, self.zone))
         if not actor.is_admin:
             if query.all_owners or (query.owner is not None and query.owner != actor.name):
                 raise PermissionDenied("only admins may list other users' tickets")
@@ -214,17 +287,20 @@ class IrodsBackend(TicketBackend):
         return ticket, actor.name != ticket.owner
 
     def modify_ticket(self, actor: Actor, ticket_id: int, changes: TicketChanges, *, now: datetime) -> Ticket:
-        _check_supported(changes.label, changes.hosts)
+        _check_hosts(changes.hosts, self.service_hosts)
         ticket, as_admin = self._managed(actor, ticket_id)
-        steps = change_steps(ticket, changes)
-        if steps:
-            self._apply(ticket, steps, actor.name, as_admin)
+        steps = change_steps(ticket, changes, self.service_hosts)
+        relabel = changes.label is not UNSET and changes.label != ticket.label
+        if steps or relabel:
+            self._apply(ticket, steps, changes.label if relabel else UNSET, actor.name, as_admin)
         updated = self.find_ticket(ticket_id)
         if updated is None:
             raise TicketNotFound()
         return updated
 
-    def _apply(self, ticket: Ticket, steps: list[tuple[Step, Step]], user: str, as_admin: bool) -> None:
+    def _apply(self, ticket: Ticket, steps: list[tuple[Step, Step]], label: object, user: str,
+               as_admin: bool) -> None:
+        """Run ``steps`` then the label change (``UNSET`` for none); on failure undo the steps already done."""
         from irods.keywords import ADMIN_KW
 
         options = {ADMIN_KW: ""} if as_admin else {}
@@ -234,8 +310,13 @@ class IrodsBackend(TicketBackend):
             api = self._ticket_api(session, ticket.string)
             try:
                 for do, undo in steps:
-                    api.modify(*do, **options)
+                    try:
+                        api.modify(*do, **options)
+                    except Exception as err:  # noqa: BLE001 - mapped, naming the refused entry
+                        raise _step_error(err, do) from err
                     done.append(undo)
+                if label is not UNSET:
+                    self._relabel(session, ticket, label, options)  # type: ignore[arg-type]
             except Exception as err:
                 for undo in reversed(done):
                     try:
@@ -244,6 +325,8 @@ class IrodsBackend(TicketBackend):
                         log.error("could not undo a ticket change on ticket %s (%s)", ticket.id,
                                   type(undo_err).__name__)
                         break
+                if isinstance(err, TicketBoothError):
+                    raise
                 raise translate(err) from err
 
         if as_admin:
@@ -251,6 +334,13 @@ class IrodsBackend(TicketBackend):
         else:
             with self._connector.as_user(user) as session:
                 run(session)
+
+    @staticmethod
+    def _relabel(session: Any, ticket: Ticket, label: str | None, options: dict[str, str]) -> None:
+        if label is None:
+            remove_label(session, ticket.target_kind, ticket.path, ticket.id, ticket.label or "", **options)
+        else:
+            set_label(session, ticket.target_kind, ticket.path, ticket.id, label, **options)
 
     def delete_ticket(self, actor: Actor, ticket_id: int) -> None:
         ticket, as_admin = self._managed(actor, ticket_id)
@@ -264,6 +354,8 @@ class IrodsBackend(TicketBackend):
             raise
         except Exception as err:  # noqa: BLE001 - mapped
             raise translate(err) from err
+        # The ticket row is gone, so the label is already invisible; removing the AVU only tidies up.
+        self._drop_label(ticket, ticket.label, actor.name, as_admin=as_admin)
 
     def user_groups(self, user: str) -> frozenset[str]:
         return self._catalog_call(lambda: self._catalog.user_groups(user))
@@ -286,6 +378,12 @@ class IrodsBackend(TicketBackend):
     # -- data path --------------------------------------------------------------------------------------------
 
     def open_session(self, ticket: Ticket, holder: str, *, client_host: str | None, now: datetime) -> DataSession:
+        # Judge the ticket as the catalog holds it now, not as the caller last saw it (allow-lists may have
+        # changed, and a resolver's cache may be seconds old).
+        current = self.find_ticket(ticket.id)
+        if current is None or current.string != ticket.string:
+            raise TicketNotFound()
+        ticket = current
         groups: frozenset[str] = frozenset()
         if not ticket.anonymous and holder not in ticket.users:
             groups = self.user_groups(holder)

@@ -20,13 +20,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from irods.column import In, Like
-from irods.models import Group, User
+from irods.models import Collection, CollectionMeta, DataObject, DataObjectMeta, Group, User
 from irods.models import TicketQuery as TQ
 
 from ... import errors as _errors
 from ... import paths, policy
 from ...errors import InvalidRequest
 from ...model import Access, TargetKind, Ticket, TicketQuery
+from .labels import label_attribute, ticket_id_of
 
 __all__ = [
     "BATCH",
@@ -94,6 +95,7 @@ def ticket_from_row(
     users: Sequence[str] = (),
     groups: Sequence[str] = (),
     hosts: Sequence[str] = (),
+    label: str | None = None,
 ) -> Ticket:
     """Build a :class:`Ticket` from a ``TicketQuery.Ticket`` row plus what other queries found (pure)."""
     kind = TargetKind.COLLECTION if row[TQ.Ticket.object_type] == "collection" else TargetKind.DATA_OBJECT
@@ -116,6 +118,7 @@ def ticket_from_row(
         expires_at=expiry_from_catalog(row.get(TQ.Ticket.expiry_ts)),
         created_at=row.get(TQ.Ticket.create_time),
         modified_at=row.get(TQ.Ticket.modify_time),
+        label=label,
     )
 
 
@@ -127,11 +130,16 @@ class _Source:
 
 
 class Catalog:
-    """Ticket lookups through ``session_getter()`` (the service account's session, which sees every ticket)."""
+    """Ticket lookups through ``session_getter()`` (the service account's session, which sees every ticket).
 
-    def __init__(self, session_getter: Callable[[], Any], zone: str) -> None:
+    ``service_hosts`` are the addresses TicketBooth itself connects to iRODS from; the backend adds them to every
+    host-restricted ticket so that iRODS admits TicketBooth, and they are not part of the ticket as shown.
+    """
+
+    def __init__(self, session_getter: Callable[[], Any], zone: str, service_hosts: Sequence[str] = ()) -> None:
         self._session = session_getter
         self.zone = zone
+        self.service_hosts = frozenset(service_hosts)
 
     # -- single tickets ------------------------------------------------------------------------------------
 
@@ -179,7 +187,9 @@ class Catalog:
     def _sources(self, query: TicketQuery, base: list[Any], shared_groups: frozenset[str]) -> list[_Source]:
         heads: list[list[Any]] = [list(base)]
         if query.shared_with is not None:
-            heads = [base + [TQ.AllowedUsers.user_name == quote_safe(query.shared_with, "shared_with")]]
+            # Tickets are not "shared with" their own owner, whatever their allow-lists say.
+            base = base + [TQ.Owner.name != quote_safe(query.shared_with, "shared_with")]
+            heads = [base + [TQ.AllowedUsers.user_name == query.shared_with]]
             groups = sorted(g for g in shared_groups if "'" not in g)
             if groups:
                 heads.append(base + [In(TQ.AllowedGroups.group_name, groups)])
@@ -271,6 +281,9 @@ class Catalog:
         users = self._allowed(TQ.AllowedUsers.ticket_id, TQ.AllowedUsers.user_name, ids)
         groups = self._allowed(TQ.AllowedGroups.ticket_id, TQ.AllowedGroups.group_name, ids)
         hosts = self._allowed(TQ.AllowedHosts.ticket_id, TQ.AllowedHosts.host, ids)
+        labels = self._labels(coll_ids, CollectionMeta, (Collection.name,), lambda r: r[Collection.name])
+        labels.update(self._labels(data_ids, DataObjectMeta, (Collection.name, DataObject.name),
+                                   lambda r: paths.join(r[Collection.name], r[DataObject.name])))
         tickets: list[Ticket] = []
         for row in rows:
             ident = int(row[TQ.Ticket.id])
@@ -280,9 +293,25 @@ class Catalog:
                 continue
             tickets.append(ticket_from_row(
                 row, owner=row[TQ.Owner.name], path=path,
-                users=users.get(ident, ()), groups=groups.get(ident, ()), hosts=hosts.get(ident, ()),
+                users=users.get(ident, ()), groups=groups.get(ident, ()),
+                hosts=[h for h in hosts.get(ident, ()) if h not in self.service_hosts],
+                # Only an AVU on the ticket's own target is its label (see labels.py).
+                label=labels.get((ident, path)),
             ))
         return tickets
+
+    def _labels(self, ids: list[int], meta: Any, path_columns: tuple[Any, ...],
+                path_of: Callable[[dict[Any, Any]], str]) -> dict[tuple[int, str], str]:
+        """Label AVUs of the tickets ``ids``, keyed by (ticket id, path of the object carrying the AVU)."""
+        found: dict[tuple[int, str], str] = {}
+        for chunk in _chunks(ids):
+            q = self._session().query(*path_columns, meta.name, meta.value).filter(
+                In(meta.name, [label_attribute(i) for i in chunk]))
+            for r in q.all():
+                ident = ticket_id_of(r[meta.name])
+                if ident is not None:
+                    found[(ident, path_of(r))] = r[meta.value]
+        return found
 
     def _allowed(self, id_column: Any, value_column: Any, ids: Iterable[int]) -> dict[int, list[str]]:
         found: dict[int, list[str]] = {}

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
@@ -19,6 +21,7 @@ from irods.models import Collection, DataObject
 
 from ... import paths, policy
 from ...errors import (
+    Conflict,
     PathNotFound,
     PermissionDenied,
     TicketBoothError,
@@ -31,10 +34,12 @@ from .catalog import quote_safe
 from .connection import TicketSession
 from .errors import translate
 
-__all__ = ["CHUNK", "IrodsDataSession"]
+__all__ = ["CHUNK", "SPOOL_MEMORY", "IrodsDataSession"]
 
 #: Bytes copied per write call when storing a stream.
 CHUNK = 1024 * 1024
+#: Bytes of a spooled upload kept in memory before it moves to a temporary file.
+SPOOL_MEMORY = 8 * CHUNK
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -112,7 +117,13 @@ class IrodsDataSession(DataSession):
         collection = self._check(collection, "list")
         if not self.stat(collection).is_collection:
             raise PathNotFound("not a collection", details={"path": collection})
-        yield from self._walk(collection, recursive, None if start_after is None else _key(start_after))
+        after = None if start_after is None else _key(start_after)
+        if start_after is not None and start_after != collection and paths.is_within(collection, start_after):
+            # A collection's own S3 key ends with "/": naming it resumes after "<name>/", past "<name>.txt".
+            with contextlib.suppress(TicketBoothError):
+                if self.stat(start_after).is_collection:
+                    after += b"/"
+        yield from self._walk(collection, recursive, after)
 
     def _children(self, collection: str) -> list[tuple[bytes, ObjectInfo]]:
         entries: dict[bytes, ObjectInfo] = {}
@@ -142,7 +153,7 @@ class IrodsDataSession(DataSession):
                 if recursive:
                     yield from self._walk(info.path, True, after)
                     continue
-                if after is not None and key[:-1] <= after:
+                if after is not None and key <= after:
                     continue
                 yield info
             elif after is None or key > after:
@@ -155,35 +166,48 @@ class IrodsDataSession(DataSession):
         return self._call(lambda: self._session.data_objects.open(path, "r", allow_redirect=False), path)
 
     def write(self, path: str, stream: BinaryIO, *, size: int | None = None) -> ObjectInfo:
+        """Spool ``stream`` locally, then store it: iRODS sees nothing until the stream was read to its end.
+
+        iRODS counts a write file when a data object is opened for writing and truncates a replaced object at
+        once, so a stream that fails (or turns out too long for the write-byte limit) must fail before that.
+        """
         path = self._check(path, "write")
         if self.ticket.target_kind is TargetKind.DATA_OBJECT and path != self.ticket.path:
             raise PermissionDenied("a data-object ticket writes only its object", details={"path": path})
         remaining = self._write_budget(size)
+        self._check_no_conflict(path)
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
+            _spool(stream, spool, remaining, path)
+            spool.seek(0)
+            parent = paths.parent(path)
+            if parent != self.ticket.path and paths.is_within(self.ticket.path, parent):
+                self._call(lambda: self._session.collections.create(parent, recurse=True), parent)
+            handle = self._call(lambda: self._session.data_objects.open(path, "w", allow_redirect=False), path)
+            try:
+                shutil.copyfileobj(spool, handle, CHUNK)
+                self._call(handle.close, path)
+            except BaseException:
+                # iRODS already truncated or created the object: a partial object is worse than none.
+                with contextlib.suppress(Exception):
+                    handle.close()
+                with contextlib.suppress(Exception):
+                    self._session.data_objects.unlink(path, force=True)
+                raise
+        return self.stat(path)
+
+    def _check_no_conflict(self, path: str) -> None:
+        """``Conflict`` when a collection is at ``path`` or a data object where a parent collection must be."""
         with contextlib.suppress(PathNotFound):
             if self.stat(path).is_collection:
-                raise PermissionDenied("a collection exists at that path", details={"path": path})
-        parent = paths.parent(path)
-        if parent != self.ticket.path and paths.is_within(self.ticket.path, parent):
-            self._call(lambda: self._session.collections.create(parent, recurse=True), parent)
-        handle = self._call(lambda: self._session.data_objects.open(path, "w", allow_redirect=False), path)
-        written = 0
-        try:
-            while True:
-                chunk = stream.read(CHUNK)
-                if not chunk:
-                    break
-                written += len(chunk)
-                if remaining is not None and written > remaining:
-                    raise TicketWriteBytesExceeded(details={"path": path})
-                handle.write(chunk)
-            self._call(handle.close, path)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                handle.close()
-            with contextlib.suppress(Exception):
-                self._session.data_objects.unlink(path, force=True)
-            raise
-        return self.stat(path)
+                raise Conflict("a collection exists at that path", details={"path": path})
+        ancestor = paths.parent(path)
+        while ancestor != self.ticket.path and paths.is_within(self.ticket.path, ancestor):
+            try:
+                if not self.stat(ancestor).is_collection:
+                    raise Conflict("a data object is where a parent collection would be", details={"path": ancestor})
+                return
+            except PathNotFound:
+                ancestor = paths.parent(ancestor)
 
     def _write_budget(self, size: int | None) -> int | None:
         """Refuse before anything is written when a write limit is already reached; the bytes still allowed."""
@@ -205,6 +229,19 @@ class IrodsDataSession(DataSession):
 
     def close(self) -> None:
         self._handle.close()
+
+
+def _spool(stream: BinaryIO, spool: BinaryIO, remaining: int | None, path: str) -> None:
+    """Copy ``stream`` into ``spool`` in CHUNK reads; stop at once when more than ``remaining`` bytes arrive."""
+    written = 0
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            return
+        written += len(chunk)
+        if remaining is not None and written > remaining:
+            raise TicketWriteBytesExceeded(details={"path": path})
+        spool.write(chunk)
 
 
 def _key(path: str) -> bytes:
