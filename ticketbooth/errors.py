@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "InvalidRequest",
     "InvalidPath",
+    "InvalidCursor",
     "AuthenticationError",
     "PermissionDenied",
     "NotFound",
@@ -66,6 +67,13 @@ class InvalidPath(InvalidRequest):
     """The path is not a valid absolute iRODS logical path inside the zone."""
 
     code = "invalid_path"
+    status = 422
+
+
+class InvalidCursor(InvalidRequest):
+    """The pagination cursor is not one this service issued."""
+
+    code = "invalid_cursor"
     status = 422
 
 
