@@ -1,0 +1,597 @@
+"""The backend conformance suite: every backend runs these mixins with its own fixtures (fsspec style).
+
+A backend's test module provides, as fixtures (methods of a ``*Fixtures`` class are fine):
+
+``clock``
+    A :class:`FakeClock` the backend was built with; tests pass ``now=clock()`` and advance it.
+``backend``
+    A fresh :class:`~ticketbooth.backends.base.TicketBackend` in which the users ``alice``, ``bob`` and
+    ``carol`` exist and the group ``lab`` has exactly the members ``alice`` and ``bob``.
+``make_actor``
+    ``make_actor(name, is_admin=False) -> Actor``; provisions the user when the backend needs that.
+``make_path``
+    ``make_path(owner, relative, content=None) -> str``: creates, in ``owner``'s home, the collection
+    ``relative`` (``content`` None) or the data object ``relative`` holding ``content`` (parents created), and
+    returns its absolute logical path.
+
+Then: ``class TestMineCatalogue(TicketCatalogueTests, MineFixtures): pass`` and likewise for
+:class:`TicketUsageTests` and :class:`DataSessionTests`. Nothing here knows how a backend stores anything.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import string
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ticketbooth import errors, policy
+from ticketbooth.model import Access, TargetKind, TicketChanges, TicketQuery, TicketStatus
+
+__all__ = ["BackendCapabilities", "FakeClock", "TicketCatalogueTests", "TicketUsageTests", "DataSessionTests"]
+
+ANON_POLICY = policy.AnonymousPolicy(allow_write=True, max_lifetime=30 * 86400, default_expiry=86400)
+
+
+class FakeClock:
+    """An injectable clock: ``clock()`` is the current (UTC-aware) instant; ``advance`` moves it on."""
+
+    def __init__(self, start: datetime = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+class BackendCapabilities:
+    """What a backend can represent. A fixture class subclasses this and turns off what its backend cannot keep
+    (documenting why); the tests then check the documented refusal instead of the full behaviour."""
+
+    supports_host_networks = True  # CIDR networks in host allow-lists, not only single addresses
+    supports_ipv6_hosts = True  # IPv6 addresses in host allow-lists
+    accepts_unknown_users = True  # allow-listing users who were never seen (provisioned on first login)
+
+
+class _Helpers(BackendCapabilities):
+    """Shared helpers: create tickets the way the API does (through ``policy.build_spec``)."""
+
+    @pytest.fixture
+    def alice(self, make_actor):
+        return make_actor("alice")
+
+    @pytest.fixture
+    def bob(self, make_actor):
+        return make_actor("bob")
+
+    @pytest.fixture
+    def carol(self, make_actor):
+        return make_actor("carol")
+
+    @pytest.fixture
+    def admin(self, make_actor):
+        return make_actor("rods", is_admin=True)
+
+    @pytest.fixture
+    def ds1(self, make_path, alice):
+        make_path("alice", "ds1/data/measurements.csv", b"t,v\n1,2\n")
+        make_path("alice", "ds1/README.txt", b"readme")
+        return make_path("alice", "ds1")
+
+    @pytest.fixture
+    def ds10(self, make_path, alice):
+        make_path("alice", "ds10/notes.txt", b"ds10 notes")
+        return make_path("alice", "ds10")
+
+    @staticmethod
+    def create(backend, clock, actor, path, **request):
+        spec = policy.build_spec(actor, path, now=clock(), anonymous_policy=ANON_POLICY, **request)
+        return backend.create_ticket(actor, spec, now=clock())
+
+    @staticmethod
+    def changes(ticket, clock, **request) -> TicketChanges:
+        return policy.apply_changes(ticket, now=clock(), anonymous_policy=ANON_POLICY, **request)
+
+    @staticmethod
+    def ids(page) -> list[int]:
+        return [t.id for t in page.items]
+
+    @staticmethod
+    def all_ids(backend, actor, **query) -> list[int]:
+        """Walk every page of a query (small pages, to exercise the cursor)."""
+        found, cursor = [], None
+        while True:
+            page = backend.list_tickets(actor, TicketQuery(limit=2, cursor=cursor, **query))
+            found += [t.id for t in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
+
+
+class TicketCatalogueTests(_Helpers):
+    """Create, read, list, modify and delete tickets; who may see and manage what."""
+
+    def test_create_returns_the_full_ticket(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write", uses_limit=5, write_file_limit=3,
+                             write_byte_limit=1000, expires_in=3600, hosts=["192.0.2.7"], label="for bob",
+                             users=["bob"], groups=["lab"])
+        assert isinstance(ticket.id, int) and ticket.id > 0
+        assert len(ticket.string) == 15 and set(ticket.string) <= set(string.ascii_letters + string.digits)
+        assert (ticket.path, ticket.owner, ticket.access) == (ds1, "alice", Access.WRITE)
+        assert ticket.target_kind is TargetKind.COLLECTION
+        assert (ticket.users, ticket.groups, ticket.hosts) == (("bob",), ("lab",), ("192.0.2.7",))
+        assert (ticket.uses_limit, ticket.write_file_limit, ticket.write_byte_limit) == (5, 3, 1000)
+        assert (ticket.uses_count, ticket.write_file_count, ticket.write_byte_count) == (0, 0, 0)
+        assert ticket.expires_at == (clock() + timedelta(seconds=3600)).replace(microsecond=0)
+        assert ticket.label == "for bob" and not ticket.anonymous
+        assert abs(ticket.created_at - clock()) <= timedelta(seconds=1)
+        assert backend.find_ticket(ticket.id) == ticket
+
+    def test_user_scoped_ticket_defaults_to_its_creator(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1)
+        assert ticket.users == ("alice",) and ticket.access is Access.READ and not ticket.anonymous
+
+    def test_data_object_ticket(self, backend, clock, alice, make_path):
+        path = make_path("alice", "hello.txt", b"hi")
+        assert self.create(backend, clock, alice, path).target_kind is TargetKind.DATA_OBJECT
+
+    def test_ids_increase_and_strings_are_unique(self, backend, clock, alice, ds1):
+        tickets = [self.create(backend, clock, alice, ds1) for _ in range(12)]
+        ids = [t.id for t in tickets]
+        assert ids == sorted(ids) and len(set(ids)) == 12
+        assert len({t.string for t in tickets}) == 12
+
+    def test_creating_needs_ownership_and_creates_nothing_otherwise(self, backend, clock, alice, bob, ds1):
+        with pytest.raises(errors.PermissionDenied):
+            self.create(backend, clock, bob, ds1)
+        with pytest.raises(errors.PathNotFound):
+            self.create(backend, clock, alice, ds1 + "/no-such-thing")
+        with pytest.raises(errors.InvalidRequest):
+            self.create(backend, clock, alice, ds1, groups=["no-such-group"])
+        assert backend.list_tickets(bob, TicketQuery()).items == ()
+        assert backend.list_tickets(alice, TicketQuery(path=ds1)).items == ()
+
+    def test_allow_listed_users_need_not_exist_yet(self, backend, clock, alice, ds1):
+        if self.accepts_unknown_users:
+            assert self.create(backend, clock, alice, ds1, users=["newcomer"]).users == ("newcomer",)
+        else:
+            with pytest.raises(errors.InvalidRequest):
+                self.create(backend, clock, alice, ds1, users=["newcomer"])
+            assert backend.list_tickets(alice, TicketQuery(path=ds1)).items == ()
+
+    def test_who_may_read_a_ticket(self, backend, clock, alice, bob, carol, admin, ds1):
+        for_bob = self.create(backend, clock, alice, ds1, users=["bob"])
+        for_lab = self.create(backend, clock, alice, ds1, groups=["lab"])
+        public = self.create(backend, clock, alice, ds1, anonymous=True)
+        for ticket in (for_bob, for_lab, public):
+            assert backend.get_ticket(alice, ticket.id) == ticket
+            assert backend.get_ticket(admin, ticket.id) == ticket
+        assert backend.get_ticket(bob, for_bob.id).id == for_bob.id
+        assert backend.get_ticket(bob, for_lab.id).id == for_lab.id
+        for who, ticket in ((carol, for_bob), (carol, for_lab), (bob, public), (carol, public)):
+            with pytest.raises(errors.TicketNotFound):
+                backend.get_ticket(who, ticket.id)
+        with pytest.raises(errors.TicketNotFound):
+            backend.get_ticket(admin, public.id + 1000)
+
+    def test_find_ticket_and_by_string(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1)
+        assert backend.find_ticket(ticket.id) == ticket
+        assert backend.find_ticket(ticket.id + 1000) is None
+        assert backend.find_ticket_by_string(ticket.string) == ticket
+        assert backend.find_ticket_by_string(ticket.string.swapcase()) is None
+        assert backend.find_ticket_by_string(ticket.string[:-1]) is None
+        assert backend.find_ticket_by_string("") is None
+
+    def test_owner_modifies_all_or_nothing(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write", label="old", expires_in=60)
+        clock.advance(10)
+        changed = backend.modify_ticket(alice, ticket.id, self.changes(
+            ticket, clock, uses_limit=7, write_file_limit=2, write_byte_limit=99, users=["bob", "carol"],
+            groups=["lab"], hosts=["198.51.100.7"], label=None, expires_at=None), now=clock())
+        assert (changed.uses_limit, changed.write_file_limit, changed.write_byte_limit) == (7, 2, 99)
+        assert (changed.users, changed.groups, changed.hosts) == (("bob", "carol"), ("lab",), ("198.51.100.7",))
+        assert changed.label is None and changed.expires_at is None
+        assert changed.modified_at > ticket.modified_at and changed.created_at == ticket.created_at
+        assert changed.string == ticket.string
+        # Fields left UNSET stay; a bad group refuses the whole change.
+        same = backend.modify_ticket(alice, ticket.id, TicketChanges(label="new"), now=clock())
+        assert same.uses_limit == 7 and same.users == ("bob", "carol") and same.label == "new"
+        with pytest.raises(errors.InvalidRequest):
+            backend.modify_ticket(alice, ticket.id, TicketChanges(uses_limit=1, groups=("nope",)), now=clock())
+        assert backend.find_ticket(ticket.id) == same
+
+    def test_only_owner_or_admin_modify_or_delete(self, backend, clock, alice, bob, admin, ds1):
+        ticket = self.create(backend, clock, alice, ds1, users=["bob"])
+        with pytest.raises(errors.TicketNotFound):
+            backend.modify_ticket(bob, ticket.id, TicketChanges(uses_limit=1), now=clock())
+        with pytest.raises(errors.TicketNotFound):
+            backend.delete_ticket(bob, ticket.id)
+        assert backend.find_ticket(ticket.id) == ticket
+        assert backend.modify_ticket(admin, ticket.id, TicketChanges(uses_limit=4), now=clock()).uses_limit == 4
+        backend.delete_ticket(admin, ticket.id)
+        assert backend.find_ticket(ticket.id) is None
+
+    def test_delete_is_final(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1)
+        backend.delete_ticket(alice, ticket.id)
+        assert backend.find_ticket(ticket.id) is None
+        assert backend.find_ticket_by_string(ticket.string) is None
+        for call in (lambda: backend.get_ticket(alice, ticket.id), lambda: backend.delete_ticket(alice, ticket.id),
+                     lambda: backend.open_session(ticket, "alice", client_host=None, now=clock())):
+            with pytest.raises(errors.TicketNotFound):
+                call()
+
+    def test_list_shows_own_tickets_and_admins_see_all(self, backend, clock, alice, bob, admin, ds1, make_path):
+        mine = [self.create(backend, clock, alice, ds1).id for _ in range(3)]
+        bobs = self.create(backend, clock, bob, make_path("bob", "stuff")).id
+        assert self.all_ids(backend, alice) == mine
+        assert self.all_ids(backend, bob) == [bobs]
+        assert self.all_ids(backend, admin, owner="alice") == mine
+        everyone = self.all_ids(backend, admin, all_owners=True)
+        assert set(mine + [bobs]) <= set(everyone) and everyone == sorted(everyone)
+        for query in (TicketQuery(owner="alice"), TicketQuery(all_owners=True), TicketQuery(shared_with="alice")):
+            with pytest.raises(errors.PermissionDenied):
+                backend.list_tickets(bob, query)
+
+    def test_list_shared_with(self, backend, clock, alice, bob, carol, ds1):
+        for_bob = self.create(backend, clock, alice, ds1, users=["bob"]).id
+        for_lab = self.create(backend, clock, alice, ds1, groups=["lab"]).id
+        for_carol = self.create(backend, clock, alice, ds1, users=["carol"]).id
+        self.create(backend, clock, alice, ds1, anonymous=True)
+        self.create(backend, clock, alice, ds1)  # alice's own, restricted to alice
+        assert self.all_ids(backend, bob, shared_with="bob") == [for_bob, for_lab]
+        assert self.all_ids(backend, carol, shared_with="carol") == [for_carol]
+        # Own tickets are not "shared with" their owner, even though alice is in lab.
+        assert self.all_ids(backend, alice, shared_with="alice") == []
+
+    def test_list_path_filter_is_on_segment_boundaries(self, backend, clock, alice, ds1, ds10, make_path):
+        odd = make_path("alice", "d%_s", b"")  # LIKE wildcards must match only themselves
+        in_ds1 = [self.create(backend, clock, alice, ds1).id,
+                  self.create(backend, clock, alice, ds1 + "/data/measurements.csv").id]
+        in_ds10 = self.create(backend, clock, alice, ds10).id
+        in_odd = self.create(backend, clock, alice, odd).id
+        assert self.all_ids(backend, alice, path=ds1) == in_ds1
+        assert self.all_ids(backend, alice, path=ds1 + "/") == in_ds1
+        assert self.all_ids(backend, alice, path=ds1 + "/data") == in_ds1[1:]
+        assert self.all_ids(backend, alice, path=ds10) == [in_ds10]
+        assert self.all_ids(backend, alice, path=ds1[:-1]) == []  # ".../ds" is no prefix of ".../ds1"
+        assert self.all_ids(backend, alice, path=odd) == [in_odd]
+        assert self.all_ids(backend, alice, path=odd.replace("%_", "xy")) == []
+        with pytest.raises(errors.InvalidPath):
+            backend.list_tickets(alice, TicketQuery(path="relative/path"))
+
+    def test_list_anonymous_and_status_filters(self, backend, clock, alice, bob, ds1):
+        public = self.create(backend, clock, alice, ds1, anonymous=True, expires_in=100).id
+        short = self.create(backend, clock, alice, ds1, users=["bob"], expires_in=50).id
+        once = self.create(backend, clock, alice, ds1, users=["bob"], uses_limit=1)
+        backend.open_session(once, "bob", client_host=None, now=clock()).close()
+        forever = self.create(backend, clock, alice, ds1).id
+        assert self.all_ids(backend, alice, anonymous=True) == [public]
+        assert self.all_ids(backend, alice, anonymous=False) == [short, once.id, forever]
+        now = clock()
+        assert self.all_ids(backend, alice, status=TicketStatus.ACTIVE, now=now) == [public, short, forever]
+        assert self.all_ids(backend, alice, status=TicketStatus.EXHAUSTED, now=now) == [once.id]
+        assert self.all_ids(backend, alice, status=TicketStatus.EXPIRED, now=now) == []
+        later = now + timedelta(seconds=60)
+        assert self.all_ids(backend, alice, status=TicketStatus.EXPIRED, now=later) == [short]
+        assert self.all_ids(backend, alice, status=TicketStatus.ACTIVE, now=later) == [public, forever]
+        assert self.all_ids(backend, alice, status=TicketStatus.EXPIRED, now=later, anonymous=False) == [short]
+
+    def test_pagination_is_stable_while_tickets_are_created(self, backend, clock, alice, ds1):
+        first = [self.create(backend, clock, alice, ds1).id for _ in range(5)]
+        page1 = backend.list_tickets(alice, TicketQuery(limit=2))
+        assert self.ids(page1) == first[:2] and page1.next_cursor
+        newer = self.create(backend, clock, alice, ds1).id
+        backend.delete_ticket(alice, first[0])  # already seen: must not shift the next page
+        page2 = backend.list_tickets(alice, TicketQuery(limit=2, cursor=page1.next_cursor))
+        assert self.ids(page2) == first[2:4]
+        page3 = backend.list_tickets(alice, TicketQuery(limit=2, cursor=page2.next_cursor))
+        assert self.ids(page3) == [first[4], newer] and page3.next_cursor is None
+
+    def test_last_page_has_no_cursor(self, backend, clock, alice, ds1):
+        ids = [self.create(backend, clock, alice, ds1).id for _ in range(4)]
+        page = backend.list_tickets(alice, TicketQuery(limit=4))
+        assert self.ids(page) == ids and page.next_cursor is None
+        page = backend.list_tickets(alice, TicketQuery(limit=3))
+        assert page.next_cursor is not None
+        assert self.ids(backend.list_tickets(alice, TicketQuery(limit=3, cursor=page.next_cursor))) == ids[3:]
+
+    @pytest.mark.parametrize("cursor", ["", "!!!", "not a cursor", "MTIz=", "LTE", "YWJj", "A" * 200, "MDE", "\x00"])
+    def test_invalid_cursor(self, backend, alice, cursor):
+        with pytest.raises(errors.InvalidCursor) as caught:
+            backend.list_tickets(alice, TicketQuery(cursor=cursor))
+        assert caught.value.code == "invalid_cursor" and isinstance(caught.value, errors.InvalidRequest)
+
+    @pytest.mark.parametrize("limit", [0, -1, 10**6])
+    def test_invalid_limit(self, backend, alice, limit):
+        with pytest.raises(errors.InvalidRequest):
+            backend.list_tickets(alice, TicketQuery(limit=limit))
+
+    def test_user_groups_and_readiness(self, backend):
+        assert "lab" in backend.user_groups("alice") and "lab" in backend.user_groups("bob")
+        assert "lab" not in backend.user_groups("carol")
+        assert backend.user_groups("nobody-at-all") == frozenset()
+        backend.check_ready()
+
+
+class TicketUsageTests(_Helpers):
+    """``open_session``: one call is one use; limits, expiry and allow-lists decide who may use a ticket."""
+
+    def open(self, backend, clock, ticket, holder, host=None):
+        session = backend.open_session(ticket, holder, client_host=host, now=clock())
+        session.close()
+        return session
+
+    def test_uses_limit_counts_sessions_and_never_overshoots(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, uses_limit=3)
+        for expected in (1, 2, 3):
+            assert self.open(backend, clock, ticket, "alice").ticket.uses_count == expected
+        for _ in range(2):
+            with pytest.raises(errors.TicketExhausted):
+                self.open(backend, clock, ticket, "alice")
+        assert backend.find_ticket(ticket.id).uses_count == 3  # refused attempts are not counted
+
+    def test_no_uses_limit_means_unlimited_and_api_calls_do_not_count(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1)
+        for _ in range(5):
+            self.open(backend, clock, ticket, "alice")
+        backend.get_ticket(alice, ticket.id)
+        backend.list_tickets(alice, TicketQuery())
+        backend.find_ticket_by_string(ticket.string)
+        assert backend.find_ticket(ticket.id).uses_count == 5
+
+    def test_raising_the_limit_revives_an_exhausted_ticket(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, uses_limit=1)
+        self.open(backend, clock, ticket, "alice")
+        with pytest.raises(errors.TicketExhausted):
+            self.open(backend, clock, ticket, "alice")
+        backend.modify_ticket(alice, ticket.id, TicketChanges(uses_limit=2), now=clock())
+        assert self.open(backend, clock, ticket, "alice").ticket.uses_count == 2
+
+    def test_expiry(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, expires_in=60)
+        self.open(backend, clock, ticket, "alice")
+        clock.advance(59)
+        self.open(backend, clock, ticket, "alice")
+        clock.advance(1)
+        with pytest.raises(errors.TicketExpired):
+            self.open(backend, clock, ticket, "alice")
+        assert backend.find_ticket(ticket.id).uses_count == 2
+
+    def test_user_allow_list(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, users=["bob"])
+        self.open(backend, clock, ticket, "bob")
+        for intruder in ("alice", "carol", policy.ANONYMOUS_USER):
+            with pytest.raises(errors.TicketUserExcluded):
+                self.open(backend, clock, ticket, intruder)
+
+    def test_group_allow_list(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, groups=["lab"])
+        self.open(backend, clock, ticket, "alice")
+        self.open(backend, clock, ticket, "bob")
+        with pytest.raises(errors.TicketGroupExcluded):
+            self.open(backend, clock, ticket, "carol")
+
+    def test_host_allow_list(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, hosts=["192.0.2.7"])
+        self.open(backend, clock, ticket, "alice", "192.0.2.7")
+        for host in ("192.0.2.8", "198.51.100.1", None, "not-an-ip"):
+            with pytest.raises(errors.TicketHostExcluded):
+                self.open(backend, clock, ticket, "alice", host)
+
+    def test_host_allow_list_networks(self, backend, clock, alice, ds1):
+        if not self.supports_host_networks:
+            pytest.skip("this backend keeps single host addresses only")
+        ticket = self.create(backend, clock, alice, ds1, hosts=["192.0.2.0/24"])
+        self.open(backend, clock, ticket, "alice", "192.0.2.200")
+        with pytest.raises(errors.TicketHostExcluded):
+            self.open(backend, clock, ticket, "alice", "192.0.3.1")
+
+    def test_host_allow_list_ipv6(self, backend, clock, alice, ds1):
+        if not self.supports_ipv6_hosts:
+            pytest.skip("this backend keeps IPv4 host addresses only")
+        ticket = self.create(backend, clock, alice, ds1, hosts=["2001:db8::1"])
+        self.open(backend, clock, ticket, "alice", "2001:db8::1")
+        with pytest.raises(errors.TicketHostExcluded):
+            self.open(backend, clock, ticket, "alice", "2001:db8::2")
+
+    def test_anonymous_ticket_is_usable_without_identity(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, anonymous=True, uses_limit=2)
+        assert self.open(backend, clock, ticket, policy.ANONYMOUS_USER).holder == policy.ANONYMOUS_USER
+        self.open(backend, clock, ticket, "carol")
+        with pytest.raises(errors.TicketExhausted):
+            self.open(backend, clock, ticket, policy.ANONYMOUS_USER)
+
+    def test_session_sees_the_current_ticket(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, users=["bob"])
+        backend.modify_ticket(alice, ticket.id, TicketChanges(users=("carol",)), now=clock())
+        with pytest.raises(errors.TicketUserExcluded):
+            self.open(backend, clock, ticket, "bob")  # the stale object still lists bob
+        assert self.open(backend, clock, ticket, "carol").ticket.users == ("carol",)
+
+
+class DataSessionTests(_Helpers):
+    """Reading and writing data through a ticket."""
+
+    def session(self, backend, clock, ticket, holder="alice"):
+        return backend.open_session(ticket, holder, client_host=None, now=clock())
+
+    def put(self, session, path, data: bytes):
+        return session.write(path, io.BytesIO(data), size=len(data))
+
+    def test_read_ticket_reads(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1)
+        with self.session(backend, clock, ticket) as s:
+            info = s.stat(ds1 + "/README.txt")
+            assert (info.is_collection, info.size, info.etag) == (False, 6, hashlib.md5(b"readme").hexdigest())
+            assert s.stat(ds1).is_collection and s.stat(ds1 + "/data").is_collection
+            with s.open_read(ds1 + "/data/measurements.csv") as stream:
+                assert stream.read() == b"t,v\n1,2\n"
+                stream.seek(2)
+                assert stream.read(1) == b"v"
+            with pytest.raises(errors.PermissionDenied):
+                self.put(s, ds1 + "/new.txt", b"x")
+            with pytest.raises(errors.PermissionDenied):
+                s.delete(ds1 + "/README.txt")
+            with pytest.raises(errors.PathNotFound):
+                s.stat(ds1 + "/missing")
+            with pytest.raises(errors.PathNotFound):
+                s.open_read(ds1 + "/data")
+
+    def test_collection_ticket_covers_below_not_beside(self, backend, clock, alice, ds1, ds10, make_path):
+        make_path("alice", "hello.txt", b"hello")
+        ticket = self.create(backend, clock, alice, ds1)
+        with self.session(backend, clock, ticket) as s:
+            assert s.stat(ds1 + "/data/measurements.csv").size == 8
+            for outside in (ds10 + "/notes.txt", ds10, ds1.rsplit("/", 1)[0] + "/hello.txt",
+                            ds1.rsplit("/", 1)[0]):
+                with pytest.raises(errors.PermissionDenied):
+                    s.stat(outside)
+            with pytest.raises(errors.InvalidPath):
+                s.stat(ds1 + "/../ds10/notes.txt")
+            with pytest.raises(errors.InvalidPath):
+                s.open_read(ds1 + "//README.txt")
+
+    def test_data_object_ticket_covers_only_its_object(self, backend, clock, alice, ds1):
+        target = ds1 + "/README.txt"
+        ticket = self.create(backend, clock, alice, target, access="write")
+        with self.session(backend, clock, ticket) as s:
+            assert s.stat(target).size == 6
+            with pytest.raises(errors.PermissionDenied):
+                s.stat(ds1 + "/data/measurements.csv")
+            with pytest.raises(errors.PermissionDenied):
+                self.put(s, ds1 + "/other.txt", b"x")
+            assert self.put(s, target, b"new readme").size == 10
+
+    def test_listing_is_in_s3_key_order(self, backend, clock, alice, make_path):
+        for name in ("a0", "a/x", "a.txt", "b", "a/y/z", "\u00e9", "Z"):
+            make_path("alice", "order/" + name, name.encode())
+        root = make_path("alice", "order")
+        ticket = self.create(backend, clock, alice, root)
+        with self.session(backend, clock, ticket) as s:
+            flat = [(i.path[len(root) + 1:], i.is_collection) for i in s.list(root, recursive=False)]
+            assert flat == [("Z", False), ("a.txt", False), ("a", True), ("a0", False), ("b", False),
+                            ("\u00e9", False)]
+            deep = [i.path[len(root) + 1:] for i in s.list(root, recursive=True)]
+            assert deep == ["Z", "a.txt", "a/x", "a/y/z", "a0", "b", "\u00e9"]
+            assert deep == sorted(deep, key=lambda p: p.encode("utf-8"))
+            after = [i.path[len(root) + 1:] for i in s.list(root, recursive=True, start_after=root + "/a/x")]
+            assert after == ["a/y/z", "a0", "b", "\u00e9"]
+            # A collection's own key ends with "/": after it come its contents (recursive) or the next name.
+            after = [i.path[len(root) + 1:] for i in s.list(root, recursive=False, start_after=root + "/a")]
+            assert after == ["a0", "b", "\u00e9"]
+            after = [i.path[len(root) + 1:] for i in s.list(root, recursive=True, start_after=root + "/a")]
+            assert after == ["a/x", "a/y/z", "a0", "b", "\u00e9"]
+            after = [i.path[len(root) + 1:] for i in s.list(root, recursive=False, start_after=root + "/a.txt")]
+            assert after == ["a", "a0", "b", "\u00e9"]
+            sub = [i.path for i in s.list(root + "/a", recursive=False)]
+            assert sub == [root + "/a/x", root + "/a/y"]
+            with pytest.raises(errors.PathNotFound):
+                list(s.list(root + "/b", recursive=False))
+            with pytest.raises(errors.PathNotFound):
+                list(s.list(root + "/nothing", recursive=True))
+
+    def test_listing_reports_sizes_and_etags(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1)
+        with self.session(backend, clock, ticket) as s:
+            infos = {i.path: i for i in s.list(ds1, recursive=True)}
+        assert infos[ds1 + "/README.txt"].etag == hashlib.md5(b"readme").hexdigest()
+        assert infos[ds1 + "/data/measurements.csv"].size == 8
+        assert all(not i.is_collection for i in infos.values())
+
+    def test_write_creates_parents_and_counts(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write")
+        with self.session(backend, clock, ticket) as s:
+            info = self.put(s, ds1 + "/new/deep/file.bin", b"0123456789")
+            assert (info.size, info.etag) == (10, hashlib.md5(b"0123456789").hexdigest())
+            assert s.stat(ds1 + "/new/deep").is_collection
+            assert s.stat(ds1 + "/new/deep/file.bin").etag == info.etag
+            info = s.write(ds1 + "/new/deep/file.bin", io.BytesIO(b"abc"))  # replace, size not declared
+            with s.open_read(ds1 + "/new/deep/file.bin") as stream:
+                assert stream.read() == b"abc"
+        current = backend.find_ticket(ticket.id)
+        assert (current.write_file_count, current.write_byte_count, current.uses_count) == (2, 13, 1)
+
+    def test_write_file_limit(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write", write_file_limit=2)
+        with self.session(backend, clock, ticket) as s:
+            self.put(s, ds1 + "/one", b"1")
+            self.put(s, ds1 + "/two", b"2")
+            with pytest.raises(errors.TicketWriteFilesExceeded):
+                self.put(s, ds1 + "/three", b"3")
+            with pytest.raises(errors.PathNotFound):
+                s.stat(ds1 + "/three")
+        assert backend.find_ticket(ticket.id).write_file_count == 2
+
+    def test_write_byte_limit(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write", write_byte_limit=10)
+        with self.session(backend, clock, ticket) as s:
+            self.put(s, ds1 + "/six", b"123456")
+            with pytest.raises(errors.TicketWriteBytesExceeded):
+                self.put(s, ds1 + "/five", b"12345")
+            with pytest.raises(errors.TicketWriteBytesExceeded):
+                s.write(ds1 + "/five", io.BytesIO(b"12345"))  # undeclared size: found while streaming
+            with pytest.raises(errors.PathNotFound):
+                s.stat(ds1 + "/five")
+            self.put(s, ds1 + "/four", b"1234")
+        current = backend.find_ticket(ticket.id)
+        assert (current.write_byte_count, current.write_file_count) == (10, 2)
+
+    def test_failing_stream_leaves_nothing_and_counts_nothing(self, backend, clock, alice, ds1):
+        class Broken(io.RawIOBase):
+            def __init__(self):
+                self.calls = 0
+
+            def readable(self):
+                return True
+
+            def read(self, n=-1):
+                self.calls += 1
+                if self.calls > 1:
+                    raise ValueError("checksum mismatch at EOF")
+                return b"partial data"
+
+        ticket = self.create(backend, clock, alice, ds1, access="write")
+        with self.session(backend, clock, ticket) as s:
+            with pytest.raises(ValueError, match="checksum mismatch"):
+                s.write(ds1 + "/broken", Broken())
+            with pytest.raises(errors.PathNotFound):
+                s.stat(ds1 + "/broken")
+            self.put(s, ds1 + "/README.txt", b"kept")
+            with pytest.raises(ValueError):
+                s.write(ds1 + "/README.txt", Broken())
+            with s.open_read(ds1 + "/README.txt") as stream:
+                assert stream.read() == b"kept"  # a failed replace keeps the old content
+        assert backend.find_ticket(ticket.id).write_file_count == 1
+
+    def test_write_onto_a_collection_conflicts(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write")
+        with self.session(backend, clock, ticket) as s:
+            with pytest.raises(errors.Conflict):
+                self.put(s, ds1 + "/data", b"x")
+            with pytest.raises(errors.Conflict):
+                self.put(s, ds1 + "/README.txt/below", b"x")
+        assert backend.find_ticket(ticket.id).write_file_count == 0
+
+    def test_delete_keeps_collections(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write")
+        with self.session(backend, clock, ticket) as s:
+            s.delete(ds1 + "/data/measurements.csv")
+            with pytest.raises(errors.PathNotFound):
+                s.stat(ds1 + "/data/measurements.csv")
+            with pytest.raises(errors.PathNotFound):
+                s.delete(ds1 + "/data/measurements.csv")
+            with pytest.raises(errors.PathNotFound):
+                s.delete(ds1 + "/data")  # a collection is not a data object
+            assert s.stat(ds1 + "/data").is_collection
+            assert list(s.list(ds1 + "/data", recursive=False)) == []
+            assert [i.path for i in s.list(ds1, recursive=True)] == [ds1 + "/README.txt"]
+
+    def test_write_through_user_ticket_by_group_member(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write", groups=["lab"])
+        with self.session(backend, clock, ticket, holder="bob") as s:
+            assert self.put(s, ds1 + "/from-bob.txt", b"hi").size == 2

@@ -1,0 +1,290 @@
+"""The embedded backend: the shared conformance suite, plus what only a local catalogue and zone can show."""
+from __future__ import annotations
+
+import hashlib
+import io
+import multiprocessing
+import os
+import stat
+import threading
+
+import pytest
+
+from ticketbooth import errors, paths
+from ticketbooth.backends import load_backend
+from ticketbooth.backends.embedded import EmbeddedBackend
+from ticketbooth.model import Actor, TicketQuery
+from ticketbooth.settings import load_settings
+
+from . import _race
+from .conformance import DataSessionTests, FakeClock, TicketCatalogueTests, TicketUsageTests, _Helpers
+
+
+class EmbeddedFixtures:
+    @pytest.fixture
+    def clock(self):
+        return FakeClock()
+
+    @pytest.fixture
+    def data_dir(self, tmp_path):
+        return str(tmp_path / "data")
+
+    @pytest.fixture
+    def backend(self, data_dir, clock):
+        backend = EmbeddedBackend(data_dir, users=["alice", "bob", "carol"], groups={"lab": ["alice", "bob"]},
+                                  clock=clock)
+        yield backend
+        backend.close()
+
+    @pytest.fixture
+    def make_actor(self, backend):
+        def make(name: str, is_admin: bool = False) -> Actor:
+            backend.ensure_user(name)
+            return Actor(name, is_admin)
+
+        return make
+
+    @pytest.fixture
+    def make_path(self, backend):
+        def make(owner: str, relative: str, content: bytes | None = None) -> str:
+            path = paths.join(backend.home(owner), relative)
+            if content is None:
+                backend.make_collection(path)
+            else:
+                backend.put_object(path, content)
+            return path
+
+        return make
+
+
+class TestEmbeddedCatalogue(TicketCatalogueTests, EmbeddedFixtures):
+    pass
+
+
+class TestEmbeddedUsage(TicketUsageTests, EmbeddedFixtures):
+    pass
+
+
+class TestEmbeddedDataSession(DataSessionTests, EmbeddedFixtures):
+    pass
+
+
+def _disk(backend: EmbeddedBackend, logical: str) -> str:
+    return os.path.join(backend.data_dir, "zone", *logical.strip("/").split("/"))
+
+
+class TestEmbeddedOnly(_Helpers, EmbeddedFixtures):
+    def test_everything_survives_a_restart(self, backend, data_dir, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write", users=["bob"], uses_limit=5)
+        with backend.open_session(ticket, "bob", client_host=None, now=clock()) as s:
+            s.write(ds1 + "/kept.txt", io.BytesIO(b"kept"))
+        key = backend.master_key()
+        backend.close()
+        again = EmbeddedBackend(data_dir)
+        try:
+            stored = again.find_ticket(ticket.id)
+            assert (stored.uses_count, stored.write_file_count, stored.users) == (1, 1, ("bob",))
+            assert again.user_groups("bob") == frozenset({"lab"})
+            assert again.master_key() == key
+            with again.open_session(stored, "bob", client_host=None, now=clock()) as s:
+                assert s.stat(ds1 + "/kept.txt").etag == hashlib.md5(b"kept").hexdigest()
+                with s.open_read(ds1 + "/kept.txt") as stream:
+                    assert stream.read() == b"kept"
+            assert again.find_ticket(ticket.id).uses_count == 2
+        finally:
+            again.close()
+
+    def test_ids_are_never_reused(self, backend, clock, alice, ds1):
+        first = self.create(backend, clock, alice, ds1)
+        backend.delete_ticket(alice, first.id)
+        assert self.create(backend, clock, alice, ds1).id > first.id
+
+    def test_symlinks_never_lead_out_of_the_ticket(self, backend, clock, alice, ds1, make_path, tmp_path):
+        secret = tmp_path / "outside.txt"
+        secret.write_bytes(b"secret")
+        make_path("bob", "private.txt", b"bob's")
+        os.symlink(secret, _disk(backend, ds1 + "/outside.txt"))
+        os.symlink(_disk(backend, backend.home("bob")), _disk(backend, ds1 + "/bobs-home"))
+        ticket = self.create(backend, clock, alice, ds1, access="write")
+        with backend.open_session(ticket, "alice", client_host=None, now=clock()) as s:
+            for path in (ds1 + "/outside.txt", ds1 + "/bobs-home/private.txt", ds1 + "/bobs-home"):
+                with pytest.raises(errors.PermissionDenied):
+                    s.stat(path)
+            with pytest.raises(errors.PermissionDenied):
+                s.open_read(ds1 + "/outside.txt")
+            with pytest.raises(errors.PermissionDenied):
+                s.write(ds1 + "/bobs-home/planted.txt", io.BytesIO(b"x"))
+            with pytest.raises(errors.PermissionDenied):
+                s.write(ds1 + "/outside.txt", io.BytesIO(b"overwrite"))
+            with pytest.raises(errors.PermissionDenied):
+                s.delete(ds1 + "/outside.txt")
+            with pytest.raises(errors.PermissionDenied):
+                list(s.list(ds1 + "/bobs-home", recursive=True))
+            listed = {i.path for i in s.list(ds1, recursive=False)} | {i.path for i in s.list(ds1, recursive=True)}
+            assert not any("outside" in p or "bobs-home" in p for p in listed)
+        assert secret.read_bytes() == b"secret"
+        assert not os.path.exists(_disk(backend, backend.home("bob") + "/planted.txt"))
+        with pytest.raises(errors.PermissionDenied):
+            self.create(backend, clock, alice, ds1 + "/bobs-home")
+
+    def test_symlinked_home_is_refused(self, backend, clock, make_actor, make_path):
+        make_path("bob", "data.txt", b"bob")
+        os.symlink(_disk(backend, backend.home("bob")), _disk(backend, backend.home("mallory")))
+        mallory = Actor("mallory")
+        with pytest.raises(errors.PermissionDenied):
+            self.create(backend, clock, mallory, backend.home("mallory"))
+        with pytest.raises(errors.PermissionDenied):
+            backend.ensure_user("mallory")
+
+    def test_hand_placed_files_get_an_etag(self, backend, clock, alice, ds1):
+        disk = _disk(backend, ds1 + "/by-hand.txt")
+        with open(disk, "wb") as out:
+            out.write(b"placed by hand")
+        ticket = self.create(backend, clock, alice, ds1)
+        with backend.open_session(ticket, "alice", client_host=None, now=clock()) as s:
+            assert s.stat(ds1 + "/by-hand.txt").etag == hashlib.md5(b"placed by hand").hexdigest()
+            with open(disk, "ab") as out:
+                out.write(b", then changed")
+            assert s.stat(ds1 + "/by-hand.txt").etag == hashlib.md5(b"placed by hand, then changed").hexdigest()
+
+    def test_refused_and_failed_uploads_leave_the_spool_empty(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write", write_byte_limit=4)
+        with backend.open_session(ticket, "alice", client_host=None, now=clock()) as s:
+            with pytest.raises(errors.TicketWriteBytesExceeded):
+                s.write(ds1 + "/big", io.BytesIO(b"0123456789"))
+            with pytest.raises(errors.InvalidRequest):
+                s.write(ds1 + "/short", io.BytesIO(b"12"), size=3)
+            with pytest.raises(errors.Conflict):
+                s.write(ds1 + "/data", io.BytesIO(b"12"))
+        assert os.listdir(os.path.join(backend.data_dir, ".spool")) == []
+
+    def test_master_key_file(self, backend, data_dir):
+        key = backend.master_key()
+        path = os.path.join(data_dir, "master.key")
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert len(key) == 64 and int(key, 16) >= 0
+        assert backend.master_key() == key
+
+    def test_configured_master_key_wins(self, tmp_path):
+        backend = EmbeddedBackend(tmp_path / "d", master_key="k" * 32)
+        try:
+            assert backend.master_key() == b"k" * 32
+            assert not (tmp_path / "d" / "master.key").exists()
+        finally:
+            backend.close()
+
+    def test_short_master_key_file_is_refused(self, tmp_path):
+        (tmp_path / "d").mkdir()
+        (tmp_path / "d" / "master.key").write_text("short")
+        backend = EmbeddedBackend(tmp_path / "d")
+        try:
+            with pytest.raises(errors.ConfigError):
+                backend.master_key()
+        finally:
+            backend.close()
+
+    def test_from_settings_via_load_backend(self, tmp_path):
+        settings = load_settings(environ={}, overrides={
+            "data_dir": str(tmp_path / "d"),
+            "embedded": {"zone": "otherZone", "users": ["dave"], "groups": {"team": ["dave", "erin"]}},
+        })
+        backend = load_backend(settings)
+        try:
+            assert isinstance(backend, EmbeddedBackend) and backend.zone == "otherZone"
+            assert backend.path_kind("/otherZone/home/dave") is not None
+            assert backend.user_groups("erin") == frozenset({"team"})
+            backend.check_ready()
+        finally:
+            backend.close()
+
+    @pytest.mark.parametrize("name", ["", ".", "..", "a/b", "a\nb", "anonymous"])
+    def test_invalid_user_names(self, backend, name):
+        with pytest.raises(errors.InvalidRequest):
+            backend.ensure_user(name)
+
+    def test_invalid_zone_name(self, tmp_path):
+        with pytest.raises(errors.ConfigError):
+            EmbeddedBackend(tmp_path / "d", "a/b")
+
+    def test_home_rules(self, backend, clock, alice):
+        assert self.create(backend, clock, alice, backend.home("alice")).path == "/tempZone/home/alice"
+        with pytest.raises(errors.PermissionDenied):
+            self.create(backend, clock, alice, "/tempZone/home")
+
+    def test_owner_page_walks_an_index(self, backend):
+        catalog = backend._catalog
+        with catalog.read() as conn:
+            plan = " ".join(str(row) for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM tickets t WHERE t.id > 0 AND t.owner = 'alice' ORDER BY t.id"
+                " LIMIT 10"))
+        assert "tickets_owner_id" in plan and "TEMP B-TREE" not in plan
+
+    def test_threads_never_overshoot_the_uses_limit(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, uses_limit=13)
+        start, won, lock = threading.Barrier(8), [], threading.Lock()
+
+        def worker():
+            start.wait()
+            for _ in range(5):
+                try:
+                    backend.open_session(ticket, "alice", client_host=None, now=clock()).close()
+                except errors.TicketExhausted:
+                    continue
+                with lock:
+                    won.append(1)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(won) == 13 and backend.find_ticket(ticket.id).uses_count == 13
+
+    def test_threads_never_overshoot_the_write_file_limit(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write", write_file_limit=3)
+        start, outcomes, lock = threading.Barrier(6), [], threading.Lock()
+
+        def worker(n):
+            with backend.open_session(ticket, "alice", client_host=None, now=clock()) as s:
+                start.wait()
+                try:
+                    s.write(f"{ds1}/w{n}", io.BytesIO(b"x" * 1000))
+                    result = "ok"
+                except errors.TicketWriteFilesExceeded:
+                    result = "refused"
+            with lock:
+                outcomes.append(result)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["ok"] * 3 + ["refused"] * 3
+        with backend.open_session(ticket, "alice", client_host=None, now=clock()) as s:
+            written = [i.path for i in s.list(ds1, recursive=False) if i.path.rsplit("/", 1)[1].startswith("w")]
+        assert len(written) == 3 and backend.find_ticket(ticket.id).write_file_count == 3
+
+    def test_processes_never_overshoot_the_uses_limit(self, backend, data_dir, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, uses_limit=5)
+        context = multiprocessing.get_context("spawn")
+        start, results = context.Barrier(3), context.Queue()
+        workers = [context.Process(target=_race.race_for_uses, args=(data_dir, ticket.id, 4, start, results))
+                   for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        try:
+            won = sum(results.get(timeout=60) for _ in workers)
+        finally:
+            for worker in workers:
+                worker.join(timeout=60)
+            results.close()
+            results.join_thread()
+        assert [w.exitcode for w in workers] == [0, 0, 0]
+        assert won == 5 and backend.find_ticket(ticket.id).uses_count == 5
+
+    def test_list_tickets_of_admin_across_owners(self, backend, clock, alice, bob, admin, ds1, make_path):
+        ids = [self.create(backend, clock, alice, ds1).id, self.create(backend, clock, bob, make_path("bob", "x")).id]
+        page = backend.list_tickets(admin, TicketQuery(all_owners=True, limit=1))
+        assert [t.id for t in page.items] == ids[:1]
+        assert [t.id for t in backend.list_tickets(admin, TicketQuery(all_owners=True, cursor=page.next_cursor)).items] == ids[1:]

@@ -1,0 +1,326 @@
+"""The embedded backend: iRODS ticket semantics over a SQLite catalogue and a data directory acting as a zone.
+
+Layout of ``data_dir``: ``catalog.sqlite3`` (tickets, users, groups, object checksums), ``zone/<zone>/...``
+(the logical tree; ``/<zone>/home/<user>`` is owned by ``<user>``), ``.spool/`` (uploads in flight) and
+``master.key`` (when no ``s3.master_key`` is configured). Several processes may share one data directory.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import os
+import re
+import secrets
+import sqlite3
+import string
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from ... import paths, policy
+from ...errors import (
+    BackendUnavailable,
+    ConfigError,
+    InvalidCursor,
+    InvalidPath,
+    InvalidRequest,
+    PathNotFound,
+    PermissionDenied,
+    TicketNotFound,
+)
+from ...model import UNSET, Actor, TargetKind, Ticket, TicketChanges, TicketPage, TicketQuery, TicketSpec
+from ..base import ObjectInfo, TicketBackend
+from .catalog import Catalog, PageFilter, from_micros, to_micros
+from .masterkey import load_or_create_master_key
+from .session import EmbeddedSession
+from .storage import ZoneStorage, discard
+
+if TYPE_CHECKING:
+    from ...settings import Settings
+
+__all__ = ["EmbeddedBackend", "MAX_PAGE_SIZE", "TICKET_STRING_LENGTH"]
+
+MAX_PAGE_SIZE = 1000
+TICKET_STRING_LENGTH = 15
+_TICKET_ALPHABET = string.ascii_letters + string.digits
+_CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,28}$")
+_CHANGE_COLUMNS = ("expires_at", "uses_limit", "write_file_limit", "write_byte_limit", "label")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def encode_cursor(last_id: int) -> str:
+    """The opaque cursor after ticket ``last_id``: base64url (unpadded) of its decimal id."""
+    return base64.urlsafe_b64encode(str(last_id).encode("ascii")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The ticket id a cursor from :func:`encode_cursor` names; ``InvalidCursor`` for anything else."""
+    if isinstance(cursor, str) and _CURSOR.match(cursor):
+        try:
+            text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        except (binascii.Error, ValueError):
+            text = ""
+        if text.isdigit() and text.isascii() and encode_cursor(int(text)) == cursor:
+            return int(text)
+    raise InvalidCursor(details={"field": "cursor"})
+
+
+class EmbeddedBackend(TicketBackend):
+    """Tickets with iRODS semantics, stored in ``<data_dir>/catalog.sqlite3``, over the zone in ``data_dir``.
+
+    ``users`` get a home at start-up; ``groups`` (name -> members) are set to exactly those members.
+    ``master_key`` (>= 32 bytes) overrides ``<data_dir>/master.key``. ``clock`` stamps the modification time
+    of data written through tickets and of provisioned users; ticket methods take ``now`` explicitly.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        zone: str = "tempZone",
+        *,
+        users: Iterable[str] = (),
+        groups: Mapping[str, Iterable[str]] | None = None,
+        master_key: str | bytes | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        try:
+            paths.validate_path(f"/{zone}/home", zone)
+        except InvalidPath:
+            raise ConfigError("the embedded zone name must be one valid path segment") from None
+        self.zone = zone
+        self.data_dir = os.path.abspath(os.fspath(data_dir))
+        os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+        self._clock = clock or _utcnow
+        self._master_key = master_key.encode("utf-8") if isinstance(master_key, str) else master_key
+        self._storage = ZoneStorage(self.data_dir, zone)
+        self._catalog = Catalog(os.path.join(self.data_dir, "catalog.sqlite3"))
+        try:
+            for name, members in (groups or {}).items():
+                self.ensure_group(name, members, exact=True)
+            for name in users:
+                self.ensure_user(name)
+        except BaseException:
+            self._catalog.close()
+            raise
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> EmbeddedBackend:
+        """Build from ``settings.data_dir``, ``settings.embedded`` and ``settings.s3.master_key``."""
+        return cls(
+            settings.data_dir,
+            settings.embedded.zone,
+            users=settings.embedded.users,
+            groups=settings.embedded.groups,
+            master_key=settings.s3.master_key or None,
+            clock=clock,
+        )
+
+    # -- deployment ----------------------------------------------------------------------------------------
+
+    def master_key(self) -> bytes:
+        """The S3 master key: the configured one, else ``<data_dir>/master.key`` (generated on first use)."""
+        if self._master_key is None:
+            self._master_key = load_or_create_master_key(self.data_dir)
+        return self._master_key
+
+    def home(self, user: str) -> str:
+        """The logical path of ``user``'s home collection."""
+        return f"/{self.zone}/home/{user}"
+
+    def ensure_user(self, name: str) -> str:
+        """Provision ``name`` (record it, create its home collection) if new; return the home's path.
+
+        ``InvalidRequest`` when the name cannot be a user (empty, ``/``, ``.``/``..``, control characters).
+        """
+        if not isinstance(name, str) or not name or "/" in name or name == policy.ANONYMOUS_USER:
+            raise InvalidRequest("invalid user name", details={"field": "user"})
+        try:
+            home = paths.join(f"/{self.zone}/home", name)
+        except InvalidPath:
+            raise InvalidRequest("invalid user name", details={"field": "user"}) from None
+        with self._catalog.write() as conn:
+            self._catalog.add_user(conn, name, self._clock())
+        self._storage.make_collections(home)
+        return home
+
+    def ensure_group(self, name: str, members: Iterable[str] = (), *, exact: bool = False) -> None:
+        """Create group ``name`` if absent and add ``members``; ``exact`` makes them its only members."""
+        if not isinstance(name, str) or not name or any(ord(c) < 0x20 for c in name):
+            raise InvalidRequest("invalid group name", details={"field": "group"})
+        with self._catalog.write() as conn:
+            self._catalog.add_group(conn, name, list(members), exact=exact)
+
+    def path_kind(self, path: str) -> TargetKind | None:
+        """What is at logical ``path``: a collection, a data object, or ``None``. Raises ``InvalidPath``."""
+        kind = self._storage.kind(paths.validate_path(path, self.zone))
+        return None if kind is None else TargetKind(kind)
+
+    def make_collection(self, path: str) -> None:
+        """Create collection ``path`` and its parents, bypassing tickets (demo data, tests, admin tools)."""
+        self._storage.make_collections(paths.validate_path(path, self.zone))
+
+    def put_object(self, path: str, data: bytes) -> ObjectInfo:
+        """Store ``data`` as the data object ``path`` (parents created), bypassing tickets and their limits."""
+        path = paths.validate_path(path, self.zone)
+        spooled = self._storage.spool(io.BytesIO(data), size=len(data), max_bytes=None, too_big=InvalidRequest)
+        try:
+            with self._catalog.write() as conn:
+                st = self._storage.place(spooled, path, mtime_ns=to_micros(self._clock()) * 1000)
+                self._catalog.put_object(conn, path, st.st_size, st.st_mtime_ns, spooled.md5)
+        finally:
+            discard(spooled.temp_path)
+        return ObjectInfo(path, False, spooled.size, from_micros(st.st_mtime_ns // 1000), spooled.md5)
+
+    # -- catalogue -----------------------------------------------------------------------------------------
+
+    def create_ticket(self, actor: Actor, spec: TicketSpec, *, now: datetime) -> Ticket:
+        path = paths.validate_path(spec.path, self.zone)
+        # Ownership first, so nobody learns what exists in someone else's home.
+        if paths.home_of(path, self.zone) != actor.name:
+            raise PermissionDenied("only the owner of a path may issue tickets on it", details={"path": path})
+        kind = self._storage.kind(path)
+        if kind is None:
+            raise PathNotFound(details={"path": path})
+        draft = Ticket(
+            id=0, string="", path=path, target_kind=TargetKind(kind), access=spec.access, owner=actor.name,
+            users=spec.users, groups=spec.groups, hosts=spec.hosts, uses_limit=spec.uses_limit,
+            write_file_limit=spec.write_file_limit, write_byte_limit=spec.write_byte_limit,
+            expires_at=spec.expires_at, created_at=now, modified_at=now, label=spec.label,
+        )
+        with self._catalog.write() as conn:
+            self._check_groups(conn, spec.groups)
+            for _ in range(8):
+                draft = replace(draft, string=_new_ticket_string())
+                try:
+                    ticket_id = self._catalog.insert_ticket(conn, draft)
+                except sqlite3.IntegrityError:  # ticket string taken: draw again
+                    continue
+                break
+            else:  # pragma: no cover - 62**15 strings make this practically unreachable
+                raise BackendUnavailable("could not draw a unique ticket string")
+            created = self._catalog.get_ticket(conn, ticket_id)
+        assert created is not None
+        return created
+
+    def get_ticket(self, actor: Actor, ticket_id: int) -> Ticket:
+        with self._catalog.read() as conn:
+            ticket = self._catalog.get_ticket(conn, ticket_id)
+            visible = ticket is not None and self._visible(conn, actor, ticket)
+        if not visible:
+            raise TicketNotFound(details={"id": ticket_id})
+        assert ticket is not None
+        return ticket
+
+    def find_ticket(self, ticket_id: int) -> Ticket | None:
+        with self._catalog.read() as conn:
+            return self._catalog.get_ticket(conn, ticket_id)
+
+    def find_ticket_by_string(self, ticket_string: str) -> Ticket | None:
+        if not isinstance(ticket_string, str) or not ticket_string:
+            return None
+        with self._catalog.read() as conn:
+            return self._catalog.get_ticket_by_string(conn, ticket_string)
+
+    def list_tickets(self, actor: Actor, query: TicketQuery) -> TicketPage:
+        if isinstance(query.limit, bool) or not isinstance(query.limit, int) or not 1 <= query.limit <= MAX_PAGE_SIZE:
+            raise InvalidRequest(f"limit must be 1 to {MAX_PAGE_SIZE}", details={"field": "limit"})
+        after_id = 0 if query.cursor is None else decode_cursor(query.cursor)
+        others = [
+            query.owner is not None and query.owner != actor.name,
+            query.shared_with is not None and query.shared_with != actor.name,
+            query.all_owners,
+        ]
+        if any(others) and not actor.is_admin:
+            raise PermissionDenied("only admins may list other users' tickets")
+        owner = query.owner
+        if owner is None and query.shared_with is None and not query.all_owners:
+            owner = actor.name
+        path = None if query.path is None else paths.validate_path(query.path, self.zone)
+        flt = PageFilter(
+            owner=owner, shared_with=query.shared_with, path=path, anonymous=query.anonymous, status=query.status,
+            after_id=after_id, limit=query.limit + 1, now=query.now or self._clock(),
+        )
+        with self._catalog.read() as conn:
+            rows = self._catalog.page(conn, flt)
+        items = tuple(rows[: query.limit])
+        next_cursor = encode_cursor(items[-1].id) if len(rows) > query.limit else None
+        return TicketPage(items=items, next_cursor=next_cursor)
+
+    def modify_ticket(self, actor: Actor, ticket_id: int, changes: TicketChanges, *, now: datetime) -> Ticket:
+        with self._catalog.write() as conn:
+            ticket = self._catalog.get_ticket(conn, ticket_id)
+            if ticket is None or not policy.can_manage(actor, ticket):
+                raise TicketNotFound(details={"id": ticket_id})
+            fields: dict[str, object] = {
+                name: getattr(changes, name) for name in _CHANGE_COLUMNS if getattr(changes, name) is not UNSET
+            }
+            users = None if changes.users is UNSET else changes.users
+            groups = None if changes.groups is UNSET else changes.groups
+            if groups is not None:
+                self._check_groups(conn, groups)  # type: ignore[arg-type]
+            hosts = None if changes.hosts is UNSET else changes.hosts
+            after_users = ticket.users if users is None else users
+            after_groups = ticket.groups if groups is None else groups
+            fields["anonymous"] = int(not after_users and not after_groups)
+            fields["modified_at"] = now
+            self._catalog.update_ticket(conn, ticket_id, fields)
+            self._catalog.replace_allow_lists(conn, ticket_id, users=users, groups=groups, hosts=hosts)  # type: ignore[arg-type]
+            updated = self._catalog.get_ticket(conn, ticket_id)
+        assert updated is not None
+        return updated
+
+    def delete_ticket(self, actor: Actor, ticket_id: int) -> None:
+        with self._catalog.write() as conn:
+            ticket = self._catalog.get_ticket(conn, ticket_id)
+            if ticket is None or not policy.can_manage(actor, ticket):
+                raise TicketNotFound(details={"id": ticket_id})
+            self._catalog.delete_ticket(conn, ticket_id)
+
+    def user_groups(self, user: str) -> frozenset[str]:
+        with self._catalog.read() as conn:
+            return self._catalog.groups_of(conn, user)
+
+    def check_ready(self) -> None:
+        with self._catalog.read() as conn:
+            conn.execute("SELECT 1 FROM tickets LIMIT 1").fetchall()
+        if not os.path.isdir(self._storage.root) or not os.path.isdir(self._storage.spool_dir):
+            raise BackendUnavailable("the embedded zone's data directory is missing")
+
+    # -- data path -----------------------------------------------------------------------------------------
+
+    def open_session(self, ticket: Ticket, holder: str, *, client_host: str | None, now: datetime) -> EmbeddedSession:
+        # Check and count under one write lock: concurrent sessions (threads or processes) see each other's uses.
+        with self._catalog.write() as conn:
+            current = self._catalog.get_ticket(conn, ticket.id)
+            if current is None:
+                raise TicketNotFound(details={"id": ticket.id})
+            policy.check_usable(current, holder, self._catalog.groups_of(conn, holder), client_host, now)
+            self._catalog.count_use(conn, current.id)
+        used = replace(current, uses_count=current.uses_count + 1)
+        return EmbeddedSession(self._catalog, self._storage, used, holder, self._clock)
+
+    def close(self) -> None:
+        self._catalog.close()
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    def _visible(self, conn: sqlite3.Connection, actor: Actor, ticket: Ticket) -> bool:
+        # Anonymous tickets are visible to owner and admins only: ids are sequential, and listing everyone's
+        # public links by walking ids would leak them.
+        if policy.can_manage(actor, ticket):
+            return True
+        return not ticket.anonymous and policy.admits(ticket, actor.name, self._catalog.groups_of(conn, actor.name))
+
+    def _check_groups(self, conn: sqlite3.Connection, groups: Iterable[str]) -> None:
+        missing = self._catalog.missing_groups(conn, groups)
+        if missing:
+            raise InvalidRequest("no such group", details={"field": "groups", "groups": missing})
+
+
+def _new_ticket_string() -> str:
+    return "".join(secrets.choice(_TICKET_ALPHABET) for _ in range(TICKET_STRING_LENGTH))

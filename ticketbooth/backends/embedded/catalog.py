@@ -1,0 +1,392 @@
+"""The embedded backend's SQLite catalogue: tickets and their allow-lists, users, groups, object checksums.
+
+SQLite in WAL mode, so readers never wait for a writer. Every write runs in a ``BEGIN IMMEDIATE`` transaction:
+the write lock is taken *before* a count is read, so two threads or two processes sharing the data directory
+can never both see "one use left" (a limit of N is never overshot). Connections come from a small pool, one
+connection per concurrent caller, each used by one thread at a time.
+
+Times are stored as integer microseconds since the Unix epoch (UTC) so they compare in SQL.
+"""
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ...errors import BackendError, BackendUnavailable
+from ...model import Access, TargetKind, Ticket, TicketStatus
+
+__all__ = ["Catalog", "PageFilter", "to_micros", "from_micros"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_IDLE = 8
+_BUSY_TIMEOUT = 30.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tickets (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: ids are never reused
+    string           TEXT NOT NULL UNIQUE,
+    path             TEXT NOT NULL,
+    target_kind      TEXT NOT NULL,
+    access           TEXT NOT NULL,
+    owner            TEXT NOT NULL,
+    anonymous        INTEGER NOT NULL,
+    uses_limit       INTEGER NOT NULL DEFAULT 0,
+    uses_count       INTEGER NOT NULL DEFAULT 0,
+    write_file_limit INTEGER NOT NULL DEFAULT 0,
+    write_file_count INTEGER NOT NULL DEFAULT 0,
+    write_byte_limit INTEGER NOT NULL DEFAULT 0,
+    write_byte_count INTEGER NOT NULL DEFAULT 0,
+    expires_at       INTEGER,
+    created_at       INTEGER NOT NULL,
+    modified_at      INTEGER NOT NULL,
+    label            TEXT
+);
+CREATE INDEX IF NOT EXISTS tickets_owner_id ON tickets (owner, id);
+CREATE INDEX IF NOT EXISTS tickets_path_id ON tickets (path, id);
+CREATE TABLE IF NOT EXISTS ticket_allow (
+    ticket_id INTEGER NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
+    kind      TEXT NOT NULL CHECK (kind IN ('user', 'group', 'host')),
+    position  INTEGER NOT NULL,
+    value     TEXT NOT NULL,
+    PRIMARY KEY (ticket_id, kind, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ticket_allow_value ON ticket_allow (kind, value, ticket_id);
+CREATE TABLE IF NOT EXISTS users (
+    name       TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS groups (
+    name TEXT PRIMARY KEY
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_members (
+    grp    TEXT NOT NULL REFERENCES groups (name) ON DELETE CASCADE,
+    member TEXT NOT NULL,
+    PRIMARY KEY (grp, member)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS group_members_member ON group_members (member, grp);
+CREATE TABLE IF NOT EXISTS objects (
+    path     TEXT PRIMARY KEY,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    md5      TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+_COLUMNS = (
+    "id, string, path, target_kind, access, owner, uses_limit, uses_count, write_file_limit, write_file_count, "
+    "write_byte_limit, write_byte_count, expires_at, created_at, modified_at, label"
+)
+_ALLOW_KINDS = ("user", "group", "host")
+
+# Status as SQL, judged at :now (the same rule as policy.ticket_status).
+_EXPIRED = "(t.expires_at IS NOT NULL AND t.expires_at <= :now)"
+_USED_UP = "(t.uses_limit > 0 AND t.uses_count >= t.uses_limit)"
+_STATUS_SQL = {
+    TicketStatus.EXPIRED: _EXPIRED,
+    TicketStatus.EXHAUSTED: f"(NOT {_EXPIRED} AND {_USED_UP})",
+    TicketStatus.ACTIVE: f"(NOT {_EXPIRED} AND NOT {_USED_UP})",
+}
+
+
+def to_micros(when: datetime) -> int:
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int | None) -> datetime | None:
+    return None if value is None else _EPOCH + timedelta(microseconds=value)
+
+
+@dataclass(frozen=True)
+class PageFilter:
+    """A resolved ``list_tickets`` request: every field already checked against the caller's rights."""
+
+    owner: str | None
+    shared_with: str | None
+    path: str | None
+    anonymous: bool | None
+    status: TicketStatus | None
+    after_id: int
+    limit: int
+    now: datetime
+
+
+class Catalog:
+    """The catalogue database at ``path``. Use :meth:`read` / :meth:`write` to get a connection in a transaction."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        with self._connection() as conn:
+            # WAL is a property of the database file; switching needs a moment alone with it.
+            with _mapped_errors():
+                conn.execute("PRAGMA journal_mode=WAL")
+        with self.write() as conn:
+            # One statement at a time: executescript() would COMMIT the IMMEDIATE transaction first.
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+    # -- connections ---------------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        with _mapped_errors():
+            conn = sqlite3.connect(
+                self._path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._closed:
+                raise BackendUnavailable("the catalogue is closed")
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            with self._lock:
+                keep = not self._closed and len(self._idle) < _MAX_IDLE
+                if keep:
+                    self._idle.append(conn)
+            if not keep:
+                conn.close()
+
+    @contextlib.contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        with self._connection() as conn:
+            with _mapped_errors():
+                conn.execute(begin)
+            try:
+                with _mapped_errors():
+                    yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            with _mapped_errors():
+                conn.execute("COMMIT")
+
+    def read(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A connection in a read transaction: one consistent snapshot for several queries."""
+        return self._transaction("BEGIN")
+
+    def write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A connection holding the write lock (``BEGIN IMMEDIATE``); committed on success, rolled back on error."""
+        return self._transaction("BEGIN IMMEDIATE")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    # -- tickets -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def insert_ticket(conn: sqlite3.Connection, ticket: Ticket) -> int:
+        """Insert ``ticket`` (its ``id`` is ignored) and its allow-lists; return the new id.
+
+        ``sqlite3.IntegrityError`` when the ticket string is taken (the caller draws another).
+        """
+        cursor = conn.execute(
+            "INSERT INTO tickets (string, path, target_kind, access, owner, anonymous, uses_limit, uses_count,"
+            " write_file_limit, write_file_count, write_byte_limit, write_byte_count, expires_at, created_at,"
+            " modified_at, label) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, 0, ?, ?, ?, ?)",
+            (
+                ticket.string, ticket.path, ticket.target_kind.value, ticket.access.value, ticket.owner,
+                int(ticket.anonymous), ticket.uses_limit, ticket.write_file_limit, ticket.write_byte_limit,
+                None if ticket.expires_at is None else to_micros(ticket.expires_at),
+                to_micros(ticket.created_at or _EPOCH), to_micros(ticket.modified_at or _EPOCH), ticket.label,
+            ),
+        )
+        ticket_id = int(cursor.lastrowid or 0)
+        Catalog.replace_allow_lists(conn, ticket_id, users=ticket.users, groups=ticket.groups, hosts=ticket.hosts)
+        return ticket_id
+
+    @staticmethod
+    def replace_allow_lists(
+        conn: sqlite3.Connection,
+        ticket_id: int,
+        *,
+        users: Sequence[str] | None = None,
+        groups: Sequence[str] | None = None,
+        hosts: Sequence[str] | None = None,
+    ) -> None:
+        """Replace the allow-lists given (``None``: leave that list as it is), keeping their order."""
+        for kind, values in zip(_ALLOW_KINDS, (users, groups, hosts), strict=True):
+            if values is None:
+                continue
+            conn.execute("DELETE FROM ticket_allow WHERE ticket_id = ? AND kind = ?", (ticket_id, kind))
+            conn.executemany(
+                "INSERT INTO ticket_allow (ticket_id, kind, position, value) VALUES (?, ?, ?, ?)",
+                [(ticket_id, kind, position, value) for position, value in enumerate(values)],
+            )
+
+    def get_ticket(self, conn: sqlite3.Connection, ticket_id: int) -> Ticket | None:
+        row = conn.execute(f"SELECT {_COLUMNS} FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+        return None if row is None else self._hydrate(conn, [row])[0]
+
+    def get_ticket_by_string(self, conn: sqlite3.Connection, string: str) -> Ticket | None:
+        row = conn.execute(f"SELECT {_COLUMNS} FROM tickets WHERE string = ?", (string,)).fetchone()
+        return None if row is None else self._hydrate(conn, [row])[0]
+
+    def page(self, conn: sqlite3.Connection, flt: PageFilter) -> list[Ticket]:
+        """Up to ``flt.limit`` tickets with ``id > flt.after_id`` matching ``flt``, in ascending id order.
+
+        Every filter is a condition the index on ``(owner, id)`` (or the primary key) walks in id order, so a
+        page costs about the same however many tickets exist.
+        """
+        where = ["t.id > :after"]
+        params: dict[str, Any] = {"after": flt.after_id, "limit": flt.limit, "now": to_micros(flt.now)}
+        if flt.owner is not None:
+            where.append("t.owner = :owner")
+            params["owner"] = flt.owner
+        if flt.shared_with is not None:
+            # Tickets whose allow-lists name the user or one of their groups; the user's own tickets are
+            # theirs, not shared with them.
+            where.append(
+                "t.id IN (SELECT a.ticket_id FROM ticket_allow a WHERE a.kind = 'user' AND a.value = :shared"
+                " UNION SELECT a.ticket_id FROM ticket_allow a JOIN group_members m"
+                " ON a.kind = 'group' AND a.value = m.grp WHERE m.member = :shared)"
+            )
+            where.append("t.owner <> :shared")
+            params["shared"] = flt.shared_with
+        if flt.path is not None:
+            # Segment-boundary prefix as a range ('/' + 1 == '0' in byte order): no LIKE, so '%' and '_'
+            # in paths are plain characters.
+            where.append("(t.path = :path OR (t.path >= :path || '/' AND t.path < :path || '0'))")
+            params["path"] = flt.path
+        if flt.anonymous is not None:
+            where.append("t.anonymous = :anonymous")
+            params["anonymous"] = int(flt.anonymous)
+        if flt.status is not None:
+            where.append(_STATUS_SQL[flt.status])
+        sql = f"SELECT {_COLUMNS} FROM tickets t WHERE {' AND '.join(where)} ORDER BY t.id LIMIT :limit"
+        rows = conn.execute(sql, params).fetchall()
+        return self._hydrate(conn, rows)
+
+    @staticmethod
+    def update_ticket(conn: sqlite3.Connection, ticket_id: int, fields: dict[str, Any]) -> None:
+        """Set the named columns (datetimes converted); column names come from code, never from input."""
+        if not fields:
+            return
+        values = {k: (to_micros(v) if isinstance(v, datetime) else v) for k, v in fields.items()}
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        conn.execute(f"UPDATE tickets SET {assignments} WHERE id = ?", (*values.values(), ticket_id))
+
+    @staticmethod
+    def delete_ticket(conn: sqlite3.Connection, ticket_id: int) -> bool:
+        return conn.execute("DELETE FROM tickets WHERE id = ?", (ticket_id,)).rowcount > 0
+
+    @staticmethod
+    def count_use(conn: sqlite3.Connection, ticket_id: int) -> None:
+        conn.execute("UPDATE tickets SET uses_count = uses_count + 1 WHERE id = ?", (ticket_id,))
+
+    @staticmethod
+    def count_write(conn: sqlite3.Connection, ticket_id: int, nbytes: int) -> None:
+        conn.execute(
+            "UPDATE tickets SET write_file_count = write_file_count + 1, write_byte_count = write_byte_count + ?"
+            " WHERE id = ?",
+            (nbytes, ticket_id),
+        )
+
+    @staticmethod
+    def _hydrate(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> list[Ticket]:
+        if not rows:
+            return []
+        ids = [row[0] for row in rows]
+        allow: dict[int, dict[str, list[str]]] = {i: {k: [] for k in _ALLOW_KINDS} for i in ids}
+        marks = ", ".join("?" * len(ids))
+        for ticket_id, kind, value in conn.execute(
+            f"SELECT ticket_id, kind, value FROM ticket_allow WHERE ticket_id IN ({marks})"
+            " ORDER BY ticket_id, kind, position",
+            ids,
+        ):
+            allow[ticket_id][kind].append(value)
+        tickets = []
+        for row in rows:
+            lists = allow[row[0]]
+            tickets.append(
+                Ticket(
+                    id=row[0], string=row[1], path=row[2], target_kind=TargetKind(row[3]), access=Access(row[4]),
+                    owner=row[5], users=tuple(lists["user"]), groups=tuple(lists["group"]),
+                    hosts=tuple(lists["host"]), uses_limit=row[6], uses_count=row[7], write_file_limit=row[8],
+                    write_file_count=row[9], write_byte_limit=row[10], write_byte_count=row[11],
+                    expires_at=from_micros(row[12]), created_at=from_micros(row[13]),
+                    modified_at=from_micros(row[14]), label=row[15],
+                )
+            )
+        return tickets
+
+    # -- users and groups ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def add_user(conn: sqlite3.Connection, name: str, now: datetime) -> None:
+        conn.execute("INSERT OR IGNORE INTO users (name, created_at) VALUES (?, ?)", (name, to_micros(now)))
+
+    @staticmethod
+    def add_group(conn: sqlite3.Connection, name: str, members: Iterable[str], *, exact: bool) -> None:
+        """Create group ``name`` if absent and add ``members``; with ``exact`` the members become exactly these."""
+        conn.execute("INSERT OR IGNORE INTO groups (name) VALUES (?)", (name,))
+        if exact:
+            conn.execute("DELETE FROM group_members WHERE grp = ?", (name,))
+        conn.executemany(
+            "INSERT OR IGNORE INTO group_members (grp, member) VALUES (?, ?)", [(name, m) for m in members]
+        )
+
+    @staticmethod
+    def groups_of(conn: sqlite3.Connection, user: str) -> frozenset[str]:
+        return frozenset(r[0] for r in conn.execute("SELECT grp FROM group_members WHERE member = ?", (user,)))
+
+    @staticmethod
+    def missing_groups(conn: sqlite3.Connection, names: Iterable[str]) -> list[str]:
+        return [n for n in names if conn.execute("SELECT 1 FROM groups WHERE name = ?", (n,)).fetchone() is None]
+
+    # -- object checksums ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def object_md5(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int) -> str | None:
+        """The stored MD5 of ``path`` if the file on disk still has the size and mtime recorded with it."""
+        row = conn.execute("SELECT size, mtime_ns, md5 FROM objects WHERE path = ?", (path,)).fetchone()
+        if row is None or row[0] != size or row[1] != mtime_ns:
+            return None
+        return str(row[2])
+
+    @staticmethod
+    def put_object(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, md5: str) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO objects (path, size, mtime_ns, md5) VALUES (?, ?, ?, ?)",
+            (path, size, mtime_ns, md5),
+        )
+
+    @staticmethod
+    def forget_object(conn: sqlite3.Connection, path: str) -> None:
+        conn.execute("DELETE FROM objects WHERE path = ?", (path,))
+
+
+@contextlib.contextmanager
+def _mapped_errors() -> Iterator[None]:
+    """Turn driver errors into backend errors; a busy database after the timeout is "retry later"."""
+    try:
+        yield
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err) or "busy" in str(err):
+            raise BackendUnavailable("the catalogue is busy; retry later") from err
+        raise BackendError("the catalogue failed") from err
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.Error as err:
+        raise BackendError("the catalogue failed") from err
