@@ -14,7 +14,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-__all__ = ["ACCESS_KEY_PREFIX", "KeyIdentity", "MIN_MASTER_KEY_BYTES", "access_key_id", "parse_access_key_id",
+__all__ = ["ACCESS_KEY_PREFIX", "KeyIdentity", "MAX_ACCESS_KEY_ID_CHARS", "MIN_MASTER_KEY_BYTES", "access_key_id", "parse_access_key_id",
            "secret_access_key"]
 
 ACCESS_KEY_PREFIX = "TB"
@@ -22,6 +22,7 @@ MIN_MASTER_KEY_BYTES = 32
 _VERSION = 1
 _TAG_BYTES = 5
 _SECRET_CHARS = 40
+MAX_ACCESS_KEY_ID_CHARS = 512
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,16 @@ def _body(ticket_id: int, holder: str) -> bytes:
 
 
 def access_key_id(master_key: bytes, ticket_id: int, holder: str) -> str:
-    """The access key id for ``holder`` on ticket ``ticket_id``: ``TB`` and upper-case base32, no padding."""
+    """The access key id for ``holder`` on ticket ``ticket_id``: ``TB`` and upper-case base32, no padding.
+
+    ``ValueError`` when the holder's name is too long for an id :func:`parse_access_key_id` accepts.
+    """
     _check_master(master_key)
     body = _body(ticket_id, holder)
-    return ACCESS_KEY_PREFIX + base64.b32encode(body + _tag(master_key, body)).decode("ascii").rstrip("=")
+    key_id = ACCESS_KEY_PREFIX + base64.b32encode(body + _tag(master_key, body)).decode("ascii").rstrip("=")
+    if len(key_id) > MAX_ACCESS_KEY_ID_CHARS:
+        raise ValueError("holder name too long for an access key id")
+    return key_id
 
 
 def parse_access_key_id(master_key: bytes, key_id: str) -> KeyIdentity | None:
@@ -61,7 +68,7 @@ def parse_access_key_id(master_key: bytes, key_id: str) -> KeyIdentity | None:
     The tag is compared in constant time; any malformed input yields ``None``, never an exception.
     """
     _check_master(master_key)
-    if not isinstance(key_id, str) or not key_id.startswith(ACCESS_KEY_PREFIX) or len(key_id) > 512:
+    if not isinstance(key_id, str) or not key_id.startswith(ACCESS_KEY_PREFIX) or len(key_id) > MAX_ACCESS_KEY_ID_CHARS:
         return None
     text = key_id[len(ACCESS_KEY_PREFIX):]
     try:
