@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from . import paths, policy
 from .backends.base import TicketBackend
-from .errors import InvalidRequest, PermissionDenied, TicketNotFound
+from .errors import InvalidRequest, PermissionDenied, TicketExhausted, TicketExpired, TicketNotFound
 from .model import Actor, TargetKind, Ticket, TicketQuery, TicketStatus
 from .resolver import KeyResolver
 from .settings import Settings
@@ -196,6 +196,12 @@ class TicketService:
                 "this ticket's allow-list does not admit you, so you hold no key pair for it; "
                 "add yourself to 'users' (PATCH) to get one",
             )
+        # A pair is usable exactly as long as its ticket: say so now rather than hand out keys S3 will refuse.
+        status = policy.ticket_status(ticket, self._clock())
+        if status is TicketStatus.EXPIRED:
+            raise TicketExpired("the ticket has expired; its key pairs are refused (extend it with PATCH)")
+        if status is TicketStatus.EXHAUSTED:
+            raise TicketExhausted("the ticket's uses are exhausted; its key pairs are refused (raise uses_limit)")
         return self._credentials(ticket, holder)
 
     # -- helpers ---------------------------------------------------------------------------------------
