@@ -76,6 +76,11 @@ class EmbeddedBackend(TicketBackend):
     ``users`` get a home at start-up; ``groups`` (name -> members) are set to exactly those members.
     ``master_key`` (>= 32 bytes) overrides ``<data_dir>/master.key``. ``clock`` stamps the modification time
     of data written through tickets and of provisioned users; ticket methods take ``now`` explicitly.
+
+    Choices where the seam leaves room (the conformance suite checks them): creating a ticket needs ownership
+    even for admins; ``shared_with`` lists tickets whose allow-lists name the user or one of their groups,
+    leaving out the user's own; an anonymous ticket is visible only to its owner and admins (ids are
+    sequential); a refused session or write is not counted; allow-listed users need not exist, groups must.
     """
 
     def __init__(

@@ -246,8 +246,9 @@ class Catalog:
     def page(self, conn: sqlite3.Connection, flt: PageFilter) -> list[Ticket]:
         """Up to ``flt.limit`` tickets with ``id > flt.after_id`` matching ``flt``, in ascending id order.
 
-        Every filter is a condition the index on ``(owner, id)`` (or the primary key) walks in id order, so a
-        page costs about the same however many tickets exist.
+        Pages are keyset-paginated (``id > after``, never OFFSET). Owner lists (the default) walk the
+        ``(owner, id)`` index and admin lists the primary key, in id order, so a page costs the same however many
+        tickets exist; ``shared_with`` starts from the allow-list index, ``path`` from ``(path, id)``.
         """
         where = ["t.id > :after"]
         params: dict[str, Any] = {"after": flt.after_id, "limit": flt.limit, "now": to_micros(flt.now)}
