@@ -5,6 +5,7 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import jwt
 import pytest
@@ -82,3 +83,12 @@ def test_subcommands_are_registered_in_one_place():
     names = set(parser._subparsers._group_actions[0].choices)
     assert {"serve", "token", "openapi"} <= names
     assert len(cli.SUBCOMMANDS) == len(names)
+
+
+def test_readme_quick_start_is_what_ci_runs():
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    ci = (root / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = [line.strip() for line in quick_start.splitlines() if line.startswith("    ")]
+    assert commands == ["pip install . && ticketbooth serve --demo", ci[-1]]

@@ -100,7 +100,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"TicketBooth API on {url} (docs: {url}/docs), data in {os.path.abspath(settings.data_dir)}",
           file=sys.stderr)
     if args.demo:
-        print(f"Get a token: ticketbooth token --user alice --data-dir {settings.data_dir}", file=sys.stderr)
+        where = f" --data-dir {args.data_dir}" if args.data_dir else ""
+        print(f"Demo users alice and bob; get a token: ticketbooth token --user alice{where}", file=sys.stderr)
     _run_server(settings, threads=args.threads, workers=args.workers)
     return 0
 
