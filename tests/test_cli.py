@@ -92,3 +92,18 @@ def test_readme_quick_start_is_what_ci_runs():
     quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     commands = [line.strip() for line in quick_start.splitlines() if line.startswith("    ")]
     assert commands == ["pip install . && ticketbooth serve --demo", ci[-1]]
+
+
+def test_serve_demo_seeds_data_and_a_dev_secret(tmp_path, monkeypatch, capsys):
+    served = {}
+    monkeypatch.setattr(cli, "_run_server", lambda settings, **kw: served.update(settings=settings, **kw))
+    data = tmp_path / "data"
+    assert cli.main(["serve", "--demo", "--data-dir", str(data), "--port", "18099"]) == 0
+    secret = (data / cli.DEV_SECRET_FILE).read_text().strip()
+    assert served["settings"].auth.hs256_secret == secret and served["settings"].server.port == 18099
+    assert (data / "zone" / "tempZone" / "home" / "alice").is_dir()
+    assert "ticketbooth token --user alice" in capsys.readouterr().err
+    # A configured secret wins over the file.
+    monkeypatch.setenv("TICKETBOOTH_AUTH__HS256_SECRET", SECRET)
+    assert cli.main(["serve", "--demo", "--data-dir", str(data)]) == 0
+    assert served["settings"].auth.hs256_secret == SECRET

@@ -148,4 +148,11 @@ def create_app(
         api.register_blueprint(blueprint)
     register_error_handlers(app)
     _health(app, services)
+
+    @app.after_request
+    def _no_content_type_without_content(response: Response) -> Response:
+        if response.status_code == 204:
+            response.headers.pop("Content-Type", None)
+        return response
+
     return app

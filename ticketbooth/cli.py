@@ -9,6 +9,7 @@ Exit status: 0 on success, 2 for a usage or configuration error (with a message 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import secrets
@@ -64,13 +65,15 @@ def dev_secret(settings: Settings, *, create: bool) -> str | None:
     return secret
 
 
-def _with_dev_secret(settings: Settings, args: argparse.Namespace, *, create: bool) -> Settings:
+def _with_dev_secret(settings: Settings, *, create: bool) -> Settings:
     if settings.auth.mode != "hs256" or settings.auth.hs256_secret:
         return settings
     secret = dev_secret(settings, create=create)
     if secret is None:
         return settings
-    return load_cli_settings(args, {"auth": {"hs256_secret": secret}})
+    if len(secret.encode()) < 32:
+        raise CommandError(f"{Path(settings.data_dir) / DEV_SECRET_FILE} holds a secret shorter than 32 bytes")
+    return settings.replace(auth=dataclasses.replace(settings.auth, hs256_secret=secret))
 
 
 # -- serve -------------------------------------------------------------------------------------------------
@@ -85,7 +88,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.demo:
         if settings.backend != "embedded":
             raise CommandError("--demo needs the embedded backend")
-        settings = _with_dev_secret(settings, args, create=True)
+        settings = _with_dev_secret(settings, create=True)
         from .backends import load_backend
         from .demo import seed_demo
 
@@ -158,7 +161,7 @@ def add_serve(subparsers: Any) -> None:
 def _token(args: argparse.Namespace) -> int:
     from .api.auth import issue_dev_token
 
-    settings = _with_dev_secret(load_cli_settings(args), args, create=False)
+    settings = _with_dev_secret(load_cli_settings(args), create=False)
     if not settings.auth.hs256_secret:
         raise CommandError(
             "no development token secret is configured: set auth.hs256_secret (TICKETBOOTH_AUTH__HS256_SECRET), "

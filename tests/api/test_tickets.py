@@ -270,7 +270,7 @@ def test_delete_revokes_the_ticket_and_its_keys(client, app):
     akid = body["credentials"]["access_key_id"]
     assert resolver.secret_for(akid) == body["credentials"]["secret_access_key"]
     response = client.delete(f"/v1/tickets/{body['id']}")
-    assert response.status_code == 204 and response.data == b""
+    assert response.status_code == 204 and response.data == b"" and "Content-Type" not in response.headers
     assert resolver.secret_for(akid) is None
     assert client.get(f"/v1/tickets/{body['id']}").status_code == 404
     assert client.delete(f"/v1/tickets/{body['id']}").status_code == 404
