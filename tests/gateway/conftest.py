@@ -209,9 +209,13 @@ def gw(tmp_path: Any) -> Iterator[GatewayWorld]:
 @contextmanager
 def serve_wsgi(app: Callable[..., Any]) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 (free port) in a daemon thread; yield ``http://127.0.0.1:<port>``."""
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:  # request lines may carry signatures
+            pass
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="gateway-test-server", daemon=True)
     thread.start()
     try:
