@@ -348,3 +348,13 @@ def test_folder_marker_keys_are_absent_or_refused_never_the_object_without_slash
     assert (escape.status, escape.code) == (400, "InvalidArgument")
     assert writer.request("DELETE", "a.txt/").status == 404
     assert writer.request("GET", "a.txt").body == b"hello world"
+
+
+def test_body_not_matching_its_signed_hash_leaves_nothing(gw, writer):
+    from .conftest import call_wsgi
+
+    path = f"/{writer.bucket}/tampered.txt"
+    signed = writer.sign("PUT", path, b"the signed body")
+    result = call_wsgi(gw.app, "PUT", path, signed, b"another body!!!")
+    assert (result.status, result.code) == (400, "XAmzContentSHA256Mismatch")
+    assert writer.request("HEAD", "tampered.txt").status == 404
