@@ -17,6 +17,7 @@ setup(
         "marshmallow>=3.20",
         "python-irodsclient>=3.0",
         "pyjwt[crypto]>=2.8",
+        "webargs>=8.0",
         "gunicorn>=22",
         # CRC32C / CRC64NVME trailing checksums (sent by boto3 and aws cli) have no stdlib implementation.
         "awscrt>=0.20",

@@ -198,3 +198,12 @@ def test_missing_fields_and_non_json(client):
     assert client.post("/v1/authorize", json={"method": "GET"}, headers=SECRET_HEADERS).status_code == 422
     response = client.post("/v1/authorize", data=b"not json", headers=SECRET_HEADERS)
     assert response.status_code == 400
+
+
+def test_deeply_nested_json_is_a_clean_400(client):
+    from .conftest import GATEWAY_SECRET
+
+    body = "[" * 5000 + "]" * 5000
+    response = client.post("/v1/authorize", data=body, content_type="application/json",
+                           headers={"X-TicketBooth-Gateway-Secret": GATEWAY_SECRET})
+    assert response.status_code == 400

@@ -123,3 +123,11 @@ def test_data_object_ticket_presigns_only_its_name(client, token, data_dir, make
 def test_bad_input_is_422(client, token, ticket, body):
     response = client.post(f"/v1/tickets/{ticket['id']}/presign", json=body, headers=token("alice"))
     assert response.status_code == 422, response.json
+
+
+def test_deeply_nested_json_is_a_clean_400(client, token, ticket):
+    body = "[" * 5000 + "]" * 5000
+    response = client.post(f"/v1/tickets/{ticket['id']}/presign", data=body, content_type="application/json",
+                           headers=token("alice"))
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "bad_request"

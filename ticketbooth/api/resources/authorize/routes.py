@@ -21,12 +21,12 @@ from urllib.parse import quote
 
 from flask import Response, abort, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from flask_smorest import abort as smorest_abort
 from marshmallow import ValidationError
 
 from ....gateway.authz import Decision, authorize
 from ....gateway.errors import S3Error, to_s3_error
+from ...blueprint import Blueprint
 from .gatekeeper import SECRET_HEADER, check_gateway_secret
 from .original import OriginalRequest, from_forwarded, from_json
 from .schemas import AuthorizeRequestSchema, DecisionSchema
@@ -101,7 +101,10 @@ def _original_request() -> tuple[OriginalRequest, bool]:
     """Parse the request into the original one; ``True`` when it came in the forwarded-headers form."""
     if not request.get_data(cache=True) and "X-Original-URI" in request.headers:
         return from_forwarded(request.headers.items()), True
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # json.loads on hostile nesting ("[[[[..."): malformed, not a server fault
+        data = None
     if data is None:
         abort(400)
     try:

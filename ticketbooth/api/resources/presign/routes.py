@@ -5,9 +5,9 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ...auth import authenticate_request, current_actor
+from ...blueprint import Blueprint
 from .schemas import PresignRequestSchema, PresignResponseSchema
 from .service import presign_object
 
