@@ -187,6 +187,8 @@ def test_write_file_limit_refuses_and_leaves_nothing(gw):
     result = client.request("PUT", "two.txt", body=b"2")
     assert (result.status, result.code) == (403, "AccessDenied")
     assert "write-file limit" in result.xml().findtext("Message")
+    after = gw.backend.find_ticket(ticket.id)
+    assert (after.write_file_count, after.uses_count) == (1, 2)  # the refused upload used the ticket, wrote nothing
     assert client.request("HEAD", "two.txt").status == 404
 
 
