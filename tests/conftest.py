@@ -3,7 +3,7 @@ adds a bearer token. The backend is the real embedded one on a per-test data dir
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,22 +12,11 @@ from ticketbooth.api.auth import issue_dev_token
 from ticketbooth.app import create_app
 from ticketbooth.settings import Settings, load_settings
 
+from .clock import Clock
+
 START = datetime(2030, 6, 1, 12, 0, 0, tzinfo=UTC)
 HS256_SECRET = "test-hs256-secret-" + "k" * 32
 ZONE = "tempZone"
-
-
-class Clock:
-    """An injected UTC clock that tests move by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class ApiClient:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,22 +14,11 @@ from ticketbooth.api.auth import issue_dev_token
 from ticketbooth.app import create_app
 from ticketbooth.settings import load_settings
 
+from ..clock import Clock
+
 START = datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC)
 GATEWAY_SECRET = "gateway-secret-" + "g" * 24
 HOST = "s3.test:9000"
-
-
-class Clock:
-    """An injected clock the tests move by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

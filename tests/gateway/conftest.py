@@ -3,7 +3,7 @@
 In-process (no sockets):
 
 * ``gw`` -> :class:`GatewayWorld`: a real :class:`EmbeddedBackend` in ``tmp_path`` with user ``alice``
-  (home ``/tempZone/home/alice``), an injected :class:`~tests.conftest.Clock` (``gw.clock``), the gateway app
+  (home ``/tempZone/home/alice``), an injected :class:`~tests.clock.Clock` (``gw.clock``), the gateway app
   (``gw.app``, multipart minimum part size lowered to 1 KiB) and helpers: ``gw.put(path, data)`` writes data
   bypassing tickets, ``gw.ticket(path, access=..., **limits)`` creates a ticket as alice,
   ``gw.client(ticket, holder=None)`` returns an :class:`S3Client` signing with that ticket's derived keys.
@@ -42,23 +42,12 @@ from ticketbooth.model import Access, Actor, Ticket, TicketSpec
 from ticketbooth.resolver import KeyResolver
 from ticketbooth.settings import GatewaySettings, S3Settings, Settings
 
+from ..clock import Clock
+
 START = datetime(2030, 6, 1, 12, 0, 0, tzinfo=UTC)
 MASTER_KEY = "gateway-test-master-key-" + "m" * 32
 HOST = "127.0.0.1:9000"
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
-
-
-class Clock:
-    """An injected UTC clock tests move by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass

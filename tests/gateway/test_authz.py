@@ -227,7 +227,8 @@ def test_refused_multipart_completion_leaves_nothing(gw):
     (("198.51.100.0/24",), "198.51.100.1", "203.0.113.9, 192.0.2.10", True),
 ])
 def test_host_allow_list_with_forwarded_for(tmp_path, trusted, peer, xff, allowed):
-    from .conftest import START, Clock
+    from ..clock import Clock
+    from .conftest import START
 
     world = make_world(tmp_path, Clock(START), trusted_proxies=trusted)
     world.put("ds1/a.txt", b"x")
@@ -245,7 +246,8 @@ def test_host_allow_list_with_forwarded_for(tmp_path, trusted, peer, xff, allowe
 
 
 def test_virtual_hosted_style(tmp_path):
-    from .conftest import START, Clock
+    from ..clock import Clock
+    from .conftest import START
 
     world = make_world(tmp_path, Clock(START), base_domain="s3.example.test")
     world.put("ds1/a.txt", b"virtual")

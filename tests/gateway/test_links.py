@@ -6,7 +6,8 @@ from urllib.parse import quote
 
 from ticketbooth.model import Actor
 
-from .conftest import START, Clock, call_wsgi, make_world
+from ..clock import Clock
+from .conftest import START, call_wsgi, make_world
 
 
 def _get(gw, path, headers=None, method="GET", remote_addr="127.0.0.1"):
