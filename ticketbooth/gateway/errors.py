@@ -16,10 +16,9 @@ Choices where S3 has no exact equivalent (documented in ``docs/gateway.md``):
 from __future__ import annotations
 
 import logging
-from xml.sax.saxutils import escape
 
 from .. import errors as tb
-from ..sigv4.errors import S3AuthError
+from ..sigv4.errors import S3AuthError, error_xml
 
 __all__ = ["S3Error", "to_s3_error", "error_xml"]
 
@@ -52,21 +51,6 @@ class S3Error(Exception):
     def to_xml(self, *, resource: str = "", request_id: str = "") -> bytes:
         """The S3 XML error document (UTF-8 bytes)."""
         return error_xml(self.code, self.message, self.details, resource=resource, request_id=request_id)
-
-
-def error_xml(
-    code: str, message: str, details: dict[str, str] | None = None, *, resource: str = "", request_id: str = ""
-) -> bytes:
-    """Render ``<Error>`` with Code, Message, the ``details``, Resource and RequestId."""
-    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<Error>', f"<Code>{escape(code)}</Code>",
-             f"<Message>{escape(message)}</Message>"]
-    parts.extend(f"<{name}>{escape(value)}</{name}>" for name, value in (details or {}).items())
-    if resource:
-        parts.append(f"<Resource>{escape(resource)}</Resource>")
-    if request_id:
-        parts.append(f"<RequestId>{escape(request_id)}</RequestId>")
-    parts.append("</Error>")
-    return "".join(parts).encode("utf-8")
 
 
 # Ticket refusals: (error class, message). Order matters: the first matching class wins.

@@ -1,4 +1,5 @@
-"""The S3 authentication error hierarchy.
+"""The S3 authentication error hierarchy, and :func:`error_xml`, the one renderer of S3 XML error documents
+(the gateway's errors use it too).
 
 Every error carries the stable S3 error ``code`` and the HTTP ``status`` a gateway answers with, a
 human-readable message and optional extra fields for the S3 XML error document. Messages and
@@ -59,6 +60,7 @@ __all__ = [
     "BadDigest",
     "InvalidDigest",
     "IncompleteBody",
+    "error_xml",
 ]
 
 
@@ -86,18 +88,26 @@ class S3AuthError(Exception):
 
     def to_xml(self, *, resource: str = "", request_id: str = "") -> bytes:
         """Render the S3 XML error document (UTF-8 bytes) for this error."""
-        parts = [
-            '<?xml version="1.0" encoding="UTF-8"?>\n<Error>',
-            f"<Code>{escape(self.code)}</Code>",
-            f"<Message>{escape(self.message)}</Message>",
-        ]
-        parts.extend(f"<{name}>{escape(value)}</{name}>" for name, value in self.details.items())
-        if resource:
-            parts.append(f"<Resource>{escape(resource)}</Resource>")
-        if request_id:
-            parts.append(f"<RequestId>{escape(request_id)}</RequestId>")
-        parts.append("</Error>")
-        return "".join(parts).encode("utf-8")
+        return error_xml(self.code, self.message, self.details, resource=resource, request_id=request_id)
+
+
+def error_xml(
+    code: str, message: str, details: dict[str, str] | None = None, *, resource: str = "", request_id: str = ""
+) -> bytes:
+    """Render the S3 XML ``<Error>`` document (UTF-8 bytes): Code, Message, the ``details`` as
+    ``<Name>value</Name>`` elements, then Resource and RequestId when given. Every value is XML-escaped."""
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error>',
+        f"<Code>{escape(code)}</Code>",
+        f"<Message>{escape(message)}</Message>",
+    ]
+    parts.extend(f"<{name}>{escape(value)}</{name}>" for name, value in (details or {}).items())
+    if resource:
+        parts.append(f"<Resource>{escape(resource)}</Resource>")
+    if request_id:
+        parts.append(f"<RequestId>{escape(request_id)}</RequestId>")
+    parts.append("</Error>")
+    return "".join(parts).encode("utf-8")
 
 
 class AuthenticationError(S3AuthError):
