@@ -113,33 +113,15 @@ def _run_server(settings: Settings, *, threads: int, workers: int) -> None:
     from .app import create_app
 
     try:
-        from gunicorn.app.base import BaseApplication
+        from .serving import run_gunicorn
     except ImportError:  # pragma: no cover - gunicorn is a dependency; this keeps non-POSIX systems working
         create_app(settings).run(settings.server.host, settings.server.port, threaded=True)
         return
 
-    class Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            for name, value in {
-                "bind": f"{settings.server.host}:{settings.server.port}",
-                "workers": workers,
-                "threads": threads,
-                "worker_class": "gthread",
-                "accesslog": "-",
-                "errorlog": "-",
-                "loglevel": settings.log_level.lower(),
-                "timeout": 60,
-                # gunicorn >= 24 opens a control socket under ~/.gunicorn; `serve` needs none.
-                "control_socket_disable": True,
-            }.items():
-                if name in self.cfg.settings:
-                    self.cfg.set(name, value)
-
-        def load(self) -> Any:
-            # Built in each worker, after the fork: no SQLite connection crosses a fork.
-            return create_app(settings)
-
-    Server().run()
+    # `serve` needs no control socket (gunicorn >= 24 opens one under ~/.gunicorn).
+    run_gunicorn(lambda: create_app(settings), host=settings.server.host, port=settings.server.port,
+                 workers=workers, threads=threads, log_level=settings.log_level, timeout=60,
+                 control_socket_disable=True)
 
 
 def add_serve(subparsers: Any) -> None:

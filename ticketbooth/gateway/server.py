@@ -49,29 +49,11 @@ def _logger_class() -> Any:
 
 def serve_gateway(settings: Settings, *, threads: int = 8, workers: int = 1) -> None:
     """Run gunicorn on ``settings.gateway.host:port`` until interrupted; the app is built in each worker."""
-    from gunicorn.app.base import BaseApplication
-
+    from ..serving import run_gunicorn
     from .app import create_gateway_app
 
-    class Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            for name, value in {
-                "bind": f"{settings.gateway.host}:{settings.gateway.port}",
-                "workers": workers,
-                "threads": threads,
-                "worker_class": "gthread",
-                "accesslog": "-",
-                "errorlog": "-",
-                "access_log_format": ACCESS_LOG_FORMAT,
-                "logger_class": _logger_class(),
-                "loglevel": settings.log_level.lower(),
-                "timeout": 300,  # large uploads stream for a while
-                "keepalive": 5,
-            }.items():
-                self.cfg.set(name, value)
-
-        def load(self) -> Any:
-            # Built after the fork, so no SQLite connection crosses processes.
-            return create_gateway_app(settings)
-
-    Server().run()
+    run_gunicorn(lambda: create_gateway_app(settings), host=settings.gateway.host, port=settings.gateway.port,
+                 workers=workers, threads=threads, log_level=settings.log_level,
+                 access_log_format=ACCESS_LOG_FORMAT, logger_class=_logger_class(),
+                 timeout=300,  # large uploads stream for a while
+                 keepalive=5)
