@@ -46,6 +46,16 @@ def load_cli_settings(args: argparse.Namespace, extra: dict[str, Any] | None = N
     return load_settings(args.config, overrides=overrides)
 
 
+def _listen_overrides(args: argparse.Namespace, section: str) -> dict[str, Any]:
+    """``--host``/``--port`` as overrides of ``section`` (``server`` or ``gateway``)."""
+    listen: dict[str, Any] = {}
+    if args.host:
+        listen["host"] = args.host
+    if args.port is not None:
+        listen["port"] = args.port
+    return {section: listen}
+
+
 def dev_secret(settings: Settings, *, create: bool) -> str | None:
     """The development HS256 secret kept in ``<data_dir>/dev-secret`` (0600), made when ``create``."""
     path = Path(settings.data_dir) / DEV_SECRET_FILE
@@ -79,12 +89,7 @@ def _with_dev_secret(settings: Settings, *, create: bool) -> Settings:
 # -- serve -------------------------------------------------------------------------------------------------
 
 def _serve(args: argparse.Namespace) -> int:
-    extra: dict[str, Any] = {"server": {}}
-    if args.host:
-        extra["server"]["host"] = args.host
-    if args.port is not None:
-        extra["server"]["port"] = args.port
-    settings = load_cli_settings(args, extra)
+    settings = load_cli_settings(args, _listen_overrides(args, "server"))
     if args.demo:
         if settings.backend != "embedded":
             raise CommandError("--demo needs the embedded backend")
@@ -189,12 +194,7 @@ def add_openapi(subparsers: Any) -> None:
 # -- gateway -----------------------------------------------------------------------------------------------
 
 def _gateway(args: argparse.Namespace) -> int:
-    extra: dict[str, Any] = {"gateway": {}}
-    if args.host:
-        extra["gateway"]["host"] = args.host
-    if args.port is not None:
-        extra["gateway"]["port"] = args.port
-    settings = load_cli_settings(args, extra)
+    settings = load_cli_settings(args, _listen_overrides(args, "gateway"))
     from .gateway.server import serve_gateway
 
     print(f"TicketBooth S3 gateway on http://{settings.gateway.host}:{settings.gateway.port}, "
