@@ -1,0 +1,121 @@
+"""The shared conformance suite against a real iRODS zone (skipped unless TICKETBOOTH_TEST_IRODS_* are set).
+
+Needs TICKETBOOTH_TEST_IRODS_HOST, _PORT, _ZONE, _USER (a rodsadmin) and _PASSWORD; optionally
+TICKETBOOTH_TEST_IRODS_SERVICE_HOSTS (comma-separated IPv4 addresses iRODS sees this machine connect from;
+default 127.0.0.1). See docs/irods.md. Every test starts with no tickets owned by the test users.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from ticketbooth import paths
+from ticketbooth.model import Actor
+from ticketbooth.settings import IrodsSettings, Settings
+
+from .conformance import DataSessionTests, FakeClock, TicketCatalogueTests, TicketUsageTests
+from .irods_fixtures import IrodsCapabilities
+
+_VARS = ("HOST", "PORT", "ZONE", "USER", "PASSWORD")
+_ENV = {name: os.environ.get(f"TICKETBOOTH_TEST_IRODS_{name}", "") for name in _VARS}
+if not all(_ENV.values()):
+    pytest.skip("set TICKETBOOTH_TEST_IRODS_HOST/PORT/ZONE/USER/PASSWORD to run against a real iRODS zone",
+                allow_module_level=True)
+
+pytestmark = pytest.mark.irods
+_SERVICE_HOSTS = [h.strip() for h in os.environ.get("TICKETBOOTH_TEST_IRODS_SERVICE_HOSTS", "127.0.0.1").split(",")
+                  if h.strip()]
+_USERS = ("alice", "bob", "carol")
+
+
+def _delete_test_tickets(session) -> None:
+    from irods.keywords import ADMIN_KW
+    from irods.models import TicketQuery
+    from irods.ticket import Ticket
+
+    for row in session.query(TicketQuery.Ticket.string, TicketQuery.Owner.name).all():
+        if row[TicketQuery.Owner.name] in _USERS:
+            Ticket(session, row[TicketQuery.Ticket.string]).delete(**{ADMIN_KW: ""})
+
+
+class RealIrodsFixtures(IrodsCapabilities):
+    @pytest.fixture
+    def clock(self):
+        # iRODS stamps create/modify times with its own clock: start the test clock at the real time.
+        return FakeClock(datetime.now(UTC).replace(microsecond=0))
+
+    @pytest.fixture
+    def admin_session(self):
+        from irods.session import iRODSSession
+
+        with iRODSSession(host=_ENV["HOST"], port=int(_ENV["PORT"]), user=_ENV["USER"], password=_ENV["PASSWORD"],
+                          zone=_ENV["ZONE"]) as session:
+            from irods.models import User
+
+            for user in (*_USERS, "anonymous"):
+                if not session.query(User.name).filter(User.name == user).all():
+                    session.users.create(user, "rodsuser")
+            if not session.query(User.name).filter(User.name == "lab").all():
+                session.groups.create("lab")
+            lab = session.groups.get("lab")
+            for member in ("alice", "bob"):
+                if not lab.hasmember(member):
+                    lab.addmember(member)
+            for other in ("carol",):
+                if lab.hasmember(other):
+                    lab.removemember(other)
+            _delete_test_tickets(session)
+            yield session
+            _delete_test_tickets(session)
+
+    @pytest.fixture
+    def backend(self, admin_session, clock):
+        from ticketbooth.backends.irods import IrodsBackend
+
+        settings = Settings(backend="irods", irods=IrodsSettings(
+            host=_ENV["HOST"], port=int(_ENV["PORT"]), zone=_ENV["ZONE"], user=_ENV["USER"],
+            password=_ENV["PASSWORD"]))
+        backend = IrodsBackend.from_settings(settings, clock=clock, service_hosts=_SERVICE_HOSTS)
+        yield backend
+        backend.close()
+
+    @pytest.fixture
+    def run_root(self):
+        return f"tb-{uuid.uuid4().hex[:8]}"
+
+    @pytest.fixture
+    def make_actor(self):
+        return lambda name, is_admin=False: Actor(name, is_admin)
+
+    @pytest.fixture
+    def make_path(self, admin_session, run_root):
+        from irods.session import iRODSSession
+
+        def make(owner, relative, content=None):
+            path = paths.join(f"/{_ENV['ZONE']}/home/{owner}/{run_root}", relative)
+            target = path if content is None else paths.parent(path)
+            # Proxied as the owner, so the owner owns what the tests ticket.
+            with iRODSSession(host=_ENV["HOST"], port=int(_ENV["PORT"]), user=_ENV["USER"],
+                              password=_ENV["PASSWORD"], zone=_ENV["ZONE"], client_user=owner) as session:
+                session.collections.create(target, recurse=True)
+                if content is not None:
+                    with session.data_objects.open(path, "w") as handle:
+                        handle.write(content)
+            return path
+
+        return make
+
+
+class TestRealIrodsCatalogue(TicketCatalogueTests, RealIrodsFixtures):
+    pass
+
+
+class TestRealIrodsUsage(TicketUsageTests, RealIrodsFixtures):
+    pass
+
+
+class TestRealIrodsData(DataSessionTests, RealIrodsFixtures):
+    pass
