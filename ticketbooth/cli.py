@@ -38,6 +38,16 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", metavar="DIR", help="data directory of the embedded backend")
 
 
+def _add_listen_options(parser: argparse.ArgumentParser, section: str, default_port: int) -> None:
+    parser.add_argument("--host", help=f"address to listen on (default: {section}.host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help=f"port to listen on (default: {section}.port, {default_port})")
+
+
+def _add_worker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
+
+
 def load_cli_settings(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Settings:
     """Settings from ``--config``, the environment and the flags every subcommand shares."""
     overrides: dict[str, Any] = dict(extra or {})
@@ -132,14 +142,12 @@ def _run_server(settings: Settings, *, threads: int, workers: int) -> None:
 def add_serve(subparsers: Any) -> None:
     parser = subparsers.add_parser("serve", help="run the API server (gunicorn, threaded)",
                                    description="Run the TicketBooth API.")
-    parser.add_argument("--host", help="address to listen on (default: server.host, 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to listen on (default: server.port, 8080)")
+    _add_listen_options(parser, "server", 8080)
     _add_config_options(parser)
     parser.add_argument("--demo", action="store_true",
                         help="seed demo data and, without auth.hs256_secret, use a development secret kept in "
                              "<data-dir>/dev-secret (that 'ticketbooth token' reads too)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
+    _add_worker_options(parser)
     parser.set_defaults(handler=_serve)
 
 
@@ -206,11 +214,9 @@ def _gateway(args: argparse.Namespace) -> int:
 def add_gateway(subparsers: Any) -> None:
     parser = subparsers.add_parser("gateway", help="run the S3 gateway and anonymous links (gunicorn, threaded)",
                                    description="Run the reference S3 gateway (also serves /_t/ anonymous links).")
-    parser.add_argument("--host", help="address to listen on (default: gateway.host, 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to listen on (default: gateway.port, 9000)")
+    _add_listen_options(parser, "gateway", 9000)
     _add_config_options(parser)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
+    _add_worker_options(parser)
     parser.set_defaults(handler=_gateway)
 
 
