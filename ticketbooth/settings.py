@@ -83,6 +83,9 @@ class IrodsSettings:
     connection_timeout: float = 10.0
     pool_size: int = 8
     anonymous_user: str = "anonymous"
+    # TicketBooth's own IPv4 addresses as iRODS sees them: added to every host-restricted ticket, because iRODS
+    # checks its host list against whoever connects (the service), while the gateway checks the real client.
+    service_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -156,10 +156,10 @@ class IrodsBackend(TicketBackend):
         """Build from ``settings.irods``; ``session_factory`` replaces ``irods.session.iRODSSession`` (tests).
 
         ``service_hosts`` (the IPv4 addresses iRODS sees TicketBooth connect from) defaults to the setting
-        ``irods.service_hosts`` where the settings have it; without any, host allow-lists are refused.
+        ``irods.service_hosts``; without any, host allow-lists are refused.
         """
         if service_hosts is None:
-            service_hosts = tuple(getattr(settings.irods, "service_hosts", ()))
+            service_hosts = settings.irods.service_hosts
         return cls(Connector(settings.irods, session_factory), settings.irods.zone, clock=clock,
                    service_hosts=service_hosts)
 
