@@ -124,9 +124,9 @@ def test_access_log_atoms_hide_query_and_link_strings():
 
     from gunicorn.config import Config as GunicornConfig
 
-    from ticketbooth.gateway.server import _logger_class
+    from ticketbooth.gateway.accesslog import RedactingLogger
 
-    logger = _logger_class()(GunicornConfig())
+    logger = RedactingLogger(GunicornConfig())
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/_t/SECRETSTRING123/x", "QUERY_STRING": "X-Amz-Signature=abc",
                "SERVER_PROTOCOL": "HTTP/1.1", "RAW_URI": "/_t/SECRETSTRING123/x?X-Amz-Signature=abc"}
     req = SimpleNamespace(headers=[], method="GET", path="/_t/SECRETSTRING123/x", query="X-Amz-Signature=abc",

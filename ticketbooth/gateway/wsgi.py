@@ -1,4 +1,9 @@
-"""``app`` for WSGI servers: ``gunicorn --threads 8 -b 127.0.0.1:9000 ticketbooth.gateway.wsgi:app``.
+"""``app`` for WSGI servers::
+
+    gunicorn --threads 8 -b 127.0.0.1:9000 --logger-class ticketbooth.gateway.accesslog.RedactingLogger \
+        ticketbooth.gateway.wsgi:app
+
+(the logger class keeps presigned signatures and link ticket strings out of the access log).
 
 Settings come from ``$TICKETBOOTH_CONFIG`` and ``TICKETBOOTH_*`` variables (``ticketbooth.settings``).
 """
