@@ -106,3 +106,10 @@ def test_join_stays_inside_its_root_or_refuses(relative):
     assert paths.is_within(root, joined)
     assert paths.relative_to(root, joined) == relative
     assert paths.validate_path(joined, Z) == joined
+
+
+def test_listing_key_orders_siblings_as_s3_orders_keys():
+    siblings = [("/z/a0", False), ("/z/a", True), ("/z/a.txt", False), ("/z/a-b", True)]
+    ordered = [path for path, is_coll in sorted(siblings, key=lambda s: paths.listing_key(*s))]
+    # '-' (0x2D) < '.' (0x2E) < '/' (0x2F) < '0' (0x30): the collection "a" sorts as "a/".
+    assert ordered == ["/z/a-b", "/z/a.txt", "/z/a", "/z/a0"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from .errors import InvalidPath
 
-__all__ = ["MAX_PATH_BYTES", "validate_path", "is_within", "relative_to", "join", "parent", "basename", "home_of"]
+__all__ = ["MAX_PATH_BYTES", "validate_path", "is_within", "relative_to", "join", "parent", "basename", "home_of",
+           "listing_key"]
 
 MAX_PATH_BYTES = 1024
 
@@ -89,3 +90,12 @@ def home_of(path: str, zone: str) -> str | None:
         return None
     user = path[len(prefix) :].split("/", 1)[0]
     return user or None
+
+
+def listing_key(path: str, is_collection: bool) -> bytes:
+    """The key that orders a tree as S3 orders keys: UTF-8 bytes, a collection as if its name ended in ``/``.
+
+    Sorting siblings by it keeps each collection's whole subtree contiguous at its S3 position
+    (``a.txt`` < ``a/x`` < ``a0``), so a depth-first walk yields keys in S3 order.
+    """
+    return (path + "/" if is_collection else path).encode("utf-8", "surrogatepass")

@@ -34,8 +34,7 @@ class Entry:
 
     @property
     def sort_key(self) -> bytes:
-        # S3 key order: a collection sorts as if its name ended with "/".
-        return (self.path + "/" if self.is_collection else self.path).encode("utf-8")
+        return paths.listing_key(self.path, self.is_collection)
 
 
 @dataclass(frozen=True)

@@ -111,13 +111,13 @@ class IrodsDataSession(DataSession):
         if self.ticket.target_kind is TargetKind.DATA_OBJECT and collection == paths.parent(self.ticket.path):
             # A data-object ticket's "bucket" holds exactly its object.
             info = self.stat(self.ticket.path)
-            if start_after is None or _key(info.path) > _key(start_after):
+            if start_after is None or paths.listing_key(info.path, False) > paths.listing_key(start_after, False):
                 yield info
             return
         collection = self._check(collection, "list")
         if not self.stat(collection).is_collection:
             raise PathNotFound("not a collection", details={"path": collection})
-        after = None if start_after is None else _key(start_after)
+        after = None if start_after is None else paths.listing_key(start_after, False)
         if start_after is not None and start_after != collection and paths.is_within(collection, start_after):
             # A collection's own S3 key ends with "/": naming it resumes after "<name>/", past "<name>.txt".
             with contextlib.suppress(TicketBoothError):
@@ -131,7 +131,7 @@ class IrodsDataSession(DataSession):
         for row in self._call(lambda: list(objects.filter(Collection.name == collection).get_results()), collection):
             path = paths.join(collection, row[DataObject.name])
             # One row per replica: the first one describes the object.
-            entries.setdefault(_key(path), ObjectInfo(
+            entries.setdefault(paths.listing_key(path, False), ObjectInfo(
                 path=path, is_collection=False, size=int(row[DataObject.size] or 0),
                 modified_at=row.get(DataObject.modify_time), etag=_etag(row.get(DataObject.checksum)),
             ))
@@ -140,8 +140,7 @@ class IrodsDataSession(DataSession):
             name = row[Collection.name]
             if name == collection or not paths.is_within(collection, name):
                 continue
-            # A sub-collection sorts as "<name>/": its whole subtree is contiguous at that position.
-            entries[_key(name) + b"/"] = ObjectInfo(path=name, is_collection=True,
+            entries[paths.listing_key(name, True)] = ObjectInfo(path=name, is_collection=True,
                                                      modified_at=row.get(Collection.modify_time))
         return sorted(entries.items())
 
@@ -243,6 +242,3 @@ def _spool(stream: BinaryIO, spool: BinaryIO, remaining: int | None, path: str) 
             raise TicketWriteBytesExceeded(details={"path": path})
         spool.write(chunk)
 
-
-def _key(path: str) -> bytes:
-    return path.encode("utf-8", "surrogatepass")
