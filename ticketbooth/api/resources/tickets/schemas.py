@@ -106,15 +106,13 @@ class S3AddressSchema(ma.Schema):
     )
 
 
-class CredentialsSchema(ma.Schema):
+class CredentialsSchema(S3AddressSchema):
+    """A key pair together with the S3 addressing it works against."""
+
     ticket_id = fields.Integer(required=True)
     holder = fields.String(required=True, metadata={"description": "the user the pair belongs to ('anonymous': shared)"})
     access_key_id = fields.String(required=True)
     secret_access_key = fields.String(required=True)
-    endpoint_url = fields.String(required=True)
-    region = fields.String(required=True)
-    bucket = fields.String(required=True)
-    key_prefix = fields.String(required=True)
 
 
 class _LinksSchema(ma.Schema):
