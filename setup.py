@@ -21,6 +21,8 @@ setup(
         "gunicorn>=22",
         # CRC32C / CRC64NVME trailing checksums (sent by boto3 and aws cli) have no stdlib implementation.
         "awscrt>=0.20",
+        # S3 request XML: refuses DTDs and entities inside the parser, in any declared encoding.
+        "defusedxml>=0.7",
     ],
     extras_require={
         "test": [

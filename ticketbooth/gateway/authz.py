@@ -36,7 +36,7 @@ from ..sigv4 import verify
 from ..sigv4.errors import AuthorizationHeaderMalformed
 from .clientaddr import client_address
 from .errors import S3Error
-from .routing import Route, route
+from .routing import Route, parse_query_params, route
 
 __all__ = ["RequestParts", "Decision", "authorize", "authorize_link", "ACTIONS", "bucket_name", "object_path"]
 
@@ -64,6 +64,9 @@ ACTIONS: Mapping[str, str] = {
 # Operations S3 answers for any region (minio-py and others find the region this way).
 _ANY_REGION_OPERATIONS = frozenset({"GetBucketLocation", "ListBuckets"})
 _TICKET_BUCKET = re.compile(r"ticket-[0-9]{1,19}")
+# Server-side encryption (SSE-S3, SSE-KMS, SSE-C, and SSE-C of a copy source) the gateway cannot honour: it
+# stores plaintext, so accepting the header would lie to the client (MinIO without KMS answers the same 501).
+_ENCRYPTION_PREFIXES = ("x-amz-server-side-encryption", "x-amz-copy-source-server-side-encryption")
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,19 @@ def object_path(ticket: Ticket, key: str, *, for_write: bool = False) -> str:
                       details={"ArgumentName": "key"}) from err
 
 
+def _refuse_encryption(parts: RequestParts) -> None:
+    """``501 NotImplemented`` for any server-side-encryption header or presigned query parameter.
+
+    Checked after the signature and before the session opens: nothing is stored and no use is counted.
+    """
+    names = [name.lower() for name, _ in parts.headers]
+    names += [name.lower() for name in parse_query_params(parts.query_string)]
+    for name in names:
+        if name.startswith(_ENCRYPTION_PREFIXES):
+            raise S3Error("NotImplemented", 501, "Server-side encryption is not supported by this gateway; "
+                          "objects are stored as sent.", details={"Header": name[:64]})
+
+
 def _client_host(parts: RequestParts, settings: Settings) -> str | None:
     return client_address(parts.remote_addr, parts.header_values("x-forwarded-for"),
                           settings.gateway.trusted_proxies)
@@ -246,6 +262,7 @@ def authorize(
         raise AuthorizationHeaderMalformed(
             f"the region '{region}' is wrong; expecting '{settings.s3.region}'", Region=settings.s3.region
         )
+    _refuse_encryption(parts)
     return _grant(resolved.ticket, resolved.holder, the_route, backend=backend, settings=settings,
                   client_host=_client_host(parts, settings), now=now, auth=result,
                   access_key_id=result.access_key_id)

@@ -3,7 +3,8 @@
 
 Responses carry ``xmlns="http://s3.amazonaws.com/doc/2006-03-01/"`` and S3's element order, which the SDKs'
 parsers expect. Request bodies are parsed with namespaces ignored (clients differ) and refused when they
-carry a DOCTYPE (no entity tricks) or exceed :data:`MAX_REQUEST_XML` bytes.
+carry a DTD or entity declaration in any encoding (``defusedxml`` refuses them inside the parser, after
+decoding, so a UTF-16 body cannot smuggle one past a byte search) or exceed :data:`MAX_REQUEST_XML` bytes.
 """
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
+import defusedxml
+import defusedxml.ElementTree as DefusedET
+
 from .errors import S3Error
+from .numbers import parse_decimal
 
 __all__ = [
     "NS", "MAX_REQUEST_XML", "iso8601", "document", "element", "ObjectEntry", "PartEntry", "UploadEntry",
@@ -208,11 +213,12 @@ def _malformed() -> S3Error:
 
 
 def _parse(body: bytes) -> ET.Element:
-    if len(body) > MAX_REQUEST_XML or b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+    if len(body) > MAX_REQUEST_XML:
         raise _malformed()
     try:
-        root = ET.fromstring(body)
-    except ET.ParseError as err:
+        root = DefusedET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (ET.ParseError, defusedxml.DefusedXmlException, ValueError, LookupError) as err:
+        # ValueError/LookupError: an encoding declaration expat cannot use.
         raise _malformed() from err
     for node in root.iter():
         node.tag = node.tag.rpartition("}")[2] if isinstance(node.tag, str) else node.tag
@@ -244,9 +250,10 @@ def parse_complete(body: bytes, *, max_parts: int = 10000) -> list[tuple[int, st
     parts = []
     for part in root.findall("Part"):
         number, etag = part.findtext("PartNumber"), part.findtext("ETag")
-        if number is None or etag is None or not number.strip().isdigit():
+        value = parse_decimal(number.strip() if number is not None else None, cap=max_parts + 1)
+        if value is None or etag is None:
             raise _malformed()
-        parts.append((int(number), etag.strip().strip('"')))
+        parts.append((value, etag.strip().strip('"')))
     if not parts or len(parts) > max_parts:
         raise _malformed()
     return parts
