@@ -24,6 +24,7 @@ from .api.errors import ErrorSchema, error_response, handle_http_exception, regi
 from .backends import TicketBackend, load_backend
 from .errors import BackendUnavailable, ConfigError, TicketBoothError
 from .resolver import KeyResolver
+from .responseheaders import security_headers
 from .settings import Settings, load_settings
 from .tickets import TicketService
 
@@ -81,6 +82,11 @@ class _Api(Api):
 
     def handle_http_exception(self, error: Any) -> Response:  # type: ignore[override]
         return handle_http_exception(error)
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.partition('/')[0]}"
 
 
 def _health(app: Flask, services: Services) -> None:
@@ -153,6 +159,16 @@ def create_app(
     def _no_content_type_without_content(response: Response) -> Response:
         if response.status_code == 204:
             response.headers.pop("Content-Type", None)
+        return response
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        # One place for every answer (Swagger UI included), so no template needs to remember them.
+        body = None if response.is_streamed else response.get_data()
+        ui = str(app.config.get("OPENAPI_SWAGGER_UI_URL") or "")
+        sources = [_origin(ui)] if ui.startswith(("https://", "http://")) else []
+        for name, value in security_headers(response.mimetype, body, sources).items():
+            response.headers.setdefault(name, value)
         return response
 
     return app

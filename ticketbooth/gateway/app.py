@@ -32,6 +32,7 @@ from ..errors import (
 )
 from ..model import TargetKind
 from ..resolver import KeyResolver
+from ..responseheaders import is_scriptable, security_headers
 from ..settings import Settings
 from ..sigv4 import with_content_checks
 from . import s3xml
@@ -124,6 +125,19 @@ class _Body:
             self._on_close()
 
 
+def _header_value(name: str, value: str) -> str:
+    """A ``response-*`` override as a header value; control characters (CR/LF splitting) are refused."""
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise S3Error("InvalidArgument", 400, f"Header value of {name} contains invalid characters",
+                      details={"ArgumentName": name})
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise S3Error("InvalidArgument", 400, f"Header value of {name} must be ISO-8859-1 text",
+                      details={"ArgumentName": name}) from None
+    return value
+
+
 def _has_fileno(stream: BinaryIO) -> bool:
     try:
         stream.fileno()
@@ -183,6 +197,9 @@ class GatewayApp:
             response = self._s3(environ, raw_path, query, request_id)
         response.headers["x-amz-request-id"] = request_id
         response.headers.setdefault("Server", "TicketBooth")
+        body = None if response.is_streamed else response.get_data()
+        for name, value in security_headers(response.mimetype, body).items():
+            response.headers.setdefault(name, value)
         return response(environ, start_response)
 
     def _s3(self, environ: dict[str, Any], raw_path: str, query: str, request_id: str) -> Response:
@@ -353,7 +370,11 @@ class GatewayApp:
         byte_range = parse_range(req.headers.get("range"), info.size)
         for name, header in _RESPONSE_OVERRIDES.items():
             if name in params:
-                headers[header] = params[name]
+                headers[header] = _header_value(name, params[name])
+        if is_scriptable(headers.get("Content-Type")) and not headers.get(
+                "Content-Disposition", "").lower().startswith("attachment"):
+            # HTML/SVG/XML from a shared bucket must not run script on the gateway's origin: download it.
+            headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(paths.basename(d.path), safe='')}"
         status, start, length = 200, 0, info.size
         if byte_range is not None:
             status, start, length = 206, byte_range.start, byte_range.length
