@@ -5,7 +5,7 @@
 2. PUT of 1 GiB with aws-chunked signing (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, 1 MiB chunks, every chunk
    signature verified by the gateway): throughput, and the gateway worker's peak RSS (VmHWM) before/after.
 3. Authorize decisions per second: POST /v1/authorize under gunicorn (concurrent clients), and in-process
-   verify + resolve + policy (no use counted) and the full ``gateway.authz.authorize`` (one use counted), with
+   verify + resolve + policy (no use counted) and the full ``s3.access.authorize`` (one use counted), with
    botocore signing the same request as the reference.
 
 Run from the repository root (package installed, or PYTHONPATH=.):  python benchmarks/bench_gateway.py [--workdir /tmp/tb-bench] [--gib 1]
@@ -34,8 +34,8 @@ from botocore.credentials import Credentials
 from ticketbooth import policy
 from ticketbooth.api.auth import issue_dev_token
 from ticketbooth.backends import load_backend
-from ticketbooth.gateway.authz import RequestParts, authorize
 from ticketbooth.resolver import KeyResolver
+from ticketbooth.s3.access import RequestParts, authorize
 from ticketbooth.settings import load_settings
 from ticketbooth.sigv4 import verify
 from ticketbooth.sigv4.canonical import (

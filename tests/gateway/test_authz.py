@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from ticketbooth.gateway.authz import RequestParts, authorize, authorize_link, object_path
-from ticketbooth.gateway.errors import S3Error
 from ticketbooth.model import Access, Actor, TicketChanges
+from ticketbooth.s3.access import RequestParts, authorize, authorize_link, object_path
+from ticketbooth.s3.errors import S3Error
 
 from .conftest import HOST, call_wsgi, make_world
 
@@ -148,6 +148,27 @@ def test_unsigned_request_is_access_denied(gw):
     ticket = gw.ticket("ds1", anonymous=True)
     result = call_wsgi(gw.app, "GET", f"/ticket-{ticket.id}/a.txt", {"Host": HOST})
     assert (result.status, result.code) == (403, "AccessDenied")
+
+
+@pytest.mark.parametrize(("method", "uri", "headers"), [
+    ("GET", "/ticket-{id}?acl", {}),
+    ("GET", "/ticket-{id}/a.txt?tagging", {}),
+    ("DELETE", "/ticket-{id}", {}),
+    ("POST", "/ticket-{id}/a.txt", {}),
+    ("PUT", "/ticket-{id}/a.txt?partNumber=1", {}),
+    ("GET", "/ticket-{id}?list-type=3", {}),
+    ("PATCH", "/ticket-{id}/a.txt", {}),
+    ("PUT", "/", {}),
+])
+def test_unsigned_requests_are_refused_before_routing(gw, method, uri, headers):
+    # Issue 9 item 14: an unsigned request must not learn what the gateway implements (501, 405, 400 ...)
+    # before it is authenticated; the same request signed gets the routing answer.
+    ticket = gw.ticket("ds1", access=Access.WRITE)
+    raw = uri.format(id=ticket.id)
+    result = call_wsgi(gw.app, method, raw, {"Host": HOST, **headers})
+    assert (result.status, result.code) == (403, "AccessDenied")
+    signed = gw.client(ticket).raw(method, raw, headers=headers)
+    assert signed.status in (400, 405, 501) and signed.code != "AccessDenied"
 
 
 def test_wrong_region_is_refused_except_for_location(gw):

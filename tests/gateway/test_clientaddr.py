@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ticketbooth.gateway.clientaddr import client_address, parse_networks
+from ticketbooth.s3.clientaddr import client_address, parse_networks
 
 PROXIES = ("10.0.0.0/8", "fd00::1")
 

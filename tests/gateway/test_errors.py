@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from ticketbooth import errors as tb
-from ticketbooth.gateway.errors import S3Error, to_s3_error
+from ticketbooth.s3.errors import S3Error, to_s3_error
 from ticketbooth.sigv4.errors import SignatureDoesNotMatch
 
 
@@ -41,7 +41,7 @@ def test_retry_after_on_unavailable():
 
 
 def test_unexpected_exception_is_internal_error_and_logged(caplog):
-    with caplog.at_level(logging.ERROR, logger="ticketbooth.gateway.errors"):
+    with caplog.at_level(logging.ERROR, logger="ticketbooth.s3.errors"):
         error = to_s3_error(KeyError("boom"))
     assert (error.code, error.status) == ("InternalError", 500)
     assert "boom" not in error.message

@@ -1,4 +1,4 @@
-"""The gateway's public names are exported and importable from the package."""
+"""The gateway's and the S3 core's public names are exported and importable from their packages."""
 from __future__ import annotations
 
 import importlib
@@ -6,19 +6,22 @@ import importlib
 import pytest
 
 import ticketbooth.gateway as gateway
+import ticketbooth.s3 as s3
 
-MODULES = ["app", "authz", "clientaddr", "conditions", "errors", "linkpage", "listing", "multipart", "ranges",
-           "routing", "s3xml", "server"]
+MODULES = ["gateway.app", "gateway.conditions", "gateway.linkpage", "gateway.listing", "gateway.multipart",
+           "gateway.ranges", "gateway.s3xml", "gateway.server", "s3.access", "s3.clientaddr", "s3.errors",
+           "s3.operations", "s3.routing"]
 
 
-def test_package_exports_resolve():
-    for name in gateway.__all__:
-        assert getattr(gateway, name) is not None, name
+@pytest.mark.parametrize("package", [gateway, s3], ids=["gateway", "s3"])
+def test_package_exports_resolve(package):
+    for name in package.__all__:
+        assert getattr(package, name) is not None, name
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_every_module_declares_resolvable_all(module):
-    mod = importlib.import_module(f"ticketbooth.gateway.{module}")
+    mod = importlib.import_module(f"ticketbooth.{module}")
     assert mod.__all__
     missing = [name for name in mod.__all__ if not hasattr(mod, name)]
     assert missing == []

@@ -9,10 +9,10 @@ import pytest
 
 from ticketbooth.gateway import s3xml
 from ticketbooth.gateway.conditions import evaluate, http_date
-from ticketbooth.gateway.errors import S3Error
 from ticketbooth.gateway.listing import decode_token, encode_token, paginate, parse_max_keys
 from ticketbooth.gateway.multipart import multipart_etag
 from ticketbooth.gateway.ranges import parse_range
+from ticketbooth.s3.errors import S3Error
 
 
 @pytest.mark.parametrize(("header", "size", "expected"), [

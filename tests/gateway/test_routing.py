@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ticketbooth.gateway.errors import S3Error
-from ticketbooth.gateway.routing import route
+from ticketbooth.s3.errors import S3Error
+from ticketbooth.s3.routing import route
 
 CASES = [
     ("GET", "/", "", "ListBuckets", None, None),

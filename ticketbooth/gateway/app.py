@@ -2,8 +2,9 @@
 
 Plain WSGI with werkzeug's helpers for headers and responses; the request path is taken raw
 (``RAW_URI``/``REQUEST_URI``) because SigV4 signs the path as sent. Every request is authorized by
-:func:`.authz.authorize` (one use counted when granted), served through the decision's data session, and any
-error is answered by :func:`.errors.to_s3_error` as an S3 XML error. Bodies stream in 1 MiB chunks both ways.
+:func:`ticketbooth.s3.access.authorize` (one use counted when granted), served by the handler its row of the
+operation table (:mod:`ticketbooth.s3.operations`) names, and any error is answered by
+:func:`ticketbooth.s3.errors.to_s3_error` as an S3 XML error. Bodies stream in 1 MiB chunks both ways.
 """
 from __future__ import annotations
 
@@ -33,18 +34,19 @@ from ..errors import (
 from ..model import TargetKind
 from ..resolver import KeyResolver
 from ..responseheaders import is_scriptable, security_headers
+from ..s3.access import Decision, RequestParts, authorize, authorize_link, bucket_name, object_path
+from ..s3.clientaddr import client_address
+from ..s3.errors import S3Error, to_s3_error
+from ..s3.operations import OPERATIONS
+from ..s3.routing import decode_component
 from ..settings import Settings
 from ..sigv4 import with_content_checks
 from . import s3xml
-from .authz import Decision, RequestParts, authorize, authorize_link, bucket_name, object_path
-from .clientaddr import client_address
 from .conditions import evaluate, http_date
-from .errors import S3Error, to_s3_error
 from .linkpage import LinkEntry, listing_page, message_page
 from .listing import decode_token, encode_token, paginate, parse_max_keys
 from .multipart import MultipartStore
 from .ranges import parse_range
-from .routing import decode_component
 
 __all__ = ["GatewayApp", "create_gateway_app", "CHUNK_BYTES", "MAX_PUT_SIZE"]
 
@@ -185,6 +187,9 @@ class GatewayApp:
         self.resolver = resolver
         self.clock = clock
         self.multipart = multipart
+        # Every row's handler is bound now, so a row without one fails at start-up, never as a 500 later.
+        self._handlers: dict[str, Callable[[Decision, _Request], Response]] = {
+            op.name: getattr(self, op.handler) for op in OPERATIONS}
 
     # -- WSGI ------------------------------------------------------------------------------------------
 
@@ -214,8 +219,7 @@ class GatewayApp:
             decision = authorize(parts, resolver=self.resolver, backend=self.backend, settings=self.settings,
                                  now=self.clock())
             resource, object_level = decision.route.resource, decision.route.object_level
-            handler = getattr(self, "_op_" + decision.operation)
-            response = handler(decision, _Request(environ, headers))
+            response = self._handlers[decision.operation](decision, _Request(environ, headers))
         except Exception as exc:  # noqa: BLE001 - every failure becomes an S3 error document
             if decision is not None:
                 decision.close()

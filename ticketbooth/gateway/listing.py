@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from .errors import S3Error
+from ..s3.errors import S3Error
 
 __all__ = ["Page", "paginate", "encode_token", "decode_token", "parse_max_keys"]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from .errors import S3Error
+from ..s3.errors import S3Error
 from .s3xml import PartEntry
 
 __all__ = ["MultipartStore", "Upload", "MIN_PART_SIZE", "MAX_PART_SIZE", "MAX_PART_NUMBER", "multipart_etag",

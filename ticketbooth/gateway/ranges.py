@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import S3Error
+from ..s3.errors import S3Error
 
 __all__ = ["ByteRange", "parse_range"]
 

@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 import defusedxml
 import defusedxml.ElementTree as DefusedET
 
-from .errors import S3Error
+from ..s3.errors import S3Error
 from .numbers import parse_decimal
 
 __all__ = [

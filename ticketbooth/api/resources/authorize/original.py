@@ -8,7 +8,7 @@ Two input forms (no web framework here: the view hands in plain values):
 * forwarded headers (nginx ``auth_request``, whose subrequest cannot carry a body): ``X-Original-Method``,
   ``X-Original-URI`` and ``X-Real-IP``, with the original request's own headers passed through as they are.
 
-Both yield the gateway's :class:`~ticketbooth.gateway.authz.RequestParts`, so the decision is made by the very
+Both yield the gateway's :class:`~ticketbooth.s3.access.RequestParts`, so the decision is made by the very
 same code path the reference gateway uses. The body is never seen: a literal ``x-amz-content-sha256`` is
 checked against ``payload_sha256`` when the caller has it; otherwise the caller must check the payload.
 """
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ....errors import InvalidRequest
-from ....gateway.authz import RequestParts
+from ....s3.access import RequestParts
 from ....sigv4.errors import XAmzContentSHA256Mismatch
 
 __all__ = ["MAX_URI_BYTES", "MAX_HEADERS", "CONTROL_HEADERS", "OriginalRequest", "from_json", "from_forwarded"]

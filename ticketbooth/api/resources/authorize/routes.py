@@ -1,6 +1,6 @@
 """``POST /v1/authorize``: one S3 authorization decision for an external gateway.
 
-The decision is made by :func:`ticketbooth.gateway.authz.authorize`, the reference gateway's own code path
+The decision is made by :func:`ticketbooth.s3.access.authorize`, the reference gateway's own code path
 (verify -> resolve key -> policy -> ``open_session``), so a granted decision counts one use of the ticket.
 
 Answers (documented in ``docs/nginx.md``):
@@ -24,8 +24,8 @@ from flask.views import MethodView
 from flask_smorest import abort as smorest_abort
 from marshmallow import ValidationError
 
-from ....gateway.authz import Decision, authorize
-from ....gateway.errors import S3Error, to_s3_error
+from ....s3.access import Decision, authorize
+from ....s3.errors import S3Error, to_s3_error
 from ...blueprint import Blueprint
 from .gatekeeper import SECRET_HEADER, check_gateway_secret
 from .original import OriginalRequest, from_forwarded, from_json

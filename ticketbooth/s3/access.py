@@ -1,11 +1,15 @@
-"""The one place that turns an incoming S3 request (or anonymous link) into an authorization decision.
+"""May this key do this to this path now: the one place that turns an S3 request (or anonymous link) into an
+authorization decision. Core, not gateway: the reference gateway and the API's ``POST /v1/authorize`` both
+call it.
 
 :func:`authorize` runs, in this order, and stops at the first refusal:
 
-1. SigV4/SigV2 verification (``ticketbooth.sigv4.verify``) with the resolver's ``secret_for`` as the secret
-   lookup; an unsigned request is ``AccessDenied``;
-2. key resolution to (ticket, holder); the signing region must be the configured one;
-3. routing (pure, :mod:`.routing`) and addressing: the bucket must be ``ticket-<id>`` of *that* ticket, the
+1. addressing (:func:`.routing.locate`: bucket, key, query; only malformed URIs are refused here), then
+   SigV4/SigV2 verification (``ticketbooth.sigv4.verify``) with the resolver's ``secret_for`` as the secret
+   lookup; an unsigned request is ``AccessDenied``, whatever operation it names;
+2. key resolution to (ticket, holder); the operation is chosen from the table (:func:`.routing.resolve`:
+   ``NotImplemented`` and the like only now); the signing region must be the configured one;
+3. addressing: the bucket must be ``ticket-<id>`` of *that* ticket, the
    key is mapped under the ticket's root with :func:`ticketbooth.paths.join` (so ``..``, ``.``, empty segments
    and prefix confusion ``ds1``/``ds10`` cannot happen by construction);
 4. the action the operation needs (read: list/stat/read; write: also write/delete) against the ticket type;
@@ -36,30 +40,13 @@ from ..sigv4 import verify
 from ..sigv4.errors import AuthorizationHeaderMalformed
 from .clientaddr import client_address
 from .errors import S3Error
-from .routing import Route, parse_query_params, route
+from .operations import OPERATIONS
+from .routing import Route, locate, parse_query_params, resolve
 
 __all__ = ["RequestParts", "Decision", "authorize", "authorize_link", "ACTIONS", "bucket_name", "object_path"]
 
-#: The ticket action (``ticketbooth.policy`` READ_ACTIONS / WRITE_ACTIONS) each operation needs.
-ACTIONS: Mapping[str, str] = {
-    "ListBuckets": "list",
-    "CreateBucket": "stat",
-    "HeadBucket": "stat",
-    "GetBucketLocation": "stat",
-    "ListObjectsV1": "list",
-    "ListObjectsV2": "list",
-    "ListMultipartUploads": "list",
-    "ListParts": "list",
-    "HeadObject": "stat",
-    "GetObject": "read",
-    "PutObject": "write",
-    "CreateMultipartUpload": "write",
-    "UploadPart": "write",
-    "CompleteMultipartUpload": "write",
-    "AbortMultipartUpload": "write",
-    "DeleteObject": "delete",
-    "DeleteObjects": "delete",
-}
+#: The ticket action (``ticketbooth.policy`` READ_ACTIONS / WRITE_ACTIONS) each operation needs, from the table.
+ACTIONS: Mapping[str, str] = {op.name: op.action for op in OPERATIONS}
 
 # Operations S3 answers for any region (minio-py and others find the region this way).
 _ANY_REGION_OPERATIONS = frozenset({"GetBucketLocation", "ListBuckets"})
@@ -215,9 +202,7 @@ def _client_host(parts: RequestParts, settings: Settings) -> str | None:
 def _grant(ticket: Ticket, holder: str, the_route: Route, *, backend: TicketBackend, settings: Settings,
            client_host: str | None, now: datetime, auth: Any = None, access_key_id: str | None = None) -> Decision:
     _check_bucket(ticket, the_route.bucket)
-    action = ACTIONS.get(the_route.operation)
-    if action is None:
-        raise S3Error("NotImplemented", 501, f"{the_route.operation} is not implemented.")
+    action = ACTIONS[the_route.operation]
     target = ticket.path if the_route.key is None else object_path(
         ticket, the_route.key, for_write=action == "write")
     if not policy.action_allowed(ticket, action):
@@ -246,15 +231,16 @@ def authorize(
     """
     parts = request_parts
     host = parts.header("host")
-    lowered = {name.lower(): value for name, value in parts.headers}
-    the_route = route(parts.method, parts.raw_path, parts.query_string, host=host, headers=lowered,
-                      base_domain=settings.gateway.base_domain)
+    located = locate(parts.method, parts.raw_path, parts.query_string, host=host,
+                     base_domain=settings.gateway.base_domain)
     result = verify(parts.method, parts.raw_path, parts.query_string, list(parts.headers), parts.body,
                     resolver.secret_for, now=now, max_skew=max_skew,
-                    virtual_host_bucket=the_route.bucket if the_route.style == "virtual" else None)
+                    virtual_host_bucket=located.bucket if located.style == "virtual" else None)
     resolved = resolver(result.access_key_id)
     if resolved is None:  # the ticket went away between the two lookups
         raise TicketNotFound()
+    lowered = {name.lower(): value for name, value in parts.headers}
+    the_route = resolve(parts.method, located, lowered)
     region = getattr(result, "region", None)
     if region and region != settings.s3.region and not (
         region == "us-east-1" and the_route.operation in _ANY_REGION_OPERATIONS

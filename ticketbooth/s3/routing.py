@@ -1,31 +1,21 @@
-"""Pure S3 operation routing: (method, host, raw path, query, headers) -> which operation, bucket and key.
+"""Pure S3 routing: (method, host, raw path, query, headers) -> which operation, bucket and key.
 
 Path-style (``/<bucket>/<key>``) always works; virtual-hosted style (``<bucket>.<base_domain>/<key>``) when a
 base domain is configured. The key is percent-decoded exactly once and must be UTF-8; nothing is normalized
-here (``a//b`` stays ``a//b``: the authorizer refuses such keys, it never rewrites them).
+here (``a//b`` stays ``a//b``: the authorizer refuses such keys, it never rewrites them). Which operation a
+request is comes from the one table in :mod:`.operations`.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..sigv4.canonical import parse_query, percent_decode
 from ..sigv4.errors import S3AuthError
 from .errors import S3Error
+from .operations import Level, Operation, select
 
-__all__ = ["Route", "route", "decode_component", "parse_query_params", "OPERATIONS", "BUCKET_OPERATIONS", "SERVICE_OPERATIONS"]
-
-#: Operations the gateway implements.
-OPERATIONS = frozenset({
-    "ListBuckets", "CreateBucket", "HeadBucket", "GetBucketLocation", "ListObjectsV1", "ListObjectsV2",
-    "ListMultipartUploads", "DeleteObjects", "HeadObject", "GetObject", "PutObject", "DeleteObject",
-    "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts",
-})
-SERVICE_OPERATIONS = frozenset({"ListBuckets"})
-BUCKET_OPERATIONS = frozenset({
-    "CreateBucket", "HeadBucket", "GetBucketLocation", "ListObjectsV1", "ListObjectsV2", "ListMultipartUploads",
-    "DeleteObjects",
-})
+__all__ = ["Route", "route", "locate", "resolve", "decode_component", "parse_query_params"]
 
 # Sub-resources S3 knows but the gateway does not implement: asking for them is NotImplemented, never a listing
 # or a plain GetObject in disguise.
@@ -55,6 +45,12 @@ class Route:
     @property
     def object_level(self) -> bool:
         return self.key is not None
+
+    @property
+    def level(self) -> Level:
+        if self.bucket is None:
+            return Level.SERVICE
+        return Level.BUCKET if self.key is None else Level.OBJECT
 
     @property
     def resource(self) -> str:
@@ -105,20 +101,21 @@ def _virtual_bucket(host: str | None, base_domain: str) -> str | None:
     return None
 
 
-def route(
+
+def locate(
     method: str,
     raw_path: str,
     query_string: str = "",
     *,
     host: str | None = None,
-    headers: Mapping[str, str] | None = None,
     base_domain: str = "",
 ) -> Route:
-    """Route a request. ``raw_path`` is the path as received (percent-encoding untouched, no query);
-    ``headers`` maps lower-case names to values (only ``x-amz-copy-source`` is looked at).
+    """Addressing only: bucket, key, query and style of a request, its operation not yet chosen
+    (``operation == ""``). ``raw_path`` is the path as received (percent-encoding untouched, no query).
 
-    Raises ``S3Error``: ``InvalidURI`` (bad encoding or a path not starting with ``/``), ``MethodNotAllowed``,
-    ``NotImplemented`` (an S3 operation the gateway does not offer).
+    This is all a signature check needs, so the operation is chosen (:func:`resolve`) only after the request
+    is authenticated: an unsigned request never learns what the gateway implements. Raises
+    ``S3Error(InvalidURI)`` for bad encoding or a path not starting with ``/``.
     """
     if not raw_path.startswith("/"):
         raise S3Error("InvalidURI", 400, "Couldn't parse the specified URI.")
@@ -131,14 +128,35 @@ def route(
     else:
         raw_bucket, slash, raw_key = raw_path[1:].partition("/")
         bucket = decode_component(raw_bucket, "bucket name") if raw_bucket else None
-        if bucket is None:
-            raw_key = ""
-        elif not slash:
+        if bucket is None or not slash:
             raw_key = ""
     key = decode_component(raw_key, "object key") if raw_key else None
-    method = method.upper()
-    operation = _operation(method, bucket, key, params, headers or {})
-    return Route(operation=operation, bucket=bucket, key=key, params=params, style=style)
+    return Route(operation="", bucket=bucket, key=key, params=params, style=style)
+
+
+def resolve(method: str, located: Route, headers: Mapping[str, str] | None = None) -> Route:
+    """``located`` with its operation chosen from the operation table; ``headers`` maps lower-case names to
+    values (only the presence of selecting headers such as ``x-amz-copy-source`` matters).
+
+    Raises ``S3Error``: ``MethodNotAllowed``, ``NotImplemented`` (an S3 operation the gateway does not offer),
+    ``InvalidArgument``/``InvalidRequest`` (a selector S3 itself refuses).
+    """
+    operation = _operation(method.upper(), located, headers or {})
+    return replace(located, operation=operation.name)
+
+
+def route(
+    method: str,
+    raw_path: str,
+    query_string: str = "",
+    *,
+    host: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    base_domain: str = "",
+) -> Route:
+    """:func:`locate` then :func:`resolve`, for callers that need no authentication step in between."""
+    located = locate(method, raw_path, query_string, host=host, base_domain=base_domain)
+    return resolve(method, located, headers)
 
 
 def _not_implemented(what: str) -> S3Error:
@@ -151,64 +169,24 @@ def _method_not_allowed(method: str) -> S3Error:
                    details={"Method": method})
 
 
-def _operation(method: str, bucket: str | None, key: str | None, params: Mapping[str, str],
-               headers: Mapping[str, str]) -> str:
+def _operation(method: str, located: Route, headers: Mapping[str, str]) -> Operation:
+    params = located.params
     unsupported = sorted(_UNSUPPORTED_SUBRESOURCES.intersection(params))
     if unsupported:
         raise _not_implemented(f"?{unsupported[0]}")
-    if bucket is None:
-        if method in ("GET", "HEAD"):
-            return "ListBuckets"
+    level = located.level
+    if level is Level.SERVICE and method == "HEAD":
+        method = "GET"  # HEAD / answers ListBuckets' headers (health checks use it)
+    if level is Level.BUCKET and method == "GET" and params.get("list-type", "2") != "2":
+        raise S3Error("InvalidArgument", 400, "Invalid list-type.", details={"ArgumentName": "list-type"})
+    if level is Level.OBJECT and method == "PUT" and ("uploadId" in params) != ("partNumber" in params):
+        raise S3Error("InvalidRequest", 400, "UploadPart needs both partNumber and uploadId.")
+    copy = "x-amz-copy-source" in headers
+    if level is Level.OBJECT and method == "PUT" and copy:
+        raise _not_implemented("UploadPartCopy" if "uploadId" in params else "CopyObject")
+    operation = select(method, level, params, headers)
+    if operation is not None:
+        return operation
+    if level is Level.SERVICE or method not in ("GET", "HEAD", "PUT", "POST", "DELETE"):
         raise _method_not_allowed(method)
-    if key is None:
-        return _bucket_operation(method, params)
-    return _object_operation(method, params, headers)
-
-
-def _bucket_operation(method: str, params: Mapping[str, str]) -> str:
-    if method == "GET":
-        if "location" in params:
-            return "GetBucketLocation"
-        if "uploads" in params:
-            return "ListMultipartUploads"
-        if params.get("list-type") == "2":
-            return "ListObjectsV2"
-        if "list-type" in params:
-            raise S3Error("InvalidArgument", 400, "Invalid list-type.", details={"ArgumentName": "list-type"})
-        return "ListObjectsV1"
-    if method == "HEAD":
-        return "HeadBucket"
-    if method == "PUT":
-        return "CreateBucket"
-    if method == "POST":
-        if "delete" in params:
-            return "DeleteObjects"
-        raise _not_implemented("POST on a bucket")
-    if method == "DELETE":
-        raise _not_implemented("DeleteBucket")
-    raise _method_not_allowed(method)
-
-
-def _object_operation(method: str, params: Mapping[str, str], headers: Mapping[str, str]) -> str:
-    upload = "uploadId" in params
-    if method == "GET":
-        return "ListParts" if upload else "GetObject"
-    if method == "HEAD":
-        return "HeadObject"
-    if method == "PUT":
-        if "x-amz-copy-source" in headers:
-            raise _not_implemented("UploadPartCopy" if upload else "CopyObject")
-        if upload or "partNumber" in params:
-            if not (upload and "partNumber" in params):
-                raise S3Error("InvalidRequest", 400, "UploadPart needs both partNumber and uploadId.")
-            return "UploadPart"
-        return "PutObject"
-    if method == "DELETE":
-        return "AbortMultipartUpload" if upload else "DeleteObject"
-    if method == "POST":
-        if "uploads" in params:
-            return "CreateMultipartUpload"
-        if upload:
-            return "CompleteMultipartUpload"
-        raise _not_implemented("POST on an object")
-    raise _method_not_allowed(method)
+    raise _not_implemented(f"{method} on {'an object' if level is Level.OBJECT else 'a bucket'}")
