@@ -1,10 +1,12 @@
-"""The ``ticketbooth`` command: ``serve`` (the API), ``gateway`` (the S3 gateway), ``token`` (development tokens), ``openapi`` (the spec).
+"""The ``ticketbooth`` command: ``serve`` (the API), ``gateway`` (the S3 gateway), ``token`` (development tokens), ``openapi`` (the spec),
+and the client commands of :mod:`ticketbooth.client.commands` (``login``, ``share``, ``tickets``, ``credentials``).
 
 Each subcommand is one ``add_<name>(subparsers)`` function that registers its parser and handler, listed in
 :data:`SUBCOMMANDS`; adding a subcommand is one function and one entry there. Every subcommand reads the same
 configuration: ``--config FILE`` (else ``$TICKETBOOTH_CONFIG``), then ``TICKETBOOTH_*`` variables, then flags.
 
-Exit status: 0 on success, 2 for a usage or configuration error (with a message on stderr).
+Exit status: 0 on success, 2 for a usage or configuration error (with a message on stderr); the client
+commands add the statuses of :data:`ticketbooth.client.commands.EXIT_STATUS`.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .client.commands import CLIENT_SUBCOMMANDS
 from .errors import ConfigError
 from .settings import Settings, load_settings
 
@@ -221,7 +224,7 @@ def add_gateway(subparsers: Any) -> None:
 
 
 #: One registration function per subcommand, in the order ``--help`` lists them.
-SUBCOMMANDS: list[Callable[[Any], None]] = [add_serve, add_gateway, add_token, add_openapi]
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_serve, add_gateway, add_token, add_openapi, *CLIENT_SUBCOMMANDS]
 
 
 def build_parser() -> argparse.ArgumentParser:
