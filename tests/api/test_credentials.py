@@ -54,14 +54,20 @@ def test_stranger_and_unknown_ticket_are_404(client):
     assert client.get("/v1/tickets/4242/credentials").status_code == 404
 
 
-@pytest.mark.parametrize("fmt,filename", [("env", ".env"), ("aws", ".aws"), ("rclone", "rclone.conf"),
-                                           ("mc", "config.json"), ("s3cmd", ".s3cfg")])
-def test_text_formats_carry_the_pair_and_a_file_name(client, fmt, filename):
+@pytest.mark.parametrize("fmt,filename,mimetype", [
+    ("env", ".env", "text/plain"), ("aws", ".aws", "text/plain"), ("rclone", "rclone.conf", "text/plain"),
+    ("mc", "config.json", "application/json"), ("s3cmd", ".s3cfg", "text/plain"),
+    ("rclone-rc", ".rclone-rc.json", "application/json"), ("duckdb", ".sql", "application/sql"),
+    ("fsspec", ".fsspec.json", "application/json"), ("pyarrow", ".pyarrow.json", "application/json"),
+    ("polars", ".polars.json", "application/json"),
+])
+def test_text_formats_carry_the_pair_and_a_file_name(client, fmt, filename, mimetype):
     body = client.create(DATA)
     response = client.get(f"/v1/tickets/{body['id']}/credentials?format={fmt}")
     assert response.status_code == 200
-    assert response.mimetype == ("application/json" if fmt == "mc" else "text/plain")
-    assert filename in response.headers["Content-Disposition"]
+    assert response.mimetype == mimetype
+    assert f'filename="ticket-{body["id"]}{filename}"' in response.headers["Content-Disposition"] or (
+        f'filename="{filename}"' in response.headers["Content-Disposition"])
     assert response.headers["Cache-Control"] == "no-store"
     text = response.get_data(as_text=True)
     assert body["credentials"]["access_key_id"] in text and body["credentials"]["secret_access_key"] in text

@@ -6,7 +6,7 @@ from typing import Any
 from flask import Response, current_app
 from flask.views import MethodView
 
-from ....clientconfig import render
+from ....clientconfig import FORMATS, render
 from ....model import TicketStatus
 from ....tickets import TicketService
 from ...auth import authenticate_request, current_actor
@@ -118,21 +118,29 @@ class TicketById(MethodView):
         _service().delete(current_actor(), ticket_id)
 
 
+_FORMATS_TEXT = (
+    "`format=json` (default) returns the pair and the S3 addressing; the others return a configuration ready to "
+    "paste, with a download file name: "
+    + "; ".join(f"`{f.name}` ({f.summary}, {f.media_type})" for f in FORMATS.values()) + "."
+)
+
+# format=json is the Credentials schema; the JSON client configurations (mc, fsspec, ...) are other documents.
+_FORMATS_CONTENT = {
+    media_type: {"schema": {"type": "string"}} for media_type in {f.media_type for f in FORMATS.values()}
+}
+_FORMATS_CONTENT["application/json"] = {"schema": {"oneOf": [
+    {"$ref": "#/components/schemas/Credentials"}, {"type": "object", "description": "a JSON client configuration"},
+]}}
+
+
 @blp.route("/<int:ticket_id>/credentials")
 class TicketCredentials(MethodView):
     @blp.arguments(CredentialsQuerySchema, location="query", as_kwargs=True)
     @blp.response(200, CredentialsSchema)
-    @blp.doc(responses={"200": {"content": {
-        "text/plain": {"schema": {"type": "string"}},
-    }}})
+    @blp.doc(description=_FORMATS_TEXT, responses={"200": {"content": _FORMATS_CONTENT}})
     @_errors(401, 403, 404, 422)
     def get(self, ticket_id: int, format: str) -> Any:
-        """The caller's S3 key pair, as JSON or as a client configuration
-
-        `format=json` (default) returns the pair and the S3 addressing; `env` (shell exports), `aws`
-        (`~/.aws/credentials` and `~/.aws/config` sections), `rclone` (`rclone.conf`), `mc` (`config.json`) and
-        `s3cmd` (`.s3cfg`) return text ready to paste, with a download file name.
-        """
+        """The caller's S3 key pair, as JSON or as a client configuration"""
         credentials = _service().credentials(current_actor(), ticket_id)
         if format == "json":
             return credentials_data(credentials)

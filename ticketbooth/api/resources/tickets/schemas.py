@@ -11,6 +11,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from ....clientconfig import FORMATS
 from ....model import Access, TargetKind, TicketStatus
 from ....tickets import Credentials, S3Address, TicketList, TicketView
 
@@ -29,7 +30,7 @@ __all__ = [
     "ticket_list_data",
 ]
 
-CREDENTIAL_FORMATS = ("json", "env", "aws", "rclone", "mc", "s3cmd")
+CREDENTIAL_FORMATS = ("json", *FORMATS)
 # Far enough for any real expiry, near enough that rounding up a second never overflows datetime.
 _LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
@@ -93,7 +94,7 @@ class TicketListQuerySchema(ma.Schema):
 class CredentialsQuerySchema(ma.Schema):
     format = fields.String(
         load_default="json", validate=validate.OneOf(CREDENTIAL_FORMATS),
-        metadata={"description": "json, or a client configuration: env, aws, rclone, mc, s3cmd"},
+        metadata={"description": "json, or a client configuration: " + ", ".join(FORMATS)},
     )
 
 
