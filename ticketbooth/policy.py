@@ -31,6 +31,7 @@ __all__ = [
     "WRITE_ACTIONS",
     "ticket_status",
     "build_spec",
+    "check_kind_kept",
     "apply_changes",
     "can_manage",
     "admits",
@@ -250,16 +251,26 @@ def apply_changes(
     if label is not UNSET:
         changes["label"] = _label(label)
     result = TicketChanges(**changes)  # type: ignore[arg-type]
-    after_users = ticket.users if result.users is UNSET else result.users
-    after_groups = ticket.groups if result.groups is UNSET else result.groups
+    check_kind_kept(ticket, result)
+    if ticket.anonymous and result.expires_at is not UNSET:
+        _check_anonymous(ticket.access, result.expires_at, replace(anonymous_policy, allow_write=True), now)  # type: ignore[arg-type]
+    return result
+
+
+def check_kind_kept(ticket: Ticket, changes: TicketChanges) -> None:
+    """Refuse ``changes`` that would turn ``ticket`` into the other kind (anonymous <-> user-scoped).
+
+    Backends call this again on the ticket as it is *inside* the write that applies the changes: two PATCHes
+    each valid against the ticket they read (``users: []`` with ``groups: [lab]``, and ``groups: []``) would
+    otherwise merge into an anonymous, never-expiring ticket.
+    """
+    after_users = ticket.users if changes.users is UNSET else changes.users
+    after_groups = ticket.groups if changes.groups is UNSET else changes.groups
     if ticket.anonymous:
         if after_users or after_groups:
             raise InvalidRequest("an anonymous ticket takes no users or groups", details={"field": "users"})
-        if result.expires_at is not UNSET:
-            _check_anonymous(ticket.access, result.expires_at, replace(anonymous_policy, allow_write=True), now)  # type: ignore[arg-type]
     elif not after_users and not after_groups:
         raise InvalidRequest("a user-scoped ticket needs at least one user or group", details={"field": "users"})
-    return result
 
 
 def can_manage(actor: Actor, ticket: Ticket) -> bool:

@@ -211,6 +211,25 @@ class TicketCatalogueTests(_Helpers):
             backend.modify_ticket(alice, ticket.id, TicketChanges(uses_limit=1, groups=("nope",)), now=clock())
         assert backend.find_ticket(ticket.id) == same
 
+    def test_stale_patches_never_merge_into_an_anonymous_ticket(self, backend, clock, alice, ds1):
+        # Issue 9 item 6: two PATCHes, each valid against the ticket both read, applied one after the other.
+        ticket = self.create(backend, clock, alice, ds1, access="write", users=["bob"])
+        to_groups = self.changes(ticket, clock, users=[], groups=["lab"])
+        drop_groups = self.changes(ticket, clock, groups=[])
+        backend.modify_ticket(alice, ticket.id, to_groups, now=clock())
+        with pytest.raises(errors.InvalidRequest) as caught:
+            backend.modify_ticket(alice, ticket.id, drop_groups, now=clock())
+        assert caught.value.details.get("field") == "users"
+        after = backend.find_ticket(ticket.id)
+        assert not after.anonymous and (after.users, after.groups) == ((), ("lab",))
+        assert after.expires_at == ticket.expires_at
+
+    def test_an_anonymous_ticket_never_gains_users_through_stale_changes(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, anonymous=True)
+        with pytest.raises(errors.InvalidRequest):
+            backend.modify_ticket(alice, ticket.id, TicketChanges(users=("bob",)), now=clock())
+        assert backend.find_ticket(ticket.id).anonymous
+
     def test_only_owner_or_admin_modify_or_delete(self, backend, clock, alice, bob, admin, ds1):
         ticket = self.create(backend, clock, alice, ds1, users=["bob"])
         with pytest.raises(errors.TicketNotFound):

@@ -451,3 +451,14 @@ def test_irods_is_imported_only_by_the_irods_backend():
     offenders = [p for p in root.rglob("*.py") if "backends/irods" not in p.as_posix()
                  and any(line.startswith(("import irods", "from irods")) for line in p.read_text().splitlines())]
     assert offenders == []
+
+
+def test_change_steps_add_before_they_remove():
+    # Issue 9 item 6: replacing users by groups must not pass through "no users, no groups" (= anyone) in iRODS.
+    from ticketbooth.backends.irods.backend import change_steps
+    from ticketbooth.model import Access, TargetKind, Ticket, TicketChanges
+
+    ticket = Ticket(id=1, string="s", path="/z/home/a/ds", target_kind=TargetKind.COLLECTION, access=Access.WRITE,
+                    owner="a", users=("bob",))
+    steps = [do for do, _ in change_steps(ticket, TicketChanges(users=(), groups=("lab",)))]
+    assert steps == [("add", "group", "lab"), ("remove", "user", "bob")]

@@ -269,9 +269,9 @@ class EmbeddedBackend(TicketBackend):
             if groups is not None:
                 self._check_groups(conn, groups)  # type: ignore[arg-type]
             hosts = None if changes.hosts is UNSET else changes.hosts
-            after_users = ticket.users if users is None else users
-            after_groups = ticket.groups if groups is None else groups
-            fields["anonymous"] = int(not after_users and not after_groups)
+            # Judge the merged result here, inside BEGIN IMMEDIATE, against the ticket as it is now: the caller
+            # validated against an earlier read, and a concurrent PATCH may have changed the lists since.
+            policy.check_kind_kept(ticket, changes)
             fields["modified_at"] = now
             self._catalog.update_ticket(conn, ticket_id, fields)
             self._catalog.replace_allow_lists(conn, ticket_id, users=users, groups=groups, hosts=hosts)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -81,6 +82,7 @@ def change_steps(ticket: Ticket, changes: TicketChanges, service_hosts: Sequence
     listed, so they come and go with the first and the last host.
     """
     steps: list[tuple[Step, Step]] = []
+    removals: list[tuple[Step, Step]] = []
     for field_name, keyword in (("uses_limit", "uses"), ("write_file_limit", "write-file"),
                                 ("write_byte_limit", "write-byte")):
         value = getattr(changes, field_name)
@@ -100,8 +102,10 @@ def change_steps(ticket: Ticket, changes: TicketChanges, service_hosts: Sequence
                 steps.append((("add", kind, name), ("remove", kind, name)))
         for name in current:
             if name not in wanted:
-                steps.append((("remove", kind, name), ("add", kind, name)))
-    return steps
+                removals.append((("remove", kind, name), ("add", kind, name)))
+    # Every addition before any removal: replacing users by groups never leaves the ticket, even for one
+    # step, with empty allow-lists (which iRODS reads as "anyone").
+    return steps + removals
 
 
 def _check_hosts(hosts: object, service_hosts: Sequence[str]) -> None:
@@ -143,6 +147,7 @@ class IrodsBackend(TicketBackend):
         self._connector = connector
         self._catalog = Catalog(connector.service, zone, self.service_hosts)
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._modify_lock = threading.Lock()  # see modify_ticket
 
     @classmethod
     def from_settings(
@@ -288,11 +293,16 @@ class IrodsBackend(TicketBackend):
 
     def modify_ticket(self, actor: Actor, ticket_id: int, changes: TicketChanges, *, now: datetime) -> Ticket:
         _check_hosts(changes.hosts, self.service_hosts)
-        ticket, as_admin = self._managed(actor, ticket_id)
-        steps = change_steps(ticket, changes, self.service_hosts)
-        relabel = changes.label is not UNSET and changes.label != ticket.label
-        if steps or relabel:
-            self._apply(ticket, steps, changes.label if relabel else UNSET, actor.name, as_admin)
+        # iRODS has no transaction around several ticket changes. Within this process, modifications of one
+        # ticket run one at a time, each re-reading the ticket and judging the merged result under the lock;
+        # change_steps adds before it removes, so no step sequence passes through "no users and no groups".
+        with self._modify_lock:
+            ticket, as_admin = self._managed(actor, ticket_id)
+            policy.check_kind_kept(ticket, changes)
+            steps = change_steps(ticket, changes, self.service_hosts)
+            relabel = changes.label is not UNSET and changes.label != ticket.label
+            if steps or relabel:
+                self._apply(ticket, steps, changes.label if relabel else UNSET, actor.name, as_admin)
         updated = self.find_ticket(ticket_id)
         if updated is None:
             raise TicketNotFound()
