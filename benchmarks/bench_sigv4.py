@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
+import math
 import shutil
 import statistics
 import sys
@@ -132,21 +133,21 @@ class Sink:
         self.size += len(data)
 
 
-def decode(payload: bytes, signatures: list[bytes], key: bytes, seed: str) -> int:
+def decode(payload: bytes, signatures: list[bytes], key: bytes, seed: str, read_size: int = CHUNK) -> int:
     count = len(signatures) - 1
     stream = AwsChunkedBody(BodySource(Segments(framed(payload, signatures)), None), decoded_length=len(payload) * count,
                             signing_key=key, amz_date=STAMP, scope=SCOPE, seed_signature=seed)
     sink = Sink()
-    shutil.copyfileobj(stream, sink, CHUNK)
+    shutil.copyfileobj(stream, sink, read_size)
     return sink.size
 
 
-def baseline(payload: bytes, count: int) -> int:
+def baseline(payload: bytes, count: int, read_size: int = CHUNK) -> int:
     source = Segments(payload for _ in range(count))
     hasher = hashlib.sha256()
     size = 0
     while True:
-        data = source.read(CHUNK)
+        data = source.read(read_size)
         if not data:
             break
         hasher.update(data)
@@ -196,13 +197,16 @@ def main() -> None:
     seed = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"
     signatures = chunk_signatures(key, payload, count, seed)  # the client's work, not timed
     assert decode(payload, signatures, key, seed) == len(payload) * count
-    chunked_s = best_of(lambda: decode(payload, signatures, key, seed), args.repeat)
-    sha_s = best_of(lambda: baseline(payload, count), args.repeat)
     size_mib = len(payload) * count / 2**20
     print(f"aws-chunked {size_mib:.0f} MiB in 64 KiB chunks (signed chain)")
-    print(f"  verify+decode               {size_mib / chunked_s:8.1f} MiB/s")
-    print(f"  hashlib.sha256              {size_mib / sha_s:8.1f} MiB/s")
-    print(f"  throughput fraction         {sha_s / chunked_s:8.3f}   target >= 0.80")
+    for read_size in (CHUNK, 1024 * 1024):
+        # Interleaved, best of each, so that load from other processes hits both alike.
+        chunked_s, sha_s = math.inf, math.inf
+        for _ in range(args.repeat):
+            chunked_s = min(chunked_s, best_of(lambda r=read_size: decode(payload, signatures, key, seed, r), 1))
+            sha_s = min(sha_s, best_of(lambda r=read_size: baseline(payload, count, r), 1))
+        print(f"  consumer reads {read_size // 1024:5d} KiB: verify+decode {size_mib / chunked_s:7.1f} MiB/s, "
+              f"hashlib.sha256 {size_mib / sha_s:7.1f} MiB/s, fraction {sha_s / chunked_s:.3f}   target >= 0.85")
     small, large = peak_memory(payload, key, seed, 16), peak_memory(payload, key, seed, args.mib)
     print(f"  peak traced memory          {small / 1024:8.0f} KiB at 16 MiB, {large / 1024:.0f} KiB at {args.mib} MiB")
 

@@ -31,6 +31,7 @@ from .errors import (
 
 __all__ = [
     "MAX_CHUNK_SIZE",
+    "MAX_CHUNK_HEADER",
     "MAX_TRAILER_SIZE",
     "BodySource",
     "VerifiedBody",
@@ -40,14 +41,18 @@ __all__ = [
 
 MAX_CHUNK_SIZE = 16 * 1024 * 1024
 MAX_LINE = 4096
+# A chunk header is at most 8 hex digits + ";chunk-signature=" + 64 hex digits (89 bytes).
+MAX_CHUNK_HEADER = 128
 MAX_TRAILER_SIZE = 16 * 1024
 _READ_AHEAD = 256
+_JOIN_LIMIT = 64 * 1024  # read(n) joins small chunks up to this many bytes per call
 _COPY_SIZE = 1024 * 1024
 
 _SIGNED_CHUNK_LINE = re.compile(rb"([0-9a-fA-F]{1,8});chunk-signature=([0-9a-f]{64})")
 _UNSIGNED_CHUNK_LINE = re.compile(rb"[0-9a-fA-F]{1,8}")
 _TRAILER_NAME = re.compile(rb"[a-z0-9\-]{1,64}")
 _EMPTY_HASH = EMPTY_SHA256.encode("ascii")
+_EMPTY_HASH_LINE = b"\n" + _EMPTY_HASH + b"\n"
 
 
 class BodySource:
@@ -56,7 +61,7 @@ class BodySource:
     ``limit`` is the Content-Length when known: a WSGI input must not be read past it.
     """
 
-    __slots__ = ("_read", "remaining")
+    __slots__ = ("_read", "_readinto", "remaining")
 
     def __init__(self, body: Any, limit: int | None) -> None:
         if isinstance(body, (bytes, bytearray, memoryview)):
@@ -66,7 +71,25 @@ class BodySource:
         elif body is None:
             body = io.BytesIO(b"")
         self._read = body.read
+        self._readinto = getattr(body, "readinto", None)
         self.remaining = limit
+
+    def readinto(self, view: memoryview) -> int:
+        """Read into ``view`` (straight from the source when it has ``readinto``)."""
+        remaining = self.remaining
+        if remaining is not None and len(view) > remaining:
+            view = view[:remaining]
+        if not len(view):
+            return 0
+        if self._readinto is not None:
+            count = self._readinto(view) or 0
+        else:
+            data = self._read(len(view))
+            count = len(data)
+            view[:count] = data
+        if remaining is not None:
+            self.remaining = remaining - count
+        return count
 
     def read(self, size: int) -> bytes:
         remaining = self.remaining
@@ -164,9 +187,18 @@ class AwsChunkedBody(VerifiedBody):
         trailer_algorithm: the checksum named by ``x-amz-trailer`` (e.g. ``"CRC32C"``) or None.
         signed_trailer: the trailer carries ``x-amz-trailer-signature``.
 
+    Decoding is one loop over chunks (never recursive), linear in bytes and chunks whatever
+    the read size: ``read(n)`` hands out the source's own bytes (no copy within a chunk, small
+    chunks joined up to 64 KiB), ``readinto`` copies each byte once into the caller's buffer,
+    and hashing works on those very bytes (memoryviews). Data is handed out as it arrives: a
+    chunk's signature is checked when its last byte is read, the trailer and the length at the
+    final chunk, so a consumer treats what it got as provisional until ``read`` returns ``b""``
+    (every TicketBooth writer commits only then).
+
     Raises (while reading): SignatureDoesNotMatch (chunk or trailer signature), BadDigest
-    (trailing checksum), IncompleteBody (truncated or malformed framing, length mismatch),
-    InvalidArgument (chunk over MAX_CHUNK_SIZE), InvalidRequest (trailer missing or unexpected).
+    (trailing checksum), IncompleteBody (truncated or malformed framing, a chunk header longer
+    than MAX_CHUNK_HEADER, length mismatch), InvalidArgument (chunk over MAX_CHUNK_SIZE),
+    InvalidRequest (trailer missing or unexpected).
     """
 
     def __init__(
@@ -191,11 +223,20 @@ class AwsChunkedBody(VerifiedBody):
         self._trailer_algorithm = trailer_algorithm
         self._signed_trailer = signed_trailer
         self._checksum: Checksum | None = new_checksum(trailer_algorithm) if trailer_algorithm else None
-        self._buf = b""
+        self._buf = b""  # read-ahead of framing (and the first bytes of a chunk), at most a line
         self._bpos = 0
-        self._cur = b""
-        self._cur_pos = 0
+        self._left = 0  # bytes of the current chunk not yet handed out
+        self._owed = False  # a chunk's data ended: its CRLF and signature check come with the next header
+        self._hasher: Any = None  # SHA-256 of the current chunk (signed modes)
+        self._signature = b""  # the current chunk's claimed signature
         self._total = 0
+        if signing_key is not None:
+            # HMAC-SHA256 (RFC 2104) with the key pads and the constant string-to-sign prefix hashed once:
+            # per chunk only the part that changes is hashed (hmac.digest would redo all of it).
+            padded = signing_key if len(signing_key) <= 64 else hashlib.sha256(signing_key).digest()
+            padded = padded.ljust(64, b"\0")
+            self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded) + self._chunk_prefix)
+            self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
 
     # -- the stream ---------------------------------------------------------------------------
     def read(self, size: int | None = -1) -> bytes:
@@ -203,45 +244,88 @@ class AwsChunkedBody(VerifiedBody):
             raise self._error
         if size is None or size < 0:
             return self.readall()
-        if size == 0:
+        if size == 0 or self._done:
             return b""
-        cur = self._cur
-        pos = self._cur_pos
-        if pos >= len(cur):
-            if self._done:
-                return b""
-            self._advance()
-            cur = self._cur
-            pos = 0
-            if not cur:
-                return b""
-        available = len(cur) - pos
-        if size < available:
-            self._cur_pos = pos + size
-            self.bytes_read += size
-            return cur[pos : pos + size]
-        self._cur_pos = len(cur)
-        self.bytes_read += available
-        out = cur if pos == 0 else cur[pos:]
-        if size == available or self._done:
-            return out
-        parts = [out]
-        wanted = size - available
-        while wanted > 0:
-            more = self.read(wanted)
-            if not more:
-                break
-            parts.append(more)
-            wanted -= len(more)
-        return b"".join(parts)
-
-    # -- framing ------------------------------------------------------------------------------
-    def _advance(self) -> None:
+        first = b""
+        pieces: list[bytes] | None = None
+        total = 0
+        hasher, checksum = self._hasher, self._checksum
         try:
-            self._next_chunk()
+            while total < size:
+                left = self._left
+                if not left:
+                    if not self._next_chunk():
+                        break
+                    left, hasher = self._left, self._hasher
+                want = size - total
+                if want > left:
+                    want = left
+                buf, pos = self._buf, self._bpos
+                if pos < len(buf):
+                    piece = buf[pos : pos + want]
+                    self._bpos = pos + len(piece)
+                else:
+                    piece = self._source.read(want)
+                    if not piece:
+                        raise IncompleteBody("You did not provide the number of bytes specified by the chunk header")
+                count = len(piece)
+                if hasher is not None:
+                    hasher.update(piece)
+                if checksum is not None:
+                    checksum.update(piece)
+                self._left = left - count
+                total += count
+                if pieces is not None:
+                    pieces.append(piece)
+                elif first:
+                    pieces = [first, piece]
+                else:
+                    first = piece
+                if total >= _JOIN_LIMIT:
+                    break
         except S3AuthError as error:
             raise self._fail(error) from None
+        self.bytes_read += total
+        return first if pieces is None else b"".join(pieces)
 
+    def readinto(self, buffer: Any) -> int:
+        if self._error is not None:
+            raise self._error
+        view = memoryview(buffer).cast("B")
+        size = len(view)
+        filled = 0
+        try:
+            while filled < size and not self._done:
+                left = self._left
+                if not left:
+                    if not self._next_chunk():
+                        break
+                    left = self._left
+                want = min(size - filled, left)
+                part = view[filled : filled + want]
+                buf, pos = self._buf, self._bpos
+                if pos < len(buf):
+                    count = min(want, len(buf) - pos)
+                    part[:count] = buf[pos : pos + count]
+                    self._bpos = pos + count
+                else:
+                    count = self._source.readinto(part)
+                    if not count:
+                        raise IncompleteBody("You did not provide the number of bytes specified by the chunk header")
+                if count < want:
+                    part = part[:count]
+                if self._hasher is not None:
+                    self._hasher.update(part)
+                if self._checksum is not None:
+                    self._checksum.update(part)
+                self._left = left - count
+                filled += count
+        except S3AuthError as error:
+            raise self._fail(error) from None
+        self.bytes_read += filled
+        return filled
+
+    # -- framing ------------------------------------------------------------------------------
     def _fill(self) -> bool:
         more = self._source.read(_READ_AHEAD)
         if not more:
@@ -250,49 +334,49 @@ class AwsChunkedBody(VerifiedBody):
         self._bpos = 0
         return True
 
-    def _read_line(self) -> bytes:
+    def _read_line(self, limit: int = MAX_LINE, skip: int = 0) -> bytes:
+        """The next CRLF-terminated line of at most ``limit`` bytes, after ``skip`` bytes (returned too)."""
         while True:
-            end = self._buf.find(b"\r\n", self._bpos)
+            buf, pos = self._buf, self._bpos
+            end = buf.find(b"\r\n", pos + skip)
             if end >= 0:
-                if end - self._bpos > MAX_LINE:
+                if end - pos - skip > limit:
                     break
-                line = self._buf[self._bpos : end]
                 self._bpos = end + 2
-                return line
-            if len(self._buf) - self._bpos > MAX_LINE:
+                return buf[pos:end]
+            if len(buf) - pos - skip > limit:
                 break
             if not self._fill():
                 raise IncompleteBody("the aws-chunked body ended in the middle of a chunk header")
         raise IncompleteBody("an aws-chunked header line is too long")
 
-    def _read_exact(self, size: int) -> bytes:
-        buf = self._buf
-        pos = self._bpos
-        have = len(buf) - pos
-        if have >= size:
-            self._bpos = pos + size
-            return buf[pos : pos + size]
-        parts = [buf[pos:]] if have else []
-        self._buf = b""
-        self._bpos = 0
-        wanted = size - have
-        while wanted:
-            piece = self._source.read(wanted)
-            if not piece:
-                raise IncompleteBody("You did not provide the number of bytes specified by the chunk header")
-            parts.append(piece)
-            wanted -= len(piece)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+    def _next_chunk(self) -> bool:
+        """Close the previous chunk (CRLF, signature) and parse the next header.
 
-    def _next_chunk(self) -> None:
-        line = self._read_line()
-        signature = None
+        False once the final chunk and the trailer are verified.
+        """
+        if self._owed:
+            buf, pos = self._buf, self._bpos
+            end = buf.find(b"\r\n", pos + 2)
+            if 0 <= end - pos - 2 <= MAX_CHUNK_HEADER:  # the usual case: CRLF and header already read ahead
+                self._bpos = end + 2
+                line = buf[pos:end]
+            else:
+                line = self._read_line(MAX_CHUNK_HEADER, 2)
+            if line[:2] != b"\r\n":
+                raise IncompleteBody("aws-chunked chunk data is not followed by CRLF")
+            self._check_signature()
+            line = line[2:]
+        else:
+            line = self._read_line(MAX_CHUNK_HEADER)
+            self._owed = True
         if self._key is not None:
             match = _SIGNED_CHUNK_LINE.fullmatch(line)
             if match is None:
                 raise IncompleteBody("malformed aws-chunked chunk header (expected <hex-size>;chunk-signature=<sig>)")
             size = int(match.group(1), 16)
-            signature = match.group(2)
+            self._signature = match.group(2)
+            self._hasher = hashlib.sha256()
         else:
             if _UNSIGNED_CHUNK_LINE.fullmatch(line) is None:
                 raise IncompleteBody("malformed aws-chunked chunk header (expected <hex-size>)")
@@ -302,32 +386,29 @@ class AwsChunkedBody(VerifiedBody):
         total = self._total + size
         if total > self._decoded_length:
             raise IncompleteBody("the body is longer than x-amz-decoded-content-length")
-        if size:
-            data = self._read_exact(size)
-            if self._read_line():
-                raise IncompleteBody("aws-chunked chunk data is not followed by CRLF")
-        else:
-            data = b""
-        if signature is not None:
-            # Chunk string to sign: algorithm, timestamp, scope, previous signature,
-            # hash of the empty string, hash of the chunk data.
-            string_to_sign = b"%s%s\n%s\n%s" % (
-                self._chunk_prefix,
-                self._prev,
-                _EMPTY_HASH,
-                hashlib.sha256(data).hexdigest().encode(),
-            )
-            expected = hmac.digest(self._key, string_to_sign, "sha256").hex().encode()  # type: ignore[arg-type]
-            if not hmac.compare_digest(expected, signature):
-                raise SignatureDoesNotMatch("an aws-chunked chunk signature does not match")
-            self._prev = signature
-        if self._checksum is not None and size:
-            self._checksum.update(data)
         self._total = total
-        self._cur = data
-        self._cur_pos = 0
         if not size:
+            self._owed = False
+            self._check_signature()
             self._finish()
+            return False
+        self._left = size
+        return True
+
+    def _check_signature(self) -> None:
+        if self._key is None:
+            return
+        # Chunk string to sign: algorithm, timestamp, scope (hashed once into _inner), previous
+        # signature, hash of the empty string, hash of the chunk data.
+        inner = self._inner.copy()
+        inner.update(self._prev)
+        inner.update(_EMPTY_HASH_LINE)
+        inner.update(self._hasher.hexdigest().encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        if not hmac.compare_digest(outer.hexdigest().encode(), self._signature):
+            raise SignatureDoesNotMatch("an aws-chunked chunk signature does not match")
+        self._prev = self._signature
 
     def _finish(self) -> None:
         trailers = self._read_trailers()
