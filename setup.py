@@ -10,7 +10,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["ticketbooth", "ticketbooth.*"]),
     include_package_data=True,
-    package_data={"ticketbooth": ["py.typed", "demo/*", "demo/**/*"]},
+    package_data={"ticketbooth": ["py.typed", "demo/*", "demo/**/*", "api/static/*"]},
     install_requires=[
         "flask>=3.0",
         "flask-smorest>=0.45",

@@ -12,6 +12,7 @@ from ticketbooth.api.auth import issue_dev_token
 from ticketbooth.app import create_app
 from ticketbooth.settings import Settings, load_settings
 
+from .browser import chromium  # noqa: F401 - the headless Chromium fixture, for every test
 from .clock import Clock
 
 START = datetime(2030, 6, 1, 12, 0, 0, tzinfo=UTC)

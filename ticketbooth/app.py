@@ -20,6 +20,7 @@ from flask_smorest import Api
 from . import __version__
 from .api import BLUEPRINTS
 from .api.auth import Authenticator
+from .api.docs import docs_blueprint
 from .api.errors import ErrorSchema, error_response, handle_http_exception, register_error_handlers
 from .backends import TicketBackend, load_backend
 from .errors import BackendUnavailable, ConfigError, TicketBoothError
@@ -140,8 +141,6 @@ def create_app(
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
         API_SPEC_OPTIONS={
             "info": {"description": API_DESCRIPTION},
             "security": [{"bearerAuth": []}],
@@ -152,6 +151,7 @@ def create_app(
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    app.register_blueprint(docs_blueprint("TicketBooth"))  # Swagger UI from the pinned package, no CDN
     register_error_handlers(app)
     _health(app, services)
 
