@@ -10,7 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN groupadd --system --gid 10001 ticketbooth \
     && useradd --system --uid 10001 --gid ticketbooth --home-dir /data --shell /usr/sbin/nologin ticketbooth \
-    && mkdir -p /data && chown ticketbooth:ticketbooth /data
+    && install -d -m 0700 -o ticketbooth -g ticketbooth /data
 
 WORKDIR /src
 COPY . .

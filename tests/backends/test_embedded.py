@@ -7,6 +7,8 @@ import multiprocessing
 import os
 import stat
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +75,22 @@ def _disk(backend: EmbeddedBackend, logical: str) -> str:
     return os.path.join(backend.data_dir, "zone", *logical.strip("/").split("/"))
 
 
+# The realpath-then-open resolution leaked master.key or /etc/passwd within 1 to 2,729 reads (median a few
+# hundred, 12 runs of this attack on that code); 20,000 operations per target leave no room for luck.
+SWAP_TRIES = 20_000
+SWAP_TIME_CAP = 20.0  # seconds; only a safety net for a very slow machine, never reached normally
+
+
+def _swap_forever(directory: str, link_target: str, stop: threading.Event, swaps: list[int]) -> None:
+    """Keep replacing ``directory`` by a symlink to ``link_target`` and back, until ``stop``."""
+    while not stop.is_set():
+        os.rename(directory, directory + ".real")
+        os.symlink(link_target, directory)
+        os.unlink(directory)
+        os.rename(directory + ".real", directory)
+        swaps[0] += 1
+
+
 class TestEmbeddedOnly(_Helpers, EmbeddedFixtures):
     def test_everything_survives_a_restart(self, backend, data_dir, clock, alice, ds1):
         ticket = self.create(backend, clock, alice, ds1, access="write", users=["bob"], uses_limit=5)
@@ -127,6 +145,48 @@ class TestEmbeddedOnly(_Helpers, EmbeddedFixtures):
         with pytest.raises(errors.PermissionDenied):
             self.create(backend, clock, alice, ds1 + "/bobs-home")
 
+    @pytest.mark.parametrize("target", ["data_dir", "etc"])
+    def test_swapping_a_collection_for_a_symlink_never_leads_outside(self, backend, clock, alice, ds1, target):
+        """Issue 9 item 1: GET/HEAD/List through a read ticket while a sub-collection keeps turning into a
+        symlink to the data directory (master.key) or /etc (passwd) read only what the ticket covers."""
+        name, link_target = ("master.key", backend.data_dir) if target == "data_dir" else ("passwd", "/etc")
+        secrets_outside = [backend.master_key(), Path("/etc/passwd").read_bytes()]
+        backend.put_object(f"{ds1}/sub/{name}", b"decoy")
+        ticket = self.create(backend, clock, alice, ds1)
+        outside = set(os.listdir(link_target))
+        stop, swaps = threading.Event(), [0]
+        attacker = threading.Thread(target=_swap_forever, args=(_disk(backend, f"{ds1}/sub"), link_target, stop, swaps))
+        served, refused, seen = 0, 0, set()
+        deadline = time.monotonic() + SWAP_TIME_CAP
+        attacker.start()
+        try:
+            with backend.open_session(ticket, "alice", client_host=None, now=clock()) as s:
+                for attempt in range(SWAP_TRIES):
+                    if time.monotonic() > deadline:
+                        break
+                    try:
+                        if attempt % 4 == 0:
+                            with s.open_read(f"{ds1}/sub/{name}") as stream:
+                                data = stream.read()
+                            assert data == b"decoy" and all(data not in secret for secret in secrets_outside)
+                        elif attempt % 4 == 1:
+                            assert s.stat(f"{ds1}/sub/{name}").size == len(b"decoy")
+                        elif attempt % 4 == 2:
+                            seen.update(i.path for i in s.list(f"{ds1}/sub", recursive=False))
+                        else:
+                            seen.update(i.path for i in s.list(ds1, recursive=attempt % 8 == 3))
+                        served += 1
+                    except (errors.PathNotFound, errors.PermissionDenied):
+                        refused += 1
+        finally:
+            stop.set()
+            attacker.join()
+        names = {part for path in seen for part in paths.relative_to(ds1, path).split("/")}
+        assert names <= {"sub", "sub.real", name, "data", "measurements.csv", "README.txt"}
+        assert not names & (outside - {name})
+        # The race really ran: the attacker swapped, and the reads met both states of the tree.
+        assert swaps[0] > 100 and served > 100 and refused > 10
+
     def test_symlinked_home_is_refused(self, backend, clock, make_actor, make_path):
         make_path("bob", "data.txt", b"bob")
         os.symlink(_disk(backend, backend.home("bob")), _disk(backend, backend.home("mallory")))
@@ -157,6 +217,39 @@ class TestEmbeddedOnly(_Helpers, EmbeddedFixtures):
             with pytest.raises(errors.Conflict):
                 s.write(ds1 + "/data", io.BytesIO(b"12"))
         assert os.listdir(os.path.join(backend.data_dir, ".spool")) == []
+
+    def test_everything_created_is_private_whatever_the_umask(self, tmp_path):
+        """Issue 9 item 10: 0700 directories and 0600 files (catalogue, WAL, SHM, zone, spool, master.key),
+        even under umask 0 and in a data directory that is itself 0755."""
+        data_dir = tmp_path / "data"
+        data_dir.mkdir(mode=0o755)
+        os.chmod(data_dir, 0o755)
+        old = os.umask(0)
+        try:
+            backend = EmbeddedBackend(data_dir, users=["alice"])
+            try:
+                backend.master_key()
+                backend.put_object(backend.home("alice") + "/a/b/c.txt", b"x")
+                backend.make_collection(backend.home("alice") + "/d/e")
+                ticket = self.create(backend, FakeClock(), Actor("alice"), backend.home("alice"), access="write")
+                with backend.open_session(ticket, "alice", client_host=None, now=FakeClock()()) as s:
+                    s.write(backend.home("alice") + "/f/g.txt", io.BytesIO(b"y"))
+                modes = {}
+                for where, dirs, files in os.walk(data_dir):
+                    for name in dirs + files:
+                        modes[os.path.relpath(os.path.join(where, name), data_dir)] = stat.S_IMODE(
+                            os.lstat(os.path.join(where, name)).st_mode)
+            finally:
+                backend.close()
+        finally:
+            os.umask(old)
+        assert {"catalog.sqlite3", "catalog.sqlite3-wal", "catalog.sqlite3-shm", "master.key", ".spool",
+                "zone/tempZone/home/alice/a/b/c.txt", "zone/tempZone/home/alice/f/g.txt",
+                "zone/tempZone/home/alice/d/e"} <= set(modes)
+        wrong = {name: oct(mode) for name, mode in modes.items()
+                 if mode != (0o700 if os.path.isdir(data_dir / name) else 0o600)}
+        assert wrong == {}
+        assert stat.S_IMODE(os.stat(data_dir).st_mode) == 0o755  # the administrator's directory is left alone
 
     def test_master_key_file(self, backend, data_dir):
         key = backend.master_key()

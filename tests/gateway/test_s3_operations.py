@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import stat
 from urllib.parse import quote
 
 import pytest
@@ -358,3 +359,21 @@ def test_body_not_matching_its_signed_hash_leaves_nothing(gw, writer):
     result = call_wsgi(gw.app, "PUT", path, signed, b"another body!!!")
     assert (result.status, result.code) == (400, "XAmzContentSHA256Mismatch")
     assert writer.request("HEAD", "tampered.txt").status == 404
+
+
+def test_multipart_staging_is_private_whatever_the_umask(gw, writer):
+    """Issue 9 item 10: staged uploads (ticket and upload directories, upload.json, parts) are 0700/0600."""
+    old = os.umask(0)
+    try:
+        upload_id = _create(writer, "staged.bin")
+        assert writer.request("PUT", "staged.bin", f"partNumber=1&uploadId={upload_id}", body=b"p" * 100).status == 200
+    finally:
+        os.umask(old)
+    spool = os.path.join(gw.settings.data_dir, ".spool")
+    modes = {}
+    for where, dirs, files in os.walk(spool):
+        for name in dirs + files:
+            modes[os.path.join(where, name)] = (os.path.isdir(os.path.join(where, name)),
+                                                stat.S_IMODE(os.lstat(os.path.join(where, name)).st_mode))
+    assert any(path.endswith("upload.json") for path in modes) and len(modes) >= 4
+    assert {path: oct(mode) for path, (is_dir, mode) in modes.items() if mode != (0o700 if is_dir else 0o600)} == {}

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
 
+from ..privatefiles import DIR_MODE, make_private_dirs, write_private
 from ..s3.errors import S3Error
 from .s3xml import PartEntry
 
@@ -100,10 +101,10 @@ class MultipartStore:
     def create(self, ticket_id: int, key: str, holder: str, now: datetime) -> Upload:
         upload_id = secrets.token_urlsafe(24)
         directory = os.path.join(self._ticket_dir(ticket_id), upload_id)
-        os.makedirs(directory, mode=0o700)
+        make_private_dirs(self._ticket_dir(ticket_id))
+        os.mkdir(directory, DIR_MODE)
         meta = {"key": key, "holder": holder, "initiated": now.astimezone(UTC).isoformat()}
-        with open(os.path.join(directory, "upload.json"), "w", encoding="utf-8") as handle:
-            json.dump(meta, handle)
+        write_private(os.path.join(directory, "upload.json"), json.dumps(meta).encode("utf-8"))
         return Upload(ticket_id, upload_id, key, holder, now, directory)
 
     def get(self, ticket_id: int, key: str, upload_id: str) -> Upload:

@@ -31,11 +31,12 @@ from ...errors import (
     TicketNotFound,
 )
 from ...model import UNSET, Actor, TargetKind, Ticket, TicketChanges, TicketPage, TicketQuery, TicketSpec
+from ...privatefiles import make_private_dirs
 from ..base import ObjectInfo, TicketBackend
 from .catalog import Catalog, PageFilter, from_micros, to_micros
 from .masterkey import load_or_create_master_key
 from .session import EmbeddedSession
-from .storage import ZoneStorage, discard
+from .storage import ZoneStorage
 
 if TYPE_CHECKING:
     from ...settings import Settings
@@ -99,7 +100,7 @@ class EmbeddedBackend(TicketBackend):
             raise ConfigError("the embedded zone name must be one valid path segment") from None
         self.zone = zone
         self.data_dir = os.path.abspath(os.fspath(data_dir))
-        os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+        make_private_dirs(self.data_dir)
         self._clock = clock or _utcnow
         self._master_key = master_key.encode("utf-8") if isinstance(master_key, str) else master_key
         self._storage = ZoneStorage(self.data_dir, zone)
@@ -175,10 +176,10 @@ class EmbeddedBackend(TicketBackend):
         spooled = self._storage.spool(io.BytesIO(data), size=len(data), max_bytes=None, too_big=InvalidRequest)
         try:
             with self._catalog.write() as conn:
-                st = self._storage.place(spooled, path, mtime_ns=to_micros(self._clock()) * 1000)
+                st, _ = self._storage.place(spooled, path, mtime_ns=to_micros(self._clock()) * 1000)
                 self._catalog.put_object(conn, path, st.st_size, st.st_mtime_ns, spooled.md5)
         finally:
-            discard(spooled.temp_path)
+            self._storage.discard(spooled)
         return ObjectInfo(path, False, spooled.size, from_micros(st.st_mtime_ns // 1000), spooled.md5)
 
     # -- catalogue -----------------------------------------------------------------------------------------
@@ -311,6 +312,7 @@ class EmbeddedBackend(TicketBackend):
 
     def close(self) -> None:
         self._catalog.close()
+        self._storage.close()
 
     # -- helpers -------------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ Times are stored as integer microseconds since the Unix epoch (UTC) so they comp
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,6 +20,7 @@ from typing import Any
 
 from ...errors import BackendError, BackendUnavailable
 from ...model import Access, TargetKind, Ticket, TicketStatus
+from ...privatefiles import FILE_MODE
 
 __all__ = ["Catalog", "PageFilter", "to_micros", "from_micros"]
 
@@ -123,6 +125,9 @@ class Catalog:
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+        # SQLite creates a new database 0644 (less the umask) and gives its -wal and -shm files the database
+        # file's mode: creating it 0600 first keeps all three private.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE))
         with self._connection() as conn:
             # WAL is a property of the database file; switching needs a moment alone with it.
             with _mapped_errors():

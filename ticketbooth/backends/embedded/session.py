@@ -17,7 +17,7 @@ from ...errors import (
 from ...model import Ticket
 from ..base import DataSession, ObjectInfo
 from .catalog import Catalog, from_micros, to_micros
-from .storage import Entry, ZoneStorage, discard
+from .storage import Entry, ZoneStorage
 
 __all__ = ["EmbeddedSession"]
 
@@ -57,7 +57,9 @@ class EmbeddedSession(DataSession):
         if known is not None:
             return known
         # Placed or changed on disk by hand: compute once and remember it with the size and mtime seen.
-        md5 = self._storage.md5_of(entry.path)
+        with self._storage.open_read(entry.path) as stream:
+            md5 = self._storage.md5_of(stream)
+        assert md5 is not None
         with self._catalog.write() as conn:
             self._catalog.put_object(conn, entry.path, size, mtime_ns, md5)
         return md5
@@ -93,7 +95,7 @@ class EmbeddedSession(DataSession):
 
     def _iterate(self, collection: str, recursive: bool, after: bytes | None) -> Iterator[ObjectInfo]:
         if recursive:
-            for entry in self._storage.walk_files(collection, after):
+            for entry in self._storage.walk(collection, after):
                 yield self._info(entry)
             return
         for entry in self._storage.children(collection):
@@ -127,11 +129,11 @@ class EmbeddedSession(DataSession):
                 self._check_write_files(current)
                 if current.write_byte_limit and current.write_byte_count + spooled.size > current.write_byte_limit:
                     raise TicketWriteBytesExceeded()
-                st = self._storage.place(spooled, path, mtime_ns=mtime_ns)
+                st, _ = self._storage.place(spooled, path, mtime_ns=mtime_ns)
                 self._catalog.put_object(conn, path, st.st_size, st.st_mtime_ns, spooled.md5)
                 self._catalog.count_write(conn, ticket_id, spooled.size)
         finally:
-            discard(spooled.temp_path)
+            self._storage.discard(spooled)
         return ObjectInfo(path, False, spooled.size, from_micros(st.st_mtime_ns // 1000), spooled.md5)
 
     @staticmethod

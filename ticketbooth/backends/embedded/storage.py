@@ -1,32 +1,45 @@
 """The embedded backend's zone on disk: ``<data_dir>/zone/<zone>/...`` mirrors the logical paths.
 
-Every logical path is mapped below the zone root and refused (``PermissionDenied``) when any existing
-component is a symbolic link, so nothing placed in the tree by hand can lead outside it; files are opened with
-``O_NOFOLLOW``. Uploads are spooled in ``<data_dir>/.spool`` (same file system, outside the zone tree, so
-half-written data is never visible) and moved into place with an atomic ``os.replace``.
+Paths are resolved without following any symbolic link and without a gap between a check and a use: every
+operation walks from a directory file descriptor of the zone root, opening one component at a time with
+``O_NOFOLLOW | O_DIRECTORY`` relative to the previous one (``openat``), and then works on what it opened:
+``fstat`` of the fd, ``openat``/``unlinkat``/``renameat``/``fstatat`` relative to the parent's fd, ``scandir``
+of a directory fd. A component swapped for a symlink at any moment makes the walk fail (``PermissionDenied``)
+instead of leading outside the zone; the directories a walk holds open cannot be redirected.
+
+Uploads are spooled in ``<data_dir>/.spool`` (same file system, outside the zone tree, so half-written data is
+never visible) and renamed into place relative to both directory fds. Everything created here is private to the
+service's user whatever the umask: directories 0700, files 0600.
 """
 from __future__ import annotations
 
 import errno
 import hashlib
 import os
+import secrets
 import stat
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from ... import paths
 from ...errors import BackendError, Conflict, InvalidPath, InvalidRequest, PathNotFound, PermissionDenied
+from ...privatefiles import DIR_MODE, FILE_MODE, make_private_dirs
 
-__all__ = ["ZoneStorage", "Spooled", "Entry", "CHUNK_BYTES"]
+__all__ = ["ZoneStorage", "Spooled", "Entry", "Touched", "CHUNK_BYTES"]
 
 CHUNK_BYTES = 1024 * 1024
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO placed in the tree must not hang a worker (it is refused after fstat);
+# it changes nothing for regular files.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+_SPOOL_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A child found in a collection on disk: its logical path, whether it is a collection, and its stat."""
+    """A child found in a collection on disk: its logical path, whether it is a collection, and its lstat."""
 
     path: str
     is_collection: bool
@@ -39,11 +52,19 @@ class Entry:
 
 @dataclass(frozen=True)
 class Spooled:
-    """A completely received upload waiting in the spool: where, how many bytes, their MD5 (hex)."""
+    """A completely received upload waiting in the spool: its name in the spool, how many bytes, their MD5."""
 
-    temp_path: str
+    name: str
     size: int
     md5: str
+
+
+@dataclass(frozen=True)
+class Touched:
+    """A collection whose entries an operation changed, with its modification time afterwards."""
+
+    path: str
+    mtime_ns: int
 
 
 def _addressable(name: str) -> bool:
@@ -55,43 +76,134 @@ def _addressable(name: str) -> bool:
     return not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name)
 
 
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:  # pragma: no cover - closing an fd we own does not fail in practice
+        pass
+
+
 class ZoneStorage:
-    """The zone ``zone`` stored under ``data_dir``. Logical paths must already be valid (``paths.validate_path``)."""
+    """The zone ``zone`` stored under ``data_dir``. Logical paths must already be valid (``paths.validate_path``).
+
+    Holds directory fds of the zone root and the spool until :meth:`close`.
+    """
 
     def __init__(self, data_dir: str, zone: str) -> None:
         self.zone = zone
         self.zone_path = "/" + zone
         zone_dir = os.path.join(data_dir, "zone", zone)
-        os.makedirs(os.path.join(zone_dir, "home"), exist_ok=True)
-        os.makedirs(os.path.join(data_dir, ".spool"), mode=0o700, exist_ok=True)
+        make_private_dirs(os.path.join(zone_dir, "home"))
+        make_private_dirs(os.path.join(data_dir, ".spool"))
+        # The data directory itself is the administrator's: its path is trusted, links and all.
         self.root = os.path.realpath(zone_dir)
         self.spool_dir = os.path.realpath(os.path.join(data_dir, ".spool"))
+        self._root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            self._spool_fd = os.open(self.spool_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except BaseException:
+            os.close(self._root_fd)
+            raise
 
-    # -- mapping ---------------------------------------------------------------------------------------
+    def close(self) -> None:
+        for fd in (self._root_fd, self._spool_fd):
+            if fd >= 0:
+                _close(fd)
+        self._root_fd = self._spool_fd = -1
 
-    def disk_path(self, logical: str) -> str:
-        """Where ``logical`` lives on disk; ``PermissionDenied`` when a symlink on the way would lead elsewhere."""
+    # -- walking ---------------------------------------------------------------------------------------
+
+    def segments(self, logical: str) -> list[str]:
+        """The components of ``logical`` below the zone root; ``PermissionDenied`` outside the zone."""
         try:
             relative = paths.relative_to(self.zone_path, logical)
         except ValueError:
             raise PermissionDenied("path lies outside the zone") from None
-        disk = os.path.join(self.root, *relative.split("/")) if relative else self.root
-        # realpath resolves every existing component: any difference means a symlink (or worse) on the way.
-        if os.path.realpath(disk) != disk:
-            raise PermissionDenied("path is refused: it crosses a symbolic link", details={"path": logical})
-        return disk
+        return relative.split("/") if relative else []
+
+    def _open_child_dir(self, parent_fd: int, name: str, logical: str) -> int:
+        """``openat(parent_fd, name, O_DIRECTORY | O_NOFOLLOW)``; errors mapped (symlink: ``PermissionDenied``)."""
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+        except OSError as err:
+            if err.errno in (errno.ELOOP, errno.ENOTDIR):
+                # Only to name the error: the open already refused, so nothing was followed.
+                try:
+                    is_link = stat.S_ISLNK(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode)
+                except OSError:
+                    is_link = False
+                if is_link or err.errno == errno.ELOOP:
+                    raise PermissionDenied("path is refused: it crosses a symbolic link",
+                                           details={"path": logical}) from None
+            raise _os_error(err, logical) from err
+
+    def _open_dir(self, segments: Sequence[str], logical: str, *, create: bool = False,
+                  touched: list[tuple[str, int]] | None = None) -> int:
+        """A new fd of the collection at ``segments``, walked one component at a time from the zone root.
+
+        With ``create``, missing collections are made (0700); ``touched`` then collects ``(logical, fd)``
+        of the first existing parent and of every collection made (fds owned by the caller), whose entries
+        changed. ``PathNotFound`` when a component is missing (without ``create``); ``Conflict`` when one is
+        a data object; ``PermissionDenied`` when one is a symbolic link.
+        """
+        current = os.dup(self._root_fd)
+        walked = self.zone_path
+        try:
+            for segment in segments:
+                walked = walked + "/" + segment
+                if create:
+                    try:
+                        os.mkdir(segment, DIR_MODE, dir_fd=current)
+                        made = True
+                    except FileExistsError:
+                        made = False
+                    except OSError as err:
+                        raise _os_error(err, walked) from err
+                child = self._open_child_dir(current, segment, walked)
+                if create and made and touched is not None:
+                    if not touched:
+                        touched.append((paths.parent(walked), os.dup(current)))
+                    touched.append((walked, os.dup(child)))
+                os.close(current)
+                current = child
+            return current
+        except BaseException:
+            os.close(current)
+            raise
+
+    def _parent(self, logical: str, *, create: bool = False,
+                touched: list[tuple[str, int]] | None = None) -> tuple[int, str]:
+        """(fd of the parent collection, last component) of ``logical``; the caller closes the fd."""
+        segments = self.segments(logical)
+        if not segments:
+            raise PermissionDenied("the zone root is not addressable", details={"path": logical})
+        return self._open_dir(segments[:-1], paths.parent(logical), create=create, touched=touched), segments[-1]
+
+    # -- reading ---------------------------------------------------------------------------------------
 
     def lstat(self, logical: str) -> os.stat_result | None:
-        """The ``lstat`` of ``logical``, or ``None`` when nothing is there (or a parent is not a collection)."""
-        disk = self.disk_path(logical)
+        """The ``lstat`` of ``logical``, or ``None`` when nothing is there (or a parent is not a collection).
+
+        ``PermissionDenied`` when ``logical`` or a component on the way is a symbolic link.
+        """
+        segments = self.segments(logical)
+        if not segments:
+            return os.fstat(self._root_fd)
         try:
-            return os.lstat(disk)
-        except FileNotFoundError:
+            fd, name = self._parent(logical)
+        except (PathNotFound, Conflict):
             return None
-        except NotADirectoryError:
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as err:
             raise _os_error(err, logical) from err
+        finally:
+            os.close(fd)
+        if stat.S_ISLNK(st.st_mode):
+            raise PermissionDenied("path is refused: it is a symbolic link", details={"path": logical})
+        return st
 
     def kind(self, logical: str) -> str | None:
         """``"collection"``, ``"data_object"`` or ``None`` (nothing, or something that is neither)."""
@@ -104,18 +216,18 @@ class ZoneStorage:
             return "data_object"
         return None
 
-    # -- reading ---------------------------------------------------------------------------------------
+    def _open_collection(self, logical: str) -> int:
+        try:
+            return self._open_dir(self.segments(logical), logical)
+        except Conflict:
+            raise PathNotFound(details={"path": logical}) from None
 
-    def children(self, logical: str) -> list[Entry]:
-        """The collections and data objects directly in collection ``logical``, in S3 key order.
-
-        Symlinks, special files and names no logical path can spell are left out. ``PathNotFound`` when
-        ``logical`` is not a collection.
-        """
-        if self.kind(logical) != "collection":
-            raise PathNotFound(details={"path": logical})
+    @staticmethod
+    def _scan(fd: int, logical: str) -> list[Entry]:
+        """The collections and regular files in the directory ``fd`` (logical path ``logical``), in key order."""
         entries: list[Entry] = []
-        with os.scandir(self.disk_path(logical)) as scan:
+        base = logical.rstrip("/") + "/"
+        with os.scandir(fd) as scan:
             for item in scan:
                 if not _addressable(item.name):
                     continue
@@ -124,35 +236,128 @@ class ZoneStorage:
                 except FileNotFoundError:  # removed while we looked
                     continue
                 if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
-                    entries.append(Entry(logical.rstrip("/") + "/" + item.name, stat.S_ISDIR(st.st_mode), st))
+                    entries.append(Entry(base + item.name, stat.S_ISDIR(st.st_mode), st))
         entries.sort(key=lambda e: e.sort_key)
         return entries
 
+    def children(self, logical: str) -> list[Entry]:
+        """The collections and data objects directly in collection ``logical``, in S3 key order.
+
+        Symlinks, special files and names no logical path can spell are left out. ``PathNotFound`` when
+        ``logical`` is not a collection; ``PermissionDenied`` when a component is a symbolic link.
+        """
+        fd = self._open_collection(logical)
+        try:
+            return self._scan(fd, logical)
+        finally:
+            os.close(fd)
+
+    def walk(self, logical: str, start_after: bytes | None = None, *, files_only: bool = True) -> Iterator[Entry]:
+        """Everything below collection ``logical``, at any depth, depth-first in S3 key order.
+
+        Entries with a key at or before ``start_after`` are left out and subtrees wholly before it are not
+        descended into. With ``files_only`` only data objects are yielded. Each directory is opened once,
+        relative to its parent's fd (so the cost is linear in what is walked, whatever the depth); a
+        sub-directory swapped for anything else between the scan and the open is skipped.
+        """
+        stack: list[tuple[int, Iterator[Entry]]] = []
+        fd = self._open_collection(logical)
+        try:
+            stack.append((fd, iter(self._scan(fd, logical))))
+            while stack:
+                fd, pending = stack[-1]
+                entry = next(pending, None)
+                if entry is None:
+                    os.close(fd)
+                    stack.pop()
+                    continue
+                key = entry.sort_key
+                if not entry.is_collection:
+                    if start_after is None or key > start_after:
+                        yield entry
+                    continue
+                if start_after is not None and key < start_after and not start_after.startswith(key):
+                    continue
+                if not files_only and (start_after is None or key > start_after):
+                    yield entry
+                try:
+                    child = os.open(paths.basename(entry.path), _DIR_FLAGS, dir_fd=fd)
+                except OSError:
+                    continue
+                try:
+                    stack.append((child, iter(self._scan(child, entry.path))))
+                except BaseException:
+                    os.close(child)
+                    raise
+        finally:
+            for fd, _ in stack:
+                _close(fd)
+
+    def dir_mtimes(self, logicals: Sequence[str]) -> Iterator[int | None]:
+        """The modification time (ns) of each collection in ``logicals`` (``None``: not a collection).
+
+        Keeps the directories on the way open between items, so a list in key order costs one ``openat`` per
+        new component, not one walk from the root per item.
+        """
+        stack: list[tuple[str, int]] = []  # (segment, fd) from the zone root down
+        try:
+            for logical in logicals:
+                segments = self.segments(logical)
+                same = 0
+                while same < len(stack) and same < len(segments) and stack[same][0] == segments[same]:
+                    same += 1
+                while len(stack) > same:
+                    _close(stack.pop()[1])
+                parent = stack[-1][1] if stack else self._root_fd
+                missing = False
+                for segment in segments[same:]:
+                    try:
+                        fd = os.open(segment, _DIR_FLAGS, dir_fd=parent)
+                    except OSError:
+                        missing = True
+                        break
+                    stack.append((segment, fd))
+                    parent = fd
+                yield None if missing else os.fstat(parent).st_mtime_ns
+        finally:
+            for _, fd in stack:
+                _close(fd)
+
     def open_read(self, logical: str) -> BinaryIO:
         """A seekable binary stream of the data object ``logical``; ``PathNotFound`` when it is not one."""
-        disk = self.disk_path(logical)
         try:
-            fd = os.open(disk, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            parent, name = self._parent(logical)
+        except Conflict:
+            raise PathNotFound(details={"path": logical}) from None
+        try:
+            fd = os.open(name, _READ_FLAGS, dir_fd=parent)
         except (FileNotFoundError, NotADirectoryError):
             raise PathNotFound(details={"path": logical}) from None
         except OSError as err:
             if err.errno == errno.ELOOP:
                 raise PermissionDenied("path is refused: it is a symbolic link", details={"path": logical}) from None
+            if err.errno == errno.ENXIO:  # a socket or a FIFO without a writer
+                raise PathNotFound(details={"path": logical}) from None
             raise _os_error(err, logical) from err
+        finally:
+            os.close(parent)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise PathNotFound(details={"path": logical})
+            os.set_blocking(fd, True)
             return os.fdopen(fd, "rb")
         except BaseException:
             os.close(fd)
             raise
 
-    def md5_of(self, logical: str) -> str:
-        """Compute the MD5 (hex) of a data object, for files placed on disk by hand."""
+    @staticmethod
+    def md5_of(stream: BinaryIO, *, stop: Callable[[], bool] = lambda: False) -> str | None:
+        """The MD5 (hex) of what ``stream`` holds; ``None`` when ``stop()`` turns true on the way."""
         digest = hashlib.md5(usedforsecurity=False)
-        with self.open_read(logical) as stream:
-            for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
-                digest.update(chunk)
+        for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
+            if stop():
+                return None
+            digest.update(chunk)
         return digest.hexdigest()
 
     # -- writing ---------------------------------------------------------------------------------------
@@ -160,13 +365,15 @@ class ZoneStorage:
     def spool(
         self, stream: BinaryIO, *, size: int | None, max_bytes: int | None, too_big: Callable[[], Exception]
     ) -> Spooled:
-        """Read ``stream`` to EOF into a spool file, computing its MD5.
+        """Read ``stream`` to EOF into a spool file (0600), computing its MD5.
 
         Raises ``too_big()`` as soon as more than ``max_bytes`` arrive (``None``: no cap), ``InvalidRequest``
         when ``size`` is given and the stream's length differs; any exception (the stream's own included)
         removes the spool file and propagates.
         """
-        fd, temp_path = tempfile.mkstemp(dir=self.spool_dir, prefix="upload-")
+        name = "upload-" + secrets.token_hex(12)
+        fd = os.open(name, _SPOOL_FLAGS, FILE_MODE, dir_fd=self._spool_fd)
+        spooled = Spooled(name, 0, "")
         digest = hashlib.md5(usedforsecurity=False)
         total = 0
         try:
@@ -185,73 +392,94 @@ class ZoneStorage:
             if size is not None and size != total:
                 raise InvalidRequest("the body's length differs from the declared size", details={"size": size})
         except BaseException:
-            discard(temp_path)
+            self.discard(spooled)
             raise
-        return Spooled(temp_path, total, digest.hexdigest())
+        return Spooled(name, total, digest.hexdigest())
 
-    def place(self, spooled: Spooled, logical: str, *, mtime_ns: int) -> os.stat_result:
+    def discard(self, spooled: Spooled) -> None:
+        """Remove a spool file, if it is still there."""
+        try:
+            os.unlink(spooled.name, dir_fd=self._spool_fd)
+        except FileNotFoundError:
+            pass
+
+    def place(self, spooled: Spooled, logical: str, *, mtime_ns: int) -> tuple[os.stat_result, list[Touched]]:
         """Move a spooled upload to ``logical`` (replacing a data object), creating missing parent collections.
 
+        Returns the new file's stat and the collections whose entries changed (with their new mtimes).
         ``Conflict`` when a collection is at ``logical`` or a data object stands where a parent collection
-        should be. The spool file is left for the caller to discard on error.
+        should be; ``PermissionDenied`` when a symlink is on the way or at ``logical``. The spool file is left
+        for the caller to discard on error.
         """
-        disk = self.disk_path(logical)
-        self.make_collections(paths.parent(logical))
-        os.utime(spooled.temp_path, ns=(mtime_ns, mtime_ns))
+        opened: list[tuple[str, int]] = []
+        parent, name = self._parent(logical, create=True, touched=opened)
         try:
-            os.replace(spooled.temp_path, disk)
-        except (IsADirectoryError, NotADirectoryError):
-            raise Conflict("a collection exists at that path", details={"path": logical}) from None
-        except OSError as err:
-            raise _os_error(err, logical) from err
-        return os.lstat(disk)
-
-    def make_collections(self, logical: str) -> None:
-        """Create collection ``logical`` and its missing parents; ``Conflict`` when a data object is in the way."""
-        relative = paths.relative_to(self.zone_path, logical)
-        current = self.zone_path
-        for segment in relative.split("/") if relative else []:
-            current = current + "/" + segment
-            disk = self.disk_path(current)
             try:
-                os.mkdir(disk, 0o755)
-            except FileExistsError:
-                if not stat.S_ISDIR(os.lstat(disk).st_mode):
-                    raise Conflict("a data object exists where a collection is needed",
-                                   details={"path": current}) from None
+                existing = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                existing = None
             except OSError as err:
-                raise _os_error(err, current) from err
+                raise _os_error(err, logical) from err
+            # rename() would replace a link rather than follow it; refusing keeps the tree's links visible.
+            if existing is not None and stat.S_ISLNK(existing.st_mode):
+                raise PermissionDenied("path is refused: it is a symbolic link", details={"path": logical})
+            if existing is not None and stat.S_ISDIR(existing.st_mode):
+                raise Conflict("a collection exists at that path", details={"path": logical})
+            os.utime(spooled.name, ns=(mtime_ns, mtime_ns), dir_fd=self._spool_fd, follow_symlinks=False)
+            try:
+                os.replace(spooled.name, name, src_dir_fd=self._spool_fd, dst_dir_fd=parent)
+            except (IsADirectoryError, NotADirectoryError):
+                raise Conflict("a collection exists at that path", details={"path": logical}) from None
+            except OSError as err:
+                raise _os_error(err, logical) from err
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            if not opened or opened[-1][0] != paths.parent(logical):
+                opened.append((paths.parent(logical), os.dup(parent)))
+            return st, [Touched(path, os.fstat(fd).st_mtime_ns) for path, fd in opened]
+        finally:
+            os.close(parent)
+            for _, fd in opened:
+                _close(fd)
 
-    def remove(self, logical: str) -> None:
-        """Delete the data object ``logical``; ``PathNotFound`` when there is none. Collections stay."""
-        if self.kind(logical) != "data_object":
-            raise PathNotFound(details={"path": logical})
+    def make_collections(self, logical: str) -> list[Touched]:
+        """Create collection ``logical`` and its missing parents (0700); ``Conflict`` when a data object is in
+        the way. Returns the collections whose entries changed (none when everything existed)."""
+        opened: list[tuple[str, int]] = []
         try:
-            os.unlink(self.disk_path(logical))
-        except FileNotFoundError:
-            raise PathNotFound(details={"path": logical}) from None
+            os.close(self._open_dir(self.segments(logical), logical, create=True, touched=opened))
+            return [Touched(path, os.fstat(fd).st_mtime_ns) for path, fd in opened]
+        finally:
+            for _, fd in opened:
+                _close(fd)
 
-    def walk_files(self, logical: str, start_after: bytes | None) -> Iterator[Entry]:
-        """Every data object below collection ``logical``, at any depth, in byte order of the full path.
+    def remove(self, logical: str) -> Touched:
+        """Delete the data object ``logical``; ``PathNotFound`` when there is none. Collections stay.
 
-        Subtrees wholly at or before ``start_after`` are not descended into.
+        Returns the parent collection with its new mtime.
         """
-        for entry in self.children(logical):
-            if entry.is_collection:
-                prefix = entry.sort_key
-                if start_after is not None and prefix < start_after and not start_after.startswith(prefix):
-                    continue
-                yield from self.walk_files(entry.path, start_after)
-            elif start_after is None or entry.sort_key > start_after:
-                yield entry
-
-
-def discard(temp_path: str) -> None:
-    """Remove a spool file, if it is still there."""
-    try:
-        os.unlink(temp_path)
-    except FileNotFoundError:
-        pass
+        try:
+            parent, name = self._parent(logical)
+        except Conflict:
+            raise PathNotFound(details={"path": logical}) from None
+        try:
+            try:
+                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except (FileNotFoundError, NotADirectoryError):
+                raise PathNotFound(details={"path": logical}) from None
+            if stat.S_ISLNK(st.st_mode):
+                raise PermissionDenied("path is refused: it is a symbolic link", details={"path": logical})
+            if not stat.S_ISREG(st.st_mode):
+                raise PathNotFound(details={"path": logical})
+            # unlinkat never follows a link: whatever is at the name now, only the name goes.
+            try:
+                os.unlink(name, dir_fd=parent)
+            except FileNotFoundError:
+                raise PathNotFound(details={"path": logical}) from None
+            except IsADirectoryError:  # swapped for a collection since the stat
+                raise PathNotFound(details={"path": logical}) from None
+            return Touched(paths.parent(logical), os.fstat(parent).st_mtime_ns)
+        finally:
+            os.close(parent)
 
 
 def _os_error(err: OSError, logical: str) -> Exception:
@@ -259,4 +487,8 @@ def _os_error(err: OSError, logical: str) -> Exception:
         return InvalidPath("a path segment is too long for this zone", details={"path": logical})
     if err.errno == errno.ENOTDIR:
         return Conflict("a data object exists where a collection is needed", details={"path": logical})
+    if err.errno == errno.ENOENT:
+        return PathNotFound(details={"path": logical})
+    if err.errno == errno.ELOOP:
+        return PermissionDenied("path is refused: it crosses a symbolic link", details={"path": logical})
     return BackendError("the zone's storage failed")
