@@ -36,6 +36,7 @@ __all__ = [
     "can_manage",
     "admits",
     "check_usable",
+    "continues_use",
     "action_allowed",
     "host_admitted",
 ]
@@ -302,21 +303,38 @@ def host_admitted(ticket: Ticket, client_host: str | None) -> bool:
 
 
 def check_usable(
-    ticket: Ticket, holder: str, holder_groups: Iterable[str], client_host: str | None, now: datetime
+    ticket: Ticket, holder: str, holder_groups: Iterable[str], client_host: str | None, now: datetime,
+    *, continuing: bool = False,
 ) -> None:
     """Raise the :class:`TicketUnusable` subclass that says why ``holder`` may not use ``ticket`` now.
 
-    The uses limit is only pre-checked here; backends count uses atomically (see ``TicketBackend.use_ticket``).
+    The uses limit is only pre-checked here; backends count uses atomically (see
+    ``TicketBackend.open_session``). ``continuing``: the request continues a use already counted
+    (:func:`continues_use`), so a used-up limit does not refuse it; expiry and allow-lists still do.
     """
     status = ticket_status(ticket, now)
     if status is TicketStatus.EXPIRED:
         raise TicketExpired()
-    if status is TicketStatus.EXHAUSTED:
+    if status is TicketStatus.EXHAUSTED and not continuing:
         raise TicketExhausted()
     if not ticket.anonymous and not admits(ticket, holder, holder_groups):
         raise TicketGroupExcluded() if ticket.groups and not ticket.users else TicketUserExcluded()
     if not host_admitted(ticket, client_host):
         raise TicketHostExcluded()
+
+
+def continues_use(last_request: datetime | None, now: datetime, window: float) -> bool:
+    """Whether a request at ``now`` continues the current use of a key pair rather than starting a new one.
+
+    A use is what iRODS counts per connection: the requests of one key pair (ticket and holder) that follow
+    each other with gaps of at most ``window`` seconds are one use, however many there are. ``last_request``
+    is the time of the pair's previous granted request (``None``: none yet). ``window <= 0`` makes every
+    request a use of its own. A ``last_request`` later than ``now`` (another instance's clock running ahead)
+    counts as within the window.
+    """
+    if window <= 0 or last_request is None:
+        return False
+    return now - last_request <= timedelta(seconds=window)
 
 
 def action_allowed(ticket: Ticket, action: str) -> bool:

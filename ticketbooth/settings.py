@@ -49,6 +49,9 @@ class S3Settings:
     region: str = "us-east-1"
     master_key: str = ""  # derives every key pair; >= 32 bytes; embedded default generates one in data_dir
     key_cache_ttl: float = 5.0  # seconds a resolved key is cached per instance; 0 disables the cache
+    # A key pair's requests that follow each other within this many seconds are one use of its ticket, as an
+    # iRODS connection is one use; 0: every request is a use.
+    use_window: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("auth.mode 'jwks' needs 'auth.jwks_url', 'auth.issuer' and 'auth.audience'")
     if settings.auth.hs256_secret and len(settings.auth.hs256_secret.encode()) < 32:
         raise ConfigError("setting 'auth.hs256_secret' must be at least 32 bytes")
+    if not 0 <= settings.s3.use_window <= 86400:
+        raise ConfigError("setting 's3.use_window' must be from 0 to 86400 seconds")
     if settings.s3.master_key and len(settings.s3.master_key.encode()) < 32:
         raise ConfigError("setting 's3.master_key' must be at least 32 bytes")
     if settings.anonymous.max_lifetime <= 0 or not 0 < settings.anonymous.default_expiry <= settings.anonymous.max_lifetime:

@@ -175,8 +175,10 @@ class GatewayWorld:
         return S3Client(self, akid, secret, f"ticket-{ticket.id}")
 
 
-def make_world(tmp_path: Any, clock: Clock | Callable[[], datetime], **gateway: Any) -> GatewayWorld:
-    settings = Settings(data_dir=str(tmp_path / "data"), s3=S3Settings(master_key=MASTER_KEY, key_cache_ttl=0),
+def make_world(tmp_path: Any, clock: Clock | Callable[[], datetime], *, use_window: float = 0.0,
+               **gateway: Any) -> GatewayWorld:
+    settings = Settings(data_dir=str(tmp_path / "data"),
+                        s3=S3Settings(master_key=MASTER_KEY, key_cache_ttl=0, use_window=use_window),
                         gateway=GatewaySettings(**gateway))
     backend = EmbeddedBackend(settings.data_dir, "tempZone", users=("alice", "bob"), master_key=MASTER_KEY,
                               clock=clock)

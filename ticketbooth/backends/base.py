@@ -140,12 +140,16 @@ class TicketBackend(abc.ABC):
     # -- data path -------------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def open_session(self, ticket: Ticket, holder: str, *, client_host: str | None, now: datetime) -> DataSession:
+    def open_session(self, ticket: Ticket, holder: str, *, client_host: str | None, now: datetime,
+                     window: float = 0.0) -> DataSession:
         """Start one use of ``ticket`` by ``holder`` from ``client_host`` and return its data session.
 
-        This is where a use is counted, exactly once per call and atomically (a uses limit of N admits N
-        sessions, never N+1, under any concurrency). Raises the ``TicketUnusable`` subclass that applies
-        (expired, uses exceeded, user/group/host excluded) or ``TicketNotFound`` when the ticket is gone.
+        This is where a use is counted, atomically (a uses limit of N admits N uses, never N+1, under any
+        concurrency, across processes and instances sharing the catalogue). ``window`` (seconds, 0: off): a
+        session that follows the holder's previous one within the window continues that use
+        (``policy.continues_use``) and counts none, also when the limit is reached; otherwise exactly one use
+        is counted. Raises the ``TicketUnusable`` subclass that applies (expired, uses exceeded,
+        user/group/host excluded) or ``TicketNotFound`` when the ticket is gone.
         """
 
     def close(self) -> None:  # noqa: B027 - optional hook

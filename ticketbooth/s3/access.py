@@ -15,7 +15,9 @@ call it.
 4. the action the operation needs (read: list/stat/read; write: also write/delete) against the ticket type;
 5. ticket status and allow-lists (:func:`ticketbooth.policy.check_usable`), with the client address taken
    from ``X-Forwarded-For`` only through trusted proxies;
-6. ``backend.open_session``: this counts exactly one use of the ticket (refused requests count none).
+6. ``backend.open_session``: this counts one use of the ticket (refused requests count none); with
+   ``s3.use_window`` a key pair's request that follows its previous one within the window continues that use
+   (``ticketbooth.policy.continues_use``). Anonymous links always count one use per request.
 
 :func:`authorize_link` does steps 3 to 6 for the anonymous capability URLs ``/_t/<ticket string>/<path>``.
 Both return a :class:`Decision` holding the open :class:`~ticketbooth.backends.base.DataSession`; close it
@@ -200,7 +202,8 @@ def _client_host(parts: RequestParts, settings: Settings) -> str | None:
 
 
 def _grant(ticket: Ticket, holder: str, the_route: Route, *, backend: TicketBackend, settings: Settings,
-           client_host: str | None, now: datetime, auth: Any = None, access_key_id: str | None = None) -> Decision:
+           client_host: str | None, now: datetime, auth: Any = None, access_key_id: str | None = None,
+           window: float = 0.0) -> Decision:
     _check_bucket(ticket, the_route.bucket)
     action = ACTIONS[the_route.operation]
     target = ticket.path if the_route.key is None else object_path(
@@ -208,8 +211,10 @@ def _grant(ticket: Ticket, holder: str, the_route: Route, *, backend: TicketBack
     if not policy.action_allowed(ticket, action):
         raise _access_denied(f"Access Denied: a {ticket.access.value} ticket does not allow {action}.")
     groups = () if ticket.anonymous else backend.user_groups(holder)
-    policy.check_usable(ticket, holder, groups, client_host, now)
-    session = backend.open_session(ticket, holder, client_host=client_host, now=now)
+    # With a use window only the backend knows whether this request continues a use (its catalogue holds
+    # the pair's last request), so a used-up limit is judged there, not on this possibly cached ticket.
+    policy.check_usable(ticket, holder, groups, client_host, now, continuing=window > 0)
+    session = backend.open_session(ticket, holder, client_host=client_host, now=now, window=window)
     return Decision(ticket=ticket, holder=holder, route=the_route, path=target, action=action,
                     client_host=client_host, session=session, auth=auth, access_key_id=access_key_id)
 
@@ -251,7 +256,7 @@ def authorize(
     _refuse_encryption(parts)
     return _grant(resolved.ticket, resolved.holder, the_route, backend=backend, settings=settings,
                   client_host=_client_host(parts, settings), now=now, auth=result,
-                  access_key_id=result.access_key_id)
+                  access_key_id=result.access_key_id, window=settings.s3.use_window)
 
 
 def authorize_link(

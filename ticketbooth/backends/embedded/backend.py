@@ -299,15 +299,23 @@ class EmbeddedBackend(TicketBackend):
 
     # -- data path -----------------------------------------------------------------------------------------
 
-    def open_session(self, ticket: Ticket, holder: str, *, client_host: str | None, now: datetime) -> EmbeddedSession:
-        # Check and count under one write lock: concurrent sessions (threads or processes) see each other's uses.
+    def open_session(self, ticket: Ticket, holder: str, *, client_host: str | None, now: datetime,
+                     window: float = 0.0) -> EmbeddedSession:
+        # Check, decide the window and count under one write lock: concurrent sessions (threads or processes
+        # sharing the catalogue) see each other's uses and requests, so a limit of N is never overshot.
         with self._catalog.write() as conn:
             current = self._catalog.get_ticket(conn, ticket.id)
             if current is None:
                 raise TicketNotFound(details={"id": ticket.id})
-            policy.check_usable(current, holder, self._catalog.groups_of(conn, holder), client_host, now)
-            self._catalog.count_use(conn, current.id)
-        used = replace(current, uses_count=current.uses_count + 1)
+            continuing = window > 0 and policy.continues_use(
+                self._catalog.last_request(conn, current.id, holder), now, window)
+            policy.check_usable(current, holder, self._catalog.groups_of(conn, holder), client_host, now,
+                                continuing=continuing)
+            if not continuing:
+                self._catalog.count_use(conn, current.id)
+            if window > 0:
+                self._catalog.record_request(conn, current.id, holder, now)
+        used = current if continuing else replace(current, uses_count=current.uses_count + 1)
         return EmbeddedSession(self._catalog, self._storage, used, holder, self._clock)
 
     def close(self) -> None:

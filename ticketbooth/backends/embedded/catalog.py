@@ -71,6 +71,13 @@ CREATE TABLE IF NOT EXISTS group_members (
     PRIMARY KEY (grp, member)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS group_members_member ON group_members (member, grp);
+-- When each key pair (ticket, holder) last made a granted request: the use window (policy.continues_use).
+CREATE TABLE IF NOT EXISTS key_requests (
+    ticket_id    INTEGER NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
+    holder       TEXT NOT NULL,
+    last_request INTEGER NOT NULL,
+    PRIMARY KEY (ticket_id, holder)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS objects (
     path     TEXT PRIMARY KEY,
     size     INTEGER NOT NULL,
@@ -300,6 +307,21 @@ class Catalog:
     @staticmethod
     def count_use(conn: sqlite3.Connection, ticket_id: int) -> None:
         conn.execute("UPDATE tickets SET uses_count = uses_count + 1 WHERE id = ?", (ticket_id,))
+
+    @staticmethod
+    def last_request(conn: sqlite3.Connection, ticket_id: int, holder: str) -> datetime | None:
+        row = conn.execute("SELECT last_request FROM key_requests WHERE ticket_id = ? AND holder = ?",
+                           (ticket_id, holder)).fetchone()
+        return None if row is None else from_micros(row[0])
+
+    @staticmethod
+    def record_request(conn: sqlite3.Connection, ticket_id: int, holder: str, now: datetime) -> None:
+        # max(): a request judged with an earlier clock (another instance) never moves the window back.
+        conn.execute(
+            "INSERT INTO key_requests (ticket_id, holder, last_request) VALUES (?, ?, ?) "
+            "ON CONFLICT (ticket_id, holder) DO UPDATE SET last_request = max(last_request, excluded.last_request)",
+            (ticket_id, holder, to_micros(now)),
+        )
 
     @staticmethod
     def count_write(conn: sqlite3.Connection, ticket_id: int, nbytes: int) -> None:
