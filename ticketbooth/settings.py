@@ -62,6 +62,8 @@ class GatewaySettings:
     trusted_proxies: tuple[str, ...] = ()  # X-Forwarded-For is believed only from these networks
     authorize_secret: str = ""  # shared secret other gateways present to POST /v1/authorize
     spool_dir: str = ""  # multipart parts; default <data_dir>/.spool
+    multipart_max_staged_bytes: int = 16 * 1024**3  # bytes multipart uploads may stage per ticket
+    multipart_expiry: int = 7 * 86400  # seconds after which an unfinished multipart upload is aborted
     public_url: str = ""  # base URL of anonymous links; default: the API's own URL
 
 

@@ -229,8 +229,10 @@ def test_refused_multipart_completion_leaves_nothing(gw):
     ticket = gw.ticket("ds1", access=Access.WRITE, write_byte_limit=3000)
     client = gw.client(ticket)
     upload_id = client.request("POST", "mp.bin", "uploads").find("UploadId")
-    etags = [client.request("PUT", "mp.bin", f"partNumber={n}&uploadId={upload_id}", body=b"z" * 2000
+    etags = [client.request("PUT", "mp.bin", f"partNumber={n}&uploadId={upload_id}", body=b"z" * 1200
                             ).headers["etag"] for n in (1, 2)]
+    # A PutObject spends budget the staged parts had been admitted against (parts reserve, they do not spend).
+    assert client.request("PUT", "other.bin", body=b"o" * 1000).status == 200
     body = ("<CompleteMultipartUpload>" + "".join(
         f"<Part><PartNumber>{n}</PartNumber><ETag>{e}</ETag></Part>" for n, e in zip((1, 2), etags, strict=True))
         + "</CompleteMultipartUpload>").encode()

@@ -13,8 +13,9 @@ import logging
 import mimetypes
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
@@ -45,7 +46,8 @@ from . import s3xml
 from .conditions import evaluate, http_date
 from .linkpage import LinkEntry, listing_page, message_page
 from .listing import decode_token, encode_token, paginate, parse_max_keys
-from .multipart import MultipartStore
+from .multipart import MAX_PART_NUMBER, SWEEP_INTERVAL, MultipartStore, upload_can_complete
+from .numbers import parse_decimal
 from .ranges import parse_range
 
 __all__ = ["GatewayApp", "create_gateway_app", "CHUNK_BYTES", "MAX_PUT_SIZE"]
@@ -187,13 +189,47 @@ class GatewayApp:
         self.resolver = resolver
         self.clock = clock
         self.multipart = multipart
+        self._sweep_lock = threading.Lock()
+        self._next_sweep: datetime | None = None
         # Every row's handler is bound now, so a row without one fails at start-up, never as a 500 later.
         self._handlers: dict[str, Callable[[Decision, _Request], Response]] = {
             op.name: getattr(self, op.handler) for op in OPERATIONS}
 
+    # -- multipart clean-up ----------------------------------------------------------------------------
+
+    def sweep_multipart(self) -> list[str]:
+        """Abort uploads that can never complete (see :meth:`MultipartStore.sweep`); returns what went."""
+        now = self.clock()
+
+        def keep(ticket_id: int) -> bool:
+            try:
+                ticket = self.backend.find_ticket(ticket_id)
+            except TicketBoothError:
+                return True  # the backend cannot say now: keep, judge again next time
+            return ticket is not None and upload_can_complete(ticket, now)
+
+        removed = self.multipart.sweep(now, keep)
+        if removed:
+            log.info("multipart clean-up removed %d item(s): %s", len(removed), "; ".join(removed[:20]))
+        self._next_sweep = now + timedelta(seconds=SWEEP_INTERVAL)
+        return removed
+
+    def _maybe_sweep(self) -> None:
+        if self._next_sweep is not None and self.clock() < self._next_sweep:
+            return
+        if self._sweep_lock.acquire(blocking=False):  # one request per process sweeps; others go on
+            try:
+                self.sweep_multipart()
+            except Exception as exc:  # noqa: BLE001 - clean-up must never fail a request
+                log.error("multipart clean-up failed: %s", type(exc).__name__, exc_info=exc)
+                self._next_sweep = self.clock() + timedelta(seconds=SWEEP_INTERVAL)
+            finally:
+                self._sweep_lock.release()
+
     # -- WSGI ------------------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        self._maybe_sweep()
         request_id = secrets.token_hex(8).upper()
         raw_path, query = raw_target(environ)
         if raw_path.startswith(LINK_PREFIX):
@@ -481,21 +517,31 @@ class GatewayApp:
     # -- multipart -------------------------------------------------------------------------------------
 
     def _upload(self, d: Decision) -> Any:
-        return self.multipart.get(d.ticket.id, d.route.key or "", d.route.params.get("uploadId", ""))
+        return self.multipart.get(d.ticket.id, d.route.key or "", d.route.params.get("uploadId", ""), d.holder)
 
     def _op_CreateMultipartUpload(self, d: Decision, req: _Request) -> Response:
         self._conditional_write(d, req)
-        upload = self.multipart.create(d.ticket.id, d.route.key or "", d.holder, self.clock())
+        ticket = d.session.ticket  # as the session judged it now, not as the key cache remembers it
+        files_left = ticket.write_file_limit - ticket.write_file_count if ticket.write_file_limit else None
+        upload = self.multipart.create(d.ticket.id, d.route.key or "", d.holder, self.clock(),
+                                       write_files_left=files_left)
         return self._xml(s3xml.initiate_multipart(bucket_name(d.ticket), upload.key, upload.upload_id))
 
     def _op_UploadPart(self, d: Decision, req: _Request) -> Response:
         upload = self._upload(d)
-        number_text = d.route.params.get("partNumber", "")
-        if not number_text.isdigit():
+        number = parse_decimal(d.route.params.get("partNumber"), cap=MAX_PART_NUMBER + 1)
+        if number is None:
             raise S3Error("InvalidArgument", 400, "Part number must be an integer between 1 and 10000, inclusive",
                           details={"ArgumentName": "partNumber"})
+        declared = d.auth.decoded_content_length
+        if declared is None:
+            declared = parse_decimal(req.headers.get("content-length"))
+        if declared is None:
+            raise S3Error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
+        ticket = d.session.ticket
+        budget = max(ticket.write_byte_limit - ticket.write_byte_count, 0) if ticket.write_byte_limit else None
         body = with_content_checks(d.auth.body, list(req.headers.items()))
-        part = self.multipart.put_part(upload, int(number_text), body)
+        part = self.multipart.put_part(upload, number, body, declared=declared, budget=budget)
         response = Response(b"", status=200)
         response.headers["ETag"] = f'"{part.etag}"'
         return response
@@ -508,6 +554,9 @@ class GatewayApp:
         with stream:
             d.session.write(d.path, stream, size=size)  # type: ignore[arg-type]
         self.multipart.remove(upload)
+        after = self.backend.find_ticket(d.ticket.id)
+        if after is None or not upload_can_complete(after, self.clock()):
+            self.multipart.remove_ticket(d.ticket.id)  # the ticket's write limits are used up: abort the rest
         location = f"{self.settings.s3.endpoint_url.rstrip('/')}/{bucket_name(d.ticket)}/{quote(upload.key)}"
         return self._xml(s3xml.complete_multipart(location, bucket_name(d.ticket), upload.key, etag))
 
@@ -517,11 +566,10 @@ class GatewayApp:
 
     def _op_ListParts(self, d: Decision, req: _Request) -> Response:
         upload = self._upload(d)
-        marker_text = d.route.params.get("part-number-marker", "0") or "0"
-        if not marker_text.isdigit():
+        marker = parse_decimal(d.route.params.get("part-number-marker", "0") or "0")
+        if marker is None:
             raise S3Error("InvalidArgument", 400, "Invalid part-number-marker",
                           details={"ArgumentName": "part-number-marker"})
-        marker = int(marker_text)
         max_parts = parse_max_keys(d.route.params.get("max-parts"), "max-parts")
         parts = [p for p in self.multipart.parts(upload) if p.number > marker]
         page = parts[:max_parts]
@@ -537,7 +585,7 @@ class GatewayApp:
         encoding = params.get("encoding-type")
         max_uploads = parse_max_keys(params.get("max-uploads"), "max-uploads")
         found = []
-        for upload in self.multipart.uploads(d.ticket.id):
+        for upload in self.multipart.uploads(d.ticket.id, d.holder):
             if not upload.key.startswith(prefix):
                 continue
             if key_marker and (upload.key.encode() < key_marker.encode() or (
@@ -669,5 +717,9 @@ def create_gateway_app(settings: Settings | None = None, *, backend: TicketBacke
         raise ConfigError("setting 's3.master_key' is required with this backend")
     resolver = KeyResolver(backend, master, ttl=settings.s3.key_cache_ttl)
     spool = settings.gateway.spool_dir or os.path.join(settings.data_dir, ".spool")
-    store = MultipartStore(spool, min_part_size=min_part_size if min_part_size is not None else 5 * 1024 * 1024)
-    return GatewayApp(settings, backend, resolver, clock, store)
+    store = MultipartStore(spool, min_part_size=min_part_size if min_part_size is not None else 5 * 1024 * 1024,
+                           max_staged_bytes=settings.gateway.multipart_max_staged_bytes,
+                           expiry=timedelta(seconds=settings.gateway.multipart_expiry))
+    app = GatewayApp(settings, backend, resolver, clock, store)
+    app.sweep_multipart()  # orphans of a crashed worker, uploads of tickets revoked while we were down
+    return app

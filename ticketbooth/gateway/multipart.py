@@ -3,12 +3,29 @@
 Layout: ``<spool_dir>/<ticket id>/<upload id>/`` holds ``upload.json`` (key, holder, initiation time) and one
 file per part named ``<number:05d>.<md5 hex>``, written to a temporary name first and renamed when complete,
 so a part is either wholly there or absent. Upload ids are 32 random URL-safe characters, checked against a
-strict pattern before they touch the file system, and bound to the ticket and key: the same id presented for
-another key or through another ticket is ``NoSuchUpload``. Completion streams the parts, in order, into one
-``DataSession.write`` (limits are enforced there, so a refused completion leaves nothing in the zone).
+strict pattern before they touch the file system, and bound to the ticket, the key *and the holder*: the same
+id presented for another key, through another ticket or by another holder of the ticket is ``NoSuchUpload``.
+Completion streams the parts, in order, into one ``DataSession.write`` (limits are enforced there, so a
+refused completion leaves nothing in the zone).
+
+Limits on what is staged (issue 9 item 3), held under any concurrency of threads and processes on this host:
+
+* a part is admitted only if the ticket's staged bytes (every part of every upload of the ticket, plus every
+  part still arriving, counted at its declared size) plus this part's declared size stay within both
+  ``max_staged_bytes`` and the ticket's remaining write budget (``write_byte_limit - write_byte_count``).
+  The check and the reservation (the part's temporary file, named with its declared size) happen under an
+  exclusive ``flock`` on ``<spool_dir>/.locks/<ticket id>``; a part may not deliver more than it declared.
+* at most :data:`MAX_UPLOADS_PER_TICKET` uploads are in progress per ticket, none once its write-file limit
+  is reached.
+* :meth:`MultipartStore.sweep` removes the uploads of tickets that are gone, expired or exhausted (uses, write
+  files or write bytes), uploads older than ``expiry`` (S3's AbortIncompleteMultipartUpload), and orphans: a
+  part file still arriving holds an ``flock`` on itself, so one that can be locked was left by a crashed
+  worker. The gateway sweeps at start-up and then at most every :data:`SWEEP_INTERVAL` seconds.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -16,25 +33,38 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
-from ..privatefiles import DIR_MODE, make_private_dirs, write_private
+from .. import policy
+from ..errors import TicketWriteBytesExceeded, TicketWriteFilesExceeded
+from ..model import Ticket, TicketStatus
+from ..privatefiles import DIR_MODE, FILE_MODE, make_private_dirs, write_private
 from ..s3.errors import S3Error
 from .s3xml import PartEntry
 
 __all__ = ["MultipartStore", "Upload", "MIN_PART_SIZE", "MAX_PART_SIZE", "MAX_PART_NUMBER", "multipart_etag",
-           "ConcatenatedParts"]
+           "ConcatenatedParts", "MAX_UPLOADS_PER_TICKET", "SWEEP_INTERVAL", "DEFAULT_EXPIRY",
+           "DEFAULT_MAX_STAGED_BYTES", "upload_can_complete"]
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 MAX_PART_NUMBER = 10000
 CHUNK = 1024 * 1024
+MAX_UPLOADS_PER_TICKET = 1000
+SWEEP_INTERVAL = 300
+DEFAULT_EXPIRY = 7 * 86400
+DEFAULT_MAX_STAGED_BYTES = 16 * 1024**3
 _UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{32}")
 _PART_FILE = re.compile(r"(\d{5})\.([0-9a-f]{32})")
+# A part still arriving: its number, its declared size (what it reserves) and a random tail.
+_PART_TEMP = re.compile(r"\.part-(\d{5})-(\d{1,20})-[A-Za-z0-9_-]{8,}")
+_NEW_UPLOAD = re.compile(r"\.new-[A-Za-z0-9_-]{32}")
+#: A half-created upload directory (``.new-<id>``) older than this is an orphan.
+_NEW_UPLOAD_GRACE = 3600
 
 
 @dataclass(frozen=True)
@@ -45,6 +75,15 @@ class Upload:
     holder: str
     initiated: datetime
     directory: str
+
+
+def upload_can_complete(ticket: Ticket, now: datetime) -> bool:
+    """Whether an upload through ``ticket`` could still complete: not expired, uses and write limits left."""
+    if policy.ticket_status(ticket, now) in (TicketStatus.EXPIRED, TicketStatus.EXHAUSTED):
+        return False
+    if ticket.write_file_limit and ticket.write_file_count >= ticket.write_file_limit:
+        return False
+    return not (ticket.write_byte_limit and ticket.write_byte_count >= ticket.write_byte_limit)
 
 
 def multipart_etag(md5_hexes: Sequence[str]) -> str:
@@ -89,30 +128,72 @@ class ConcatenatedParts(io.RawIOBase):
 
 
 class MultipartStore:
-    """Multipart uploads under ``spool_dir``. ``min_part_size`` is S3's 5 MiB unless a test lowers it."""
+    """Multipart uploads under ``spool_dir``. ``min_part_size`` is S3's 5 MiB unless a test lowers it.
 
-    def __init__(self, spool_dir: str, *, min_part_size: int = MIN_PART_SIZE) -> None:
+    ``max_staged_bytes`` caps the bytes staged per ticket; ``expiry`` is the age after which an upload that
+    was neither completed nor aborted is removed by :meth:`sweep`.
+    """
+
+    def __init__(self, spool_dir: str, *, min_part_size: int = MIN_PART_SIZE,
+                 max_staged_bytes: int = DEFAULT_MAX_STAGED_BYTES,
+                 expiry: timedelta = timedelta(seconds=DEFAULT_EXPIRY)) -> None:
         self.spool_dir = os.path.abspath(spool_dir)
         self.min_part_size = min_part_size
+        self.max_staged_bytes = max_staged_bytes
+        self.expiry = expiry
 
     def _ticket_dir(self, ticket_id: int) -> str:
         return os.path.join(self.spool_dir, str(int(ticket_id)))
 
-    def create(self, ticket_id: int, key: str, holder: str, now: datetime) -> Upload:
+    @contextlib.contextmanager
+    def _ticket_lock(self, ticket_id: int) -> Iterator[None]:
+        """Exclusive, across threads and processes: each call opens its own file description to ``flock``."""
+        locks = os.path.join(self.spool_dir, ".locks")
+        make_private_dirs(locks)
+        fd = os.open(os.path.join(locks, str(int(ticket_id))), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    # -- uploads ---------------------------------------------------------------------------------------
+
+    def create(self, ticket_id: int, key: str, holder: str, now: datetime, *, write_files_left: int | None = None,
+               ) -> Upload:
+        """Start an upload; ``write_files_left`` (``None``: no write-file limit) bounds the uploads in progress.
+
+        Refused with ``TicketWriteFilesExceeded`` when the ticket can store no more files, and with
+        ``InvalidRequest``-like ``S3Error`` beyond :data:`MAX_UPLOADS_PER_TICKET`.
+        """
+        if write_files_left is not None and write_files_left <= 0:
+            raise TicketWriteFilesExceeded()
         upload_id = secrets.token_urlsafe(24)
-        directory = os.path.join(self._ticket_dir(ticket_id), upload_id)
-        make_private_dirs(self._ticket_dir(ticket_id))
-        os.mkdir(directory, DIR_MODE)
-        meta = {"key": key, "holder": holder, "initiated": now.astimezone(UTC).isoformat()}
-        write_private(os.path.join(directory, "upload.json"), json.dumps(meta).encode("utf-8"))
+        ticket_dir = self._ticket_dir(ticket_id)
+        with self._ticket_lock(ticket_id):
+            make_private_dirs(ticket_dir)
+            if len(self._upload_names(ticket_id)) >= MAX_UPLOADS_PER_TICKET:
+                raise S3Error("InvalidRequest", 400, f"This ticket has {MAX_UPLOADS_PER_TICKET} multipart uploads "
+                              "in progress; complete or abort some first.")
+            # Written under a temporary name and renamed: an upload directory always has its upload.json.
+            temp = os.path.join(ticket_dir, f".new-{upload_id}")
+            os.mkdir(temp, DIR_MODE)
+            meta = {"key": key, "holder": holder, "initiated": now.astimezone(UTC).isoformat()}
+            write_private(os.path.join(temp, "upload.json"), json.dumps(meta).encode("utf-8"))
+            directory = os.path.join(ticket_dir, upload_id)
+            os.rename(temp, directory)
         return Upload(ticket_id, upload_id, key, holder, now, directory)
 
-    def get(self, ticket_id: int, key: str, upload_id: str) -> Upload:
-        """The upload ``upload_id`` of ``key`` through ticket ``ticket_id``; ``NoSuchUpload`` otherwise."""
+    def get(self, ticket_id: int, key: str, upload_id: str, holder: str) -> Upload:
+        """The upload ``upload_id`` of ``key`` started by ``holder`` through ticket ``ticket_id``.
+
+        ``NoSuchUpload`` otherwise: another holder of the same ticket cannot see, extend or abort it.
+        """
         if not _UPLOAD_ID.fullmatch(upload_id or ""):
             raise no_such_upload(upload_id)
         upload = self._load(ticket_id, upload_id)
-        if upload is None or upload.key != key:
+        if upload is None or upload.key != key or not secrets.compare_digest(
+                upload.holder.encode("utf-8", "surrogatepass"), holder.encode("utf-8", "surrogatepass")):
             raise no_such_upload(upload_id)
         return upload
 
@@ -121,48 +202,119 @@ class MultipartStore:
         try:
             with open(os.path.join(directory, "upload.json"), encoding="utf-8") as handle:
                 meta = json.load(handle)
-        except (OSError, ValueError):
+            return Upload(ticket_id, upload_id, meta["key"], meta["holder"],
+                          datetime.fromisoformat(meta["initiated"]), directory)
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        return Upload(ticket_id, upload_id, meta["key"], meta["holder"], datetime.fromisoformat(meta["initiated"]),
-                      directory)
 
-    def uploads(self, ticket_id: int) -> list[Upload]:
-        """Uploads in progress through the ticket, by key then initiation time."""
+    def _upload_names(self, ticket_id: int) -> list[str]:
         try:
-            names = os.listdir(self._ticket_dir(ticket_id))
+            return [name for name in os.listdir(self._ticket_dir(ticket_id)) if _UPLOAD_ID.fullmatch(name)]
         except FileNotFoundError:
             return []
-        found = [u for name in names if _UPLOAD_ID.fullmatch(name) and (u := self._load(ticket_id, name))]
-        return sorted(found, key=lambda u: (u.key.encode("utf-8"), u.initiated, u.upload_id))
 
-    def put_part(self, upload: Upload, number: int, stream: BinaryIO) -> PartEntry:
-        """Store part ``number`` (replacing an earlier one) from ``stream`` read to EOF; a failure keeps nothing."""
+    def uploads(self, ticket_id: int, holder: str | None = None) -> list[Upload]:
+        """Uploads in progress through the ticket (only ``holder``'s, when given), by key then initiation time."""
+        found = [u for name in self._upload_names(ticket_id) if (u := self._load(ticket_id, name))]
+        if holder is not None:
+            found = [u for u in found if u.holder == holder]
+        return sorted(found, key=lambda u: (u.key.encode("utf-8", "surrogatepass"), u.initiated, u.upload_id))
+
+    def ticket_ids(self) -> list[int]:
+        """Tickets that have anything in the spool."""
+        try:
+            return sorted(int(name) for name in os.listdir(self.spool_dir) if name.isascii() and name.isdigit())
+        except FileNotFoundError:
+            return []
+
+    # -- parts -----------------------------------------------------------------------------------------
+
+    def staged_bytes(self, ticket_id: int) -> int:
+        """Bytes staged for the ticket: stored parts at their size, parts still arriving at their declared size."""
+        return sum(size for _, _, size in self._staged(ticket_id))
+
+    def _staged(self, ticket_id: int) -> Iterator[tuple[str, int | None, int]]:
+        """(upload directory, part number or None, bytes) of every part file and reservation of the ticket."""
+        for name in self._upload_names(ticket_id):
+            directory = os.path.join(self._ticket_dir(ticket_id), name)
+            try:
+                entries = list(os.scandir(directory))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if _PART_FILE.fullmatch(entry.name):
+                    with contextlib.suppress(FileNotFoundError):
+                        yield directory, int(entry.name[:5]), entry.stat().st_size
+                elif match := _PART_TEMP.fullmatch(entry.name):
+                    yield directory, None, int(match.group(2))
+
+    def _reserve(self, upload: Upload, number: int, declared: int, budget: int | None) -> tuple[int, str]:
+        """Under the ticket lock: check the budget and create the part's temporary file, locked; ``(fd, path)``."""
+        with self._ticket_lock(upload.ticket_id):
+            if not os.path.isdir(upload.directory):
+                raise no_such_upload(upload.upload_id)
+            arriving_same = any(
+                (m := _PART_TEMP.fullmatch(name)) and int(m.group(1)) == number for name in os.listdir(upload.directory))
+            staged = 0
+            for directory, part_number, size in self._staged(upload.ticket_id):
+                # A stored part this one replaces stops counting, unless another copy of it is also arriving
+                # (then which one ends up stored is open, so both count).
+                if directory == upload.directory and part_number == number and not arriving_same:
+                    continue
+                staged += size
+            if staged + declared > self.max_staged_bytes:
+                raise S3Error("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed size: the "
+                              f"ticket's multipart uploads in progress may stage at most {self.max_staged_bytes} "
+                              "bytes.", details={"MaxSizeAllowed": str(self.max_staged_bytes)})
+            if budget is not None and staged + declared > budget:
+                raise TicketWriteBytesExceeded(
+                    "this part would exceed the ticket's write-byte limit, counting its uploads in progress")
+            path = os.path.join(upload.directory, f".part-{number:05d}-{declared}-{secrets.token_urlsafe(9)}")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # "still arriving": see sweep()
+            return fd, path
+
+    def put_part(self, upload: Upload, number: int, stream: BinaryIO, *, declared: int,
+                 budget: int | None = None) -> PartEntry:
+        """Store part ``number`` (replacing an earlier one) of ``declared`` bytes from ``stream``.
+
+        ``budget``: the ticket's remaining write bytes (``None``: no write-byte limit). Refused before a byte
+        is read when the ticket's staged bytes plus ``declared`` would exceed it (``TicketWriteBytesExceeded``)
+        or ``max_staged_bytes`` (``EntityTooLarge``). A stream delivering more than ``declared`` is refused;
+        any failure keeps nothing.
+        """
         if not 1 <= number <= MAX_PART_NUMBER:
             raise S3Error("InvalidArgument", 400, f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, "
                           "inclusive", details={"ArgumentName": "partNumber"})
+        if declared > MAX_PART_SIZE:
+            raise S3Error("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed size",
+                          details={"MaxSizeAllowed": str(MAX_PART_SIZE)})
+        fd, temp = self._reserve(upload, number, declared, budget)
         md5 = hashlib.md5(usedforsecurity=False)
         size = 0
-        fd, temp = tempfile.mkstemp(prefix=".part-", dir=upload.directory)
         try:
             with os.fdopen(fd, "wb") as out:
                 while chunk := stream.read(CHUNK):
                     size += len(chunk)
-                    if size > MAX_PART_SIZE:
-                        raise S3Error("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed size",
-                                      details={"MaxSizeAllowed": str(MAX_PART_SIZE)})
+                    if size > declared:
+                        raise S3Error("IncompleteBody", 400, "The request body is longer than its declared "
+                                      "length.")
                     md5.update(chunk)
                     out.write(chunk)
-            if not os.path.isdir(upload.directory):  # aborted meanwhile
-                raise no_such_upload(upload.upload_id)
-            for old in self._part_files(upload).get(number, []):
-                os.unlink(old)
-            final = os.path.join(upload.directory, f"{number:05d}.{md5.hexdigest()}")
-            os.replace(temp, final)
+                out.flush()
+                if not os.path.isdir(upload.directory):  # aborted meanwhile
+                    raise no_such_upload(upload.upload_id)
+                for old in self._part_files(upload).get(number, []):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(old)
+                final = os.path.join(upload.directory, f"{number:05d}.{md5.hexdigest()}")
+                try:
+                    os.replace(temp, final)  # still under this file's lock, so never taken for an orphan
+                except FileNotFoundError:  # the upload was aborted or swept meanwhile
+                    raise no_such_upload(upload.upload_id) from None
         except BaseException:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
-            except FileNotFoundError:
-                pass
             raise
         return PartEntry(number, size, datetime.fromtimestamp(os.stat(final).st_mtime, UTC), md5.hexdigest())
 
@@ -182,8 +334,11 @@ class MultipartStore:
         """The parts received so far, by number."""
         result = []
         for number, files in sorted(self._part_files(upload).items()):
-            path = max(files, key=os.path.getmtime)
-            st = os.stat(path)
+            try:
+                path = max(files, key=os.path.getmtime)
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue  # replaced meanwhile
             result.append(PartEntry(number, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC),
                                     path.rpartition(".")[2]))
         return result
@@ -219,3 +374,73 @@ class MultipartStore:
     def remove(self, upload: Upload) -> None:
         """Forget the upload and its parts (abort, or after completion)."""
         shutil.rmtree(upload.directory, ignore_errors=True)
+
+    # -- clean-up --------------------------------------------------------------------------------------
+
+    def remove_ticket(self, ticket_id: int) -> None:
+        """Abort every upload of the ticket (revoked, expired or exhausted)."""
+        shutil.rmtree(self._ticket_dir(ticket_id), ignore_errors=True)
+
+    def sweep(self, now: datetime, keep_ticket: Callable[[int], bool]) -> list[str]:
+        """Remove what can never complete; return what was removed (for the log: ids, never secrets).
+
+        * every upload of a ticket for which ``keep_ticket(id)`` is false (gone, expired, exhausted);
+        * uploads initiated more than ``expiry`` before ``now``;
+        * orphans of crashed workers: part files still "arriving" whose lock nobody holds, and half-created
+          upload directories older than an hour.
+        """
+        removed: list[str] = []
+        for ticket_id in self.ticket_ids():
+            if not keep_ticket(ticket_id):
+                self.remove_ticket(ticket_id)
+                removed.append(f"ticket {ticket_id}: all uploads")
+                continue
+            ticket_dir = self._ticket_dir(ticket_id)
+            try:
+                names = os.listdir(ticket_dir)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                path = os.path.join(ticket_dir, name)
+                if _NEW_UPLOAD.fullmatch(name):
+                    with contextlib.suppress(FileNotFoundError):
+                        if time.time() - os.stat(path).st_mtime > _NEW_UPLOAD_GRACE:
+                            shutil.rmtree(path, ignore_errors=True)
+                            removed.append(f"ticket {ticket_id}: half-created upload")
+                    continue
+                if not _UPLOAD_ID.fullmatch(name):
+                    continue
+                upload = self._load(ticket_id, name)
+                if upload is None or now - upload.initiated > self.expiry:
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(f"ticket {ticket_id}: upload {name[:6]}... (expired)")
+                    continue
+                # Under the ticket lock: a reservation creates and locks its file in one critical section.
+                with self._ticket_lock(ticket_id):
+                    removed += [f"ticket {ticket_id}: orphan part" for _ in self._remove_orphans(path)]
+        return removed
+
+    @staticmethod
+    def _remove_orphans(directory: str) -> Iterator[str]:
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return
+        for name in names:
+            if not _PART_TEMP.fullmatch(name):
+                continue
+            path = os.path.join(directory, name)
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a worker is still writing it
+            try:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                yield path
+            finally:
+                os.close(fd)
