@@ -38,7 +38,7 @@ def test_response_content_type_override_to_html_is_still_an_attachment(gw, write
     result = writer.request("GET", "a.txt", "response-content-type=text%2Fhtml"
                             "&response-content-disposition=inline")
     assert result.status == 200 and result.headers["content-type"] == "text/html"
-    assert result.headers["content-disposition"] == "attachment; filename*=UTF-8''a.txt"
+    assert result.headers["content-disposition"] == "attachment; filename=\"a.txt\"; filename*=UTF-8''a.txt"
 
 
 def test_plain_objects_stay_inline(gw, writer):

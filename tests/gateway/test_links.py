@@ -18,7 +18,9 @@ def test_download_of_a_collection_member_with_range(gw):
     ticket = gw.ticket("ds1", anonymous=True)
     result = _get(gw, f"/_t/{ticket.string}/a.txt")
     assert (result.status, result.body) == (200, b"hello world")
-    assert result.headers["content-disposition"] == "attachment; filename*=UTF-8''a.txt"
+    # Text is shown in the browser; the ASCII filename= is for curl -OJ and wget, filename*= for browsers.
+    assert result.headers["content-disposition"] == "inline; filename=\"a.txt\"; filename*=UTF-8''a.txt"
+    assert result.headers["content-type"] == "text/plain; charset=utf-8"
     assert result.headers["content-length"] == "11"
     assert result.headers["cache-control"] == "no-store"
     ranged = _get(gw, f"/_t/{ticket.string}/sub/b.bin", {"Range": "bytes=-4"})
@@ -116,7 +118,7 @@ def test_link_names_with_unicode_and_conditional(gw):
     ticket = gw.ticket("ds1", anonymous=True)
     result = _get(gw, f"/_t/{ticket.string}/{quote('café.txt')}")
     assert result.body == b"coffee"
-    assert result.headers["content-disposition"] == "attachment; filename*=UTF-8''caf%C3%A9.txt"
+    assert result.headers["content-disposition"] == "inline; filename=\"cafe.txt\"; filename*=UTF-8''caf%C3%A9.txt"
     again = _get(gw, f"/_t/{ticket.string}/{quote('café.txt')}", {"If-None-Match": result.headers["etag"]})
     assert again.status == 304
     gw.clock.advance(timedelta(hours=1).total_seconds())

@@ -8,6 +8,7 @@ operation table (:mod:`ticketbooth.s3.operations`) names, and any error is answe
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import mimetypes
@@ -17,10 +18,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from werkzeug.wrappers import Response
-from werkzeug.wsgi import get_input_stream
+from werkzeug.wsgi import ClosingIterator, get_input_stream
 
 from .. import paths
 from ..backends.base import ObjectInfo, TicketBackend
@@ -44,11 +45,13 @@ from ..settings import Settings
 from ..sigv4 import with_content_checks
 from . import s3xml
 from .conditions import evaluate, http_date
+from .disposition import content_disposition, inline_type
 from .linkpage import LinkEntry, listing_page, message_page
 from .listing import decode_token, encode_token, paginate, parse_max_keys
 from .multipart import MAX_PART_NUMBER, SWEEP_INTERVAL, MultipartStore, upload_can_complete
 from .numbers import parse_decimal
 from .ranges import parse_range
+from .ziparchive import ZipMember, stream_zip
 
 __all__ = ["GatewayApp", "create_gateway_app", "CHUNK_BYTES", "MAX_PUT_SIZE"]
 
@@ -233,7 +236,7 @@ class GatewayApp:
         request_id = secrets.token_hex(8).upper()
         raw_path, query = raw_target(environ)
         if raw_path.startswith(LINK_PREFIX):
-            response = self._link(environ, raw_path)
+            response = self._link(environ, raw_path, query)
         else:
             response = self._s3(environ, raw_path, query, request_id)
         response.headers["x-amz-request-id"] = request_id
@@ -414,7 +417,7 @@ class GatewayApp:
         if is_scriptable(headers.get("Content-Type")) and not headers.get(
                 "Content-Disposition", "").lower().startswith("attachment"):
             # HTML/SVG/XML from a shared bucket must not run script on the gateway's origin: download it.
-            headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(paths.basename(d.path), safe='')}"
+            headers["Content-Disposition"] = content_disposition(paths.basename(d.path), inline=False)
         status, start, length = 200, 0, info.size
         if byte_range is not None:
             status, start, length = 206, byte_range.start, byte_range.length
@@ -600,8 +603,9 @@ class GatewayApp:
 
     # -- anonymous links -------------------------------------------------------------------------------
 
-    def _link(self, environ: dict[str, Any], raw_path: str) -> Response:
+    def _link(self, environ: dict[str, Any], raw_path: str, query: str) -> Response:
         method = environ["REQUEST_METHOD"].upper()
+        download = dict(parse_qsl(query, keep_blank_values=True)).get("download")
         string, _, raw_rest = raw_path[len(LINK_PREFIX):].partition("/")
         headers = request_headers(environ)
         req = _Request(environ, headers)
@@ -614,13 +618,21 @@ class GatewayApp:
         except Exception as exc:  # noqa: BLE001 - every refusal becomes a clear page
             return self._link_refusal(exc, method)
         try:
-            if decision.route.operation == "ListObjectsV2":
-                response = self._link_listing(decision, string, relative)
+            if decision.route.operation == "ListObjectsV2" and not raw_path.endswith("/"):
+                response = _redirect_to_slash(raw_path, query)  # /_t/<string> of a collection
+            elif decision.route.operation == "ListObjectsV2":
+                response = (self._link_zip(decision, method) if download == "zip"
+                            else self._link_listing(decision, string, relative))
+            elif (info := decision.session.stat(decision.path)).is_collection:
+                response = _redirect_to_slash(raw_path, query)
             else:
-                info = self._stat_object(decision)
                 name = paths.basename(decision.path)
-                disposition = f"attachment; filename*=UTF-8''{quote(name, safe='')}"
-                response = self._send_object(decision, req, info, name, {}, {"Content-Disposition": disposition})
+                # Shown in the browser where that is safe, unless ?download=...; always named for saving.
+                shown = None if download else inline_type(_object_headers(info, name)["Content-Type"])
+                extra = {"Content-Disposition": content_disposition(name, inline=shown is not None)}
+                if shown:
+                    extra["Content-Type"] = shown
+                response = self._send_object(decision, req, info, name, {}, extra)
         except Exception as exc:  # noqa: BLE001
             decision.close()
             return self._link_refusal(exc, method)
@@ -642,6 +654,24 @@ class GatewayApp:
         page = listing_page(title, f"{LINK_PREFIX}{quote(string, safe='')}/",
                             relative if relative.endswith("/") or not relative else relative + "/", entries)
         return Response(page, status=200, content_type="text/html; charset=utf-8")
+
+    @staticmethod
+    def _link_zip(d: Decision, method: str) -> Response:
+        """The collection as a zip archive, streamed as it is read (one use: the listing's)."""
+        top = paths.basename(d.path)
+        headers = {"Content-Type": "application/zip",
+                   "Content-Disposition": content_disposition(top + ".zip", inline=False)}
+        if method == "HEAD":
+            return Response(b"", headers=headers)
+
+        def members() -> Iterator[ZipMember]:
+            for item in d.session.list(d.path, recursive=True):
+                if not item.is_collection:
+                    yield ZipMember(f"{top}/{paths.relative_to(d.path, item.path)}", item.size, item.modified_at,
+                                    functools.partial(d.session.open_read, item.path))
+
+        archive = stream_zip(members(), chunk=CHUNK_BYTES)
+        return Response(ClosingIterator(archive, [d.close]), headers=headers, direct_passthrough=True)
 
     def _link_refusal(self, exc: BaseException, method: str) -> Response:
         if isinstance(exc, TicketNotFound):
@@ -671,6 +701,11 @@ class GatewayApp:
             return response
         body = b"" if method == "HEAD" else message_page(title, text)
         return Response(body, status=status, content_type="text/html; charset=utf-8")
+
+
+def _redirect_to_slash(raw_path: str, query: str) -> Response:
+    """A collection addressed without its trailing slash: send the browser to the listing's URL."""
+    return Response(b"", status=301, headers={"Location": raw_path + "/" + (f"?{query}" if query else "")})
 
 
 def _link_decode(raw: str) -> str:

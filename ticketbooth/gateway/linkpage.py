@@ -1,7 +1,12 @@
 """Pure HTML for anonymous links: the listing page of a collection and the refusal pages.
 
 Every name is HTML-escaped and every link URL-encoded (``quote`` of the name, ``/`` kept only as the
-collection separator), so a file called ``<script>`` or ``a?b#c`` is shown and linked as itself.
+collection separator), so a file called ``<script>`` or ``a?b#c`` is shown and linked as itself. The pages run
+no script, and their one ``<style>`` block is fixed text (the gateway's CSP allows it by hash).
+
+A listing has a breadcrumb (each level links to its listing), a "Download all (zip)" link (``?download=zip``
+on the collection's URL), and per file a link that shows it in the browser where it can be shown (see
+:mod:`.disposition`) plus a download button (``?download=1``).
 """
 from __future__ import annotations
 
@@ -11,7 +16,11 @@ from datetime import datetime
 from html import escape
 from urllib.parse import quote
 
-__all__ = ["LinkEntry", "listing_page", "message_page", "human_size"]
+__all__ = ["LinkEntry", "listing_page", "message_page", "human_size", "DOWNLOAD_QUERY", "ZIP_QUERY"]
+
+#: Query strings the pages link to: a file as an attachment, a collection as a zip archive.
+DOWNLOAD_QUERY = "download=1"
+ZIP_QUERY = "download=zip"
 
 
 @dataclass(frozen=True)
@@ -33,14 +42,39 @@ def human_size(size: int) -> str:
     return f"{size} B"  # pragma: no cover
 
 
-_STYLE = ("body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
-          "td,th{padding:.2em 1em;text-align:left}td.n{text-align:right}")
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222}"
+    "nav{font-size:1.3em;margin-bottom:1em}nav a{text-decoration:none}nav span.sep{color:#888;margin:0 .3em}"
+    "table{border-collapse:collapse;width:100%}th{border-bottom:2px solid #ccc}"
+    "td,th{padding:.35em .8em;text-align:left}tr:nth-child(even) td{background:#f5f5f5}"
+    "td.n{text-align:right;white-space:nowrap}td.d{white-space:nowrap;color:#555}"
+    "a.button{display:inline-block;padding:.15em .7em;border:1px solid #36c;border-radius:4px;color:#36c;"
+    "text-decoration:none;font-size:.9em}a.button:hover{background:#36c;color:#fff}"
+    "p.all{margin:1em 0}"
+)
 
 
 def _page(title: str, body: str) -> bytes:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<meta name="robots" content="noindex"><style>{_STYLE}</style></head><body>{body}</body></html>\n'
             ).encode()
+
+
+def _href(base_url: str, relative: str, query: str = "") -> str:
+    return escape(base_url + quote(relative, safe="/") + (f"?{query}" if query else ""))
+
+
+def _breadcrumb(title: str, base_url: str, relative: str) -> str:
+    parts = [p for p in relative.split("/") if p]
+    crumbs = [(title, "")] + [(part, "/".join(parts[: i + 1]) + "/") for i, part in enumerate(parts)]
+    items = []
+    for index, (name, target) in enumerate(crumbs):
+        if index == len(crumbs) - 1:
+            items.append(f'<strong aria-current="page">{escape(name)}</strong>')
+        else:
+            items.append(f'<a href="{_href(base_url, target)}">{escape(name)}</a>')
+    return '<nav aria-label="breadcrumb">' + '<span class="sep">/</span>'.join(items) + "</nav>"
 
 
 def listing_page(title: str, base_url: str, relative: str, entries: Sequence[LinkEntry]) -> bytes:
@@ -51,24 +85,30 @@ def listing_page(title: str, base_url: str, relative: str, entries: Sequence[Lin
     rows = []
     if relative:
         parent = relative.rstrip("/").rpartition("/")[0]
-        rows.append(f'<tr><td><a href="{escape(base_url + quote(parent + "/" if parent else ""))}">../</a></td>'
-                    "<td></td><td></td></tr>")
+        rows.append(f'<tr><td><a href="{_href(base_url, parent + "/" if parent else "")}">../</a></td>'
+                    "<td></td><td></td><td></td></tr>")
     for entry in entries:
-        href = escape(base_url + quote(relative + entry.name, safe="/"))
+        target = relative + entry.name
         when = entry.modified_at.strftime("%Y-%m-%d %H:%M:%S UTC") if entry.modified_at else ""
         if entry.is_collection:
-            rows.append(f'<tr><td><a href="{href}">{escape(entry.name)}</a></td><td class="n">-</td>'
-                        f"<td>{escape(when)}</td></tr>")
+            rows.append(f'<tr><td><a href="{_href(base_url, target)}">{escape(entry.name)}</a></td>'
+                        f'<td class="n">-</td><td class="d">{escape(when)}</td>'
+                        f'<td><a class="button" href="{_href(base_url, target, ZIP_QUERY)}">zip</a></td></tr>')
         else:
-            rows.append(f'<tr><td><a href="{href}" download>{escape(entry.name)}</a></td>'
+            rows.append(f'<tr><td><a href="{_href(base_url, target)}">{escape(entry.name)}</a></td>'
                         f'<td class="n" title="{entry.size} bytes">{human_size(entry.size)}</td>'
-                        f"<td>{escape(when)}</td></tr>")
-    heading = escape(title + ("/" + relative if relative else "/"))
-    body = (f"<h1>{heading}</h1><table><thead><tr><th>Name</th><th>Size</th><th>Modified</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
+                        f'<td class="d">{escape(when)}</td>'
+                        f'<td><a class="button" href="{_href(base_url, target, DOWNLOAD_QUERY)}" download>'
+                        "Download</a></td></tr>")
+    body = _breadcrumb(title, base_url, relative)
+    if entries:
+        body += (f'<p class="all"><a class="button" href="{_href(base_url, relative, ZIP_QUERY)}">'
+                 "Download all (zip)</a></p>")
+    body += ("<table><thead><tr><th>Name</th><th>Size</th><th>Modified</th><th></th></tr></thead>"
+             f"<tbody>{''.join(rows)}</tbody></table>")
     if not entries:
         body += "<p>This collection is empty.</p>"
-    return _page(title, body)
+    return _page(title + ("/" + relative if relative else "/"), body)
 
 
 def message_page(title: str, message: str) -> bytes:
