@@ -40,10 +40,11 @@ from ..resolver import KeyResolver
 from ..settings import Settings
 from ..sigv4 import verify
 from ..sigv4.errors import AuthorizationHeaderMalformed
+from ..sigv4.query import Query
 from .clientaddr import client_address
 from .errors import S3Error
 from .operations import OPERATIONS
-from .routing import Route, locate, parse_query_params, resolve
+from .routing import Route, locate, resolve
 
 __all__ = ["RequestParts", "Decision", "authorize", "authorize_link", "ACTIONS", "bucket_name", "object_path"]
 
@@ -183,13 +184,13 @@ def object_path(ticket: Ticket, key: str, *, for_write: bool = False) -> str:
                       details={"ArgumentName": "key"}) from err
 
 
-def _refuse_encryption(parts: RequestParts) -> None:
+def _refuse_encryption(parts: RequestParts, params: Mapping[str, str]) -> None:
     """``501 NotImplemented`` for any server-side-encryption header or presigned query parameter.
 
     Checked after the signature and before the session opens: nothing is stored and no use is counted.
     """
     names = [name.lower() for name, _ in parts.headers]
-    names += [name.lower() for name in parse_query_params(parts.query_string)]
+    names += [name.lower() for name in params]
     for name in names:
         if name.startswith(_ENCRYPTION_PREFIXES):
             raise S3Error("NotImplemented", 501, "Server-side encryption is not supported by this gateway; "
@@ -236,9 +237,9 @@ def authorize(
     """
     parts = request_parts
     host = parts.header("host")
-    located = locate(parts.method, parts.raw_path, parts.query_string, host=host,
-                     base_domain=settings.gateway.base_domain)
-    result = verify(parts.method, parts.raw_path, parts.query_string, list(parts.headers), parts.body,
+    query = Query.parse(parts.query_string)  # split once: routing and verification share it
+    located = locate(parts.method, parts.raw_path, query, host=host, base_domain=settings.gateway.base_domain)
+    result = verify(parts.method, parts.raw_path, query, list(parts.headers), parts.body,
                     resolver.secret_for, now=now, max_skew=max_skew,
                     virtual_host_bucket=located.bucket if located.style == "virtual" else None)
     resolved = resolver(result.access_key_id)
@@ -253,7 +254,7 @@ def authorize(
         raise AuthorizationHeaderMalformed(
             f"the region '{region}' is wrong; expecting '{settings.s3.region}'", Region=settings.s3.region
         )
-    _refuse_encryption(parts)
+    _refuse_encryption(parts, located.params)
     return _grant(resolved.ticket, resolved.holder, the_route, backend=backend, settings=settings,
                   client_host=_client_host(parts, settings), now=now, auth=result,
                   access_key_id=result.access_key_id, window=settings.s3.use_window)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from ..sigv4.canonical import parse_query, percent_decode
+from ..sigv4.canonical import percent_decode
 from ..sigv4.errors import S3AuthError
+from ..sigv4.query import Query
 from .errors import S3Error
 from .operations import Level, Operation, select
 
@@ -70,13 +71,15 @@ def decode_component(raw: str, what: str) -> str:
         raise S3Error("InvalidURI", 400, f"The {what} is not valid UTF-8.") from err
 
 
-def parse_query_params(query_string: str) -> dict[str, str]:
+def parse_query_params(query_string: str | Query) -> dict[str, str]:
     """Decoded query parameters (``+`` is literal, as SigV4 signs it); the first value of a repeated name wins.
 
+    ``query_string`` is raw, or the :class:`~ticketbooth.sigv4.query.Query` the verifier shares: names are
+    decided decoded in both (``upload%73`` is ``uploads`` to the router and to SigV2's sub-resources).
     Raises ``S3Error(InvalidURI)`` for malformed percent-encoding or non-UTF-8 text.
     """
     try:
-        pairs = parse_query(query_string.encode("latin-1"))
+        pairs = Query.parse(query_string).pairs
     except (S3AuthError, UnicodeEncodeError) as err:
         raise S3Error("InvalidURI", 400, "Couldn't parse the specified URI.") from err
     params: dict[str, str] = {}
@@ -105,7 +108,7 @@ def _virtual_bucket(host: str | None, base_domain: str) -> str | None:
 def locate(
     method: str,
     raw_path: str,
-    query_string: str = "",
+    query_string: str | Query = "",
     *,
     host: str | None = None,
     base_domain: str = "",

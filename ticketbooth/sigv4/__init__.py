@@ -45,6 +45,7 @@ from .errors import (
     UnsignedHeaders,
     XAmzContentSHA256Mismatch,
 )
+from .query import Query
 from .result import PAYLOAD_MODES, SCHEMES, VerifiedRequest
 from .signing import clear_signing_key_cache
 from .streaming import MAX_CHUNK_SIZE
@@ -59,6 +60,7 @@ __all__ = [
     "canonical_uri",
     "canonical_query",
     "parse_query",
+    "Query",
     "collect_headers",
     "CHECKSUM_ALGORITHMS",
     "PAYLOAD_MODES",

@@ -27,6 +27,7 @@ __all__ = [
     "stored_content_encoding",
     "build_body",
     "buffer_body",
+    "MAX_UNANNOUNCED_BODY",
 ]
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -36,6 +37,8 @@ STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 STREAMING_MODES = frozenset({STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER})
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _DIGITS = re.compile(r"[0-9]{1,19}")
+#: The largest body accepted without x-amz-content-sha256 (it is held in memory to be hashed).
+MAX_UNANNOUNCED_BODY = MAX_CHUNK_SIZE
 
 
 def payload_mode(value: str) -> str:
@@ -146,25 +149,36 @@ def build_body(
 
 
 def buffer_body(body: Any, headers: HeaderMap) -> tuple[bytes, str]:
-    """Read a whole (small) body to hash it: generic SigV4 services sign the body hash itself.
+    """Read a whole (small) body to hash it, for requests that sign the body's hash without
+    announcing it in ``x-amz-content-sha256``.
+
+    At most MAX_UNANNOUNCED_BODY bytes are held (the body is read before the signature is
+    checked, so an unauthenticated sender must not make the server hold more).
 
     Raises:
         IncompleteBody: shorter than Content-Length.
-        InvalidArgument: larger than MAX_CHUNK_SIZE (stream such bodies with x-amz-content-sha256).
+        InvalidArgument: larger than MAX_UNANNOUNCED_BODY (send x-amz-content-sha256 to stream).
     """
     length = content_length(headers)
+    if length is not None and length > MAX_UNANNOUNCED_BODY:
+        raise _too_large()
     source = BodySource(body, length)
-    parts = []
-    size = 0
+    data = bytearray()
     while True:
-        data = source.read(1024 * 1024)
-        if not data:
+        piece = source.read(1024 * 1024)
+        if not piece:
             break
-        size += len(data)
-        if size > MAX_CHUNK_SIZE:
-            raise InvalidArgument("the body is too large to be signed without x-amz-content-sha256")
-        parts.append(data)
+        data += piece
+        if len(data) > MAX_UNANNOUNCED_BODY:
+            raise _too_large()
     if source.remaining:
         raise IncompleteBody("the body is shorter than its Content-Length")
-    data = b"".join(parts)
-    return data, hashlib.sha256(data).hexdigest()
+    return bytes(data), hashlib.sha256(data).hexdigest()
+
+
+def _too_large() -> InvalidArgument:
+    return InvalidArgument(
+        f"a body signed without x-amz-content-sha256 may hold at most {MAX_UNANNOUNCED_BODY} bytes; "
+        "send x-amz-content-sha256 (e.g. UNSIGNED-PAYLOAD) to stream larger bodies",
+        ArgumentName="x-amz-content-sha256",
+    )

@@ -14,8 +14,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from .auth_parse import parse_http_date
-from .canonical import HeaderMap, percent_decode, wire_bytes
+from .auth_parse import MAX_PRESIGNED_EXPIRES, parse_http_date
+from .canonical import HeaderMap, wire_bytes
 from .errors import (
     AccessDenied,
     InvalidAccessKeyId,
@@ -25,10 +25,11 @@ from .errors import (
     SignatureDoesNotMatch,
 )
 from .payload import UNSIGNED_PAYLOAD, build_body, stored_content_encoding
+from .query import Query
 from .result import VerifiedRequest
 from .signing import DUMMY_SECRET
 
-__all__ = ["SUBRESOURCES", "string_to_sign_v2", "verify_v2_header", "verify_v2_query"]
+__all__ = ["SUBRESOURCES", "subresources", "strings_to_sign_v2", "verify_v2_header", "verify_v2_query"]
 
 # Query parameters that are part of the SigV2 CanonicalizedResource.
 SUBRESOURCES = frozenset(
@@ -49,19 +50,36 @@ _FOLD = re.compile(r"\s*\r?\n\s*")
 _DIGITS = re.compile(r"[0-9]{1,12}")
 
 
-def _resource(raw_path: str | bytes, query_string: bytes, bucket: str | None) -> bytes:
-    path = wire_bytes(raw_path) or b"/"
-    if bucket:
-        path = b"/" + bucket.encode("utf-8") + path
+def subresources(query: Query) -> list[tuple[bytes, bytes | None]]:
+    """The SigV2 sub-resources of ``query``: ``(decoded name, decoded value or None)``, sorted by name.
+
+    Decided on decoded names, as the router decides operations (``upload%73`` is ``uploads``).
+    """
     found = []
-    for part in query_string.split(b"&"):
-        name, sep, value = part.partition(b"=")
+    for (_, raw_value), (name, value) in zip(query.parts, query.pairs, strict=True):
         if name.decode("latin-1") in SUBRESOURCES:
-            found.append((name, percent_decode(value) if sep else None))
-    if not found:
-        return path
+            found.append((name, None if raw_value is None else value))
     found.sort(key=lambda item: item[0])
-    return path + b"?" + b"&".join(name if value is None else name + b"=" + value for name, value in found)
+    return found
+
+
+def _resources(raw_path: str | bytes, query: Query, bucket: str | None) -> list[bytes]:
+    """The CanonicalizedResource candidates: ``/bucket/key`` plus sorted sub-resources.
+
+    A path-style URI naming only a bucket (``/bucket``) is signed as ``/bucket/`` (botocore and
+    AWS); some signers keep ``/bucket``, which names the same resource, so both are accepted.
+    """
+    path = wire_bytes(raw_path) or b"/"
+    paths = [path]
+    if bucket:
+        paths = [b"/" + bucket.encode("utf-8") + path]
+    elif path != b"/" and b"/" not in path[1:]:
+        paths = [path + b"/", path]
+    found = subresources(query)
+    if not found:
+        return paths
+    suffix = b"?" + b"&".join(name if value is None else name + b"=" + value for name, value in found)
+    return [candidate + suffix for candidate in paths]
 
 
 def _amz_headers(headers: HeaderMap, extra: dict[str, str]) -> tuple[bytes, list[str]]:
@@ -80,17 +98,18 @@ def _header(headers: HeaderMap, name: str, fallback: str = "") -> str:
     return ",".join(v.strip() for v in values) if values else fallback
 
 
-def string_to_sign_v2(
+def strings_to_sign_v2(
     method: str,
     raw_path: str | bytes,
-    query_string: bytes,
+    query: Query,
     headers: HeaderMap,
     date_line: str,
     *,
     bucket: str | None = None,
     query_headers: dict[str, str] | None = None,
-) -> tuple[bytes, list[str]]:
-    """The SigV2 StringToSign and the x-amz-* names it covers.
+) -> tuple[list[bytes], list[str]]:
+    """The SigV2 StringToSign candidates (one per resource spelling, see :func:`_resources`) and
+    the x-amz-* names they cover.
 
     ``query_headers`` are content-md5/content-type/x-amz-* values carried in a presigned query.
     """
@@ -104,17 +123,21 @@ def string_to_sign_v2(
             date_line,
         ]
     )
-    return wire_bytes(head) + b"\n" + amz_lines + _resource(raw_path, query_string, bucket), amz_names
+    prefix = wire_bytes(head) + b"\n" + amz_lines
+    return [prefix + resource for resource in _resources(raw_path, query, bucket)], amz_names
 
 
 def _check(
-    lookup_secret: Callable[[str], str | None], access_key: str, to_sign: bytes, signature: str
+    lookup_secret: Callable[[str], str | None], access_key: str, candidates: list[bytes], signature: str
 ) -> None:
     secret = lookup_secret(access_key)
     known = secret is not None
-    digest = hmac.digest((secret if known else DUMMY_SECRET).encode("utf-8"), to_sign, "sha1")
-    expected = base64.b64encode(digest)
-    matches = hmac.compare_digest(expected, signature.encode("latin-1", "replace"))
+    key = (secret if known else DUMMY_SECRET).encode("utf-8")
+    provided = signature.encode("latin-1", "replace")
+    matches = False
+    for to_sign in candidates:  # every candidate is checked: the work does not depend on which matches
+        matches |= hmac.compare_digest(base64.b64encode(hmac.digest(key, to_sign, "sha1")), provided)
+    to_sign = candidates[0]
     if not known:
         raise InvalidAccessKeyId(
             "The AWS Access Key Id you provided does not exist in our records.", AWSAccessKeyId=access_key
@@ -152,20 +175,15 @@ def _result(
     )
 
 
-def _query_bytes(raw_query: bytes) -> bytes:
-    return raw_query[1:] if raw_query[:1] == b"?" else raw_query
-
-
 def verify_v2_header(
     method: str,
     raw_path: str | bytes,
-    pairs: list[tuple[bytes, bytes]],
+    query: Query,
     headers: HeaderMap,
     body: Any,
     lookup_secret: Callable[[str], str | None],
     authorization: str,
     *,
-    raw_query: bytes,
     now: datetime,
     max_skew: int,
     virtual_host_bucket: str | None,
@@ -198,9 +216,7 @@ def verify_v2_header(
             "The difference between the request time and the current time is too large.",
             MaxAllowedSkewMilliseconds=str(max_skew * 1000),
         )
-    to_sign, amz_names = string_to_sign_v2(
-        method, raw_path, _query_bytes(raw_query), headers, date_line, bucket=virtual_host_bucket
-    )
+    to_sign, amz_names = strings_to_sign_v2(method, raw_path, query, headers, date_line, bucket=virtual_host_bucket)
     _check(lookup_secret, access_key, to_sign, signature)
     return _result(access_key, "v2-header", headers, body, amz_names, signed_at, None)
 
@@ -208,12 +224,11 @@ def verify_v2_header(
 def verify_v2_query(
     method: str,
     raw_path: str | bytes,
-    pairs: list[tuple[bytes, bytes]],
+    query: Query,
     headers: HeaderMap,
     body: Any,
     lookup_secret: Callable[[str], str | None],
     *,
-    raw_query: bytes,
     now: datetime,
     virtual_host_bucket: str | None,
 ) -> VerifiedRequest:
@@ -223,9 +238,7 @@ def verify_v2_query(
         AccessDenied: missing/repeated parameters; RequestExpired; InvalidAccessKeyId;
         SignatureDoesNotMatch.
     """
-    params: dict[bytes, list[bytes]] = {}
-    for name, value in pairs:
-        params.setdefault(name, []).append(value)
+    params = query.values()
     values = {}
     for name in (b"AWSAccessKeyId", b"Signature", b"Expires"):
         found = params.get(name)
@@ -238,14 +251,16 @@ def verify_v2_query(
     expires_at = datetime.fromtimestamp(int(expires), tz=UTC)
     if now > expires_at:
         raise RequestExpired("Request has expired", Expires=expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if (expires_at - now).total_seconds() > MAX_PRESIGNED_EXPIRES:
+        # SigV2 URLs carry no signing time: cap the time left as SigV4 caps X-Amz-Expires.
+        raise AccessDenied("Expires must be less than a week (604800 seconds) in the future")
     query_headers = {}
     for name, found in params.items():
         text = name.decode("latin-1").lower()
         if text.startswith("x-amz-") or text in ("content-md5", "content-type"):
             query_headers[text] = ",".join(v.decode("latin-1") for v in found)
-    to_sign, amz_names = string_to_sign_v2(
-        method, raw_path, _query_bytes(raw_query), headers, expires,
-        bucket=virtual_host_bucket, query_headers=query_headers,
+    to_sign, amz_names = strings_to_sign_v2(
+        method, raw_path, query, headers, expires, bucket=virtual_host_bucket, query_headers=query_headers,
     )
     _check(lookup_secret, values[b"AWSAccessKeyId"], to_sign, values[b"Signature"])
     token = query_headers.get("x-amz-security-token")

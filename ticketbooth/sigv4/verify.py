@@ -19,13 +19,10 @@ from .canonical import (
     HeaderInput,
     HeaderMap,
     canonical_headers,
-    canonical_query,
     canonical_request,
     canonical_uri,
     collect_headers,
-    parse_query,
     string_to_sign,
-    wire_bytes,
 )
 from .errors import (
     AccessDenied,
@@ -35,7 +32,6 @@ from .errors import (
     InvalidAccessKeyId,
     InvalidArgument,
     MalformedRequestError,
-    MissingSecurityHeader,
     RequestExpired,
     RequestNotYetValid,
     RequestTimeTooSkewed,
@@ -50,6 +46,7 @@ from .payload import (
     payload_mode,
     stored_content_encoding,
 )
+from .query import Query
 from .result import VerifiedRequest
 from .signing import DUMMY_SECRET, signing_key
 from .sigv2 import verify_v2_header, verify_v2_query
@@ -66,7 +63,7 @@ _ISO_BASIC = "%Y%m%dT%H%M%SZ"
 def verify(
     method: str,
     raw_path: str | bytes,
-    query_string: str | bytes,
+    query_string: str | bytes | Query,
     headers: HeaderInput,
     body: Any,
     lookup_secret: SecretLookup,
@@ -83,7 +80,8 @@ def verify(
         method: the HTTP method as received ("GET", "PUT", ...).
         raw_path: the request path as received on the wire, percent-encoding untouched (WSGI:
             ``RAW_URI``/``REQUEST_URI`` without the query, not ``PATH_INFO``).
-        query_string: the raw query string, "" when none.
+        query_string: the raw query string, "" when none, or the :class:`~.query.Query` the
+            caller already split (the gateway shares one with its router).
         headers: (name, value) pairs as received (repeats allowed) or a mapping. ``str`` values
             are latin-1 decoded wire bytes (the WSGI convention).
         body: bytes, or a readable binary file-like (read lazily, never past Content-Length).
@@ -108,13 +106,12 @@ def verify(
         now = now.replace(tzinfo=UTC)
     header_map = collect_headers(headers)
     authorization = header_map.get("authorization")
-    if query_string:
-        pairs = parse_query(query_string)
-        names = {name for name, _ in pairs}
+    query = Query.parse(query_string)
+    if query:
+        names = query.names()
         v4_query = any(marker in names for marker in _V4_QUERY_MARKERS)
         v2_query = any(marker in names for marker in _V2_QUERY_MARKERS)
     else:
-        pairs = []
         v4_query = v2_query = False
     if (authorization is not None) + v4_query + v2_query > 1:
         raise InvalidArgument(
@@ -128,27 +125,24 @@ def verify(
         value = authorization[0].strip()
         if value.startswith("AWS "):
             return verify_v2_header(
-                method, raw_path, pairs, header_map, body, lookup_secret, value,
-                raw_query=wire_bytes(query_string), now=now, max_skew=max_skew, virtual_host_bucket=virtual_host_bucket,
+                method, raw_path, query, header_map, body, lookup_secret, value,
+                now=now, max_skew=max_skew, virtual_host_bucket=virtual_host_bucket,
             )
         auth = parse_authorization_header(value)
         return _verify_v4(
-            method, raw_path, pairs, header_map, body, lookup_secret, auth, None,
+            method, raw_path, query, header_map, body, lookup_secret, auth, None,
             now=now, service=service, max_skew=max_skew, region=region,
         )
     if v4_query:
-        params: dict[bytes, list[bytes]] = {}
-        for name, val in pairs:
-            params.setdefault(name, []).append(val)
-        presigned = parse_presigned_query(params)
+        presigned = parse_presigned_query(query.values())
         return _verify_v4(
-            method, raw_path, pairs, header_map, body, lookup_secret, None, presigned,
+            method, raw_path, query, header_map, body, lookup_secret, None, presigned,
             now=now, service=service, max_skew=max_skew, region=region,
         )
     if v2_query:
         return verify_v2_query(
-            method, raw_path, pairs, header_map, body, lookup_secret,
-            raw_query=wire_bytes(query_string), now=now, virtual_host_bucket=virtual_host_bucket,
+            method, raw_path, query, header_map, body, lookup_secret,
+            now=now, virtual_host_bucket=virtual_host_bucket,
         )
     raise AnonymousRequest("the request carries no authentication")
 
@@ -188,7 +182,7 @@ def _check_signed_headers(headers: HeaderMap, signed: tuple[str, ...]) -> None:
 def _verify_v4(
     method: str,
     raw_path: str | bytes,
-    pairs: list[tuple[bytes, bytes]],
+    query: Query,
     headers: HeaderMap,
     body: Any,
     lookup_secret: SecretLookup,
@@ -239,24 +233,23 @@ def _verify_v4(
         mode = payload_mode(payload_hash)
         if mode == "SHA256":
             expected_sha256 = payload_hash
-    elif service != "s3":
-        # Generic SigV4 services sign the body's hash without announcing it.
+    elif service != "s3" or presigned is None:
+        # Generic SigV4 services sign the body's hash without announcing it, and so do S3 clients
+        # that omit the header (curl 7.88 --aws-sigv4): the payload hash is the SHA-256 of the
+        # (possibly empty) body, read here, before the signature is checked (MinIO does the same).
         body, payload_hash = buffer_body(body, headers)
         mode = "SHA256"
-    elif presigned is not None:
-        payload_hash = mode = UNSIGNED_PAYLOAD
     else:
-        raise MissingSecurityHeader("Missing required header for this request: x-amz-content-sha256")
+        payload_hash = mode = UNSIGNED_PAYLOAD
 
     signed = parsed.signed_headers
     _check_signed_headers(headers, signed)
 
     # SigV4 steps 1 and 2: canonical request, string to sign.
-    query = canonical_query(pairs, exclude=b"X-Amz-Signature" if presigned is not None else None) if pairs else ""
     canonical = canonical_request(
         method,
         canonical_uri(raw_path),
-        query,
+        query.canonical(exclude=b"X-Amz-Signature" if presigned is not None else None) if query else "",
         canonical_headers(headers, signed),
         parsed.signed_headers_text,
         payload_hash,
