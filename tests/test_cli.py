@@ -85,13 +85,41 @@ def test_subcommands_are_registered_in_one_place():
     assert len(cli.SUBCOMMANDS) == len(names)
 
 
+def _fenced(markdown: str, language: str) -> list[list[str]]:
+    """The lines of each ```<language> block of ``markdown``."""
+    blocks: list[list[str]] = []
+    current: list[str] | None = None
+    for line in markdown.splitlines():
+        if current is None and line.strip() == f"```{language}":
+            current = []
+        elif current is not None and line.strip() == "```":
+            blocks.append(current)
+            current = None
+        elif current is not None:
+            current.append(line.strip())
+    return blocks
+
+
 def test_readme_quick_start_is_what_ci_runs():
     root = Path(__file__).resolve().parents[1]
     readme = (root / "README.md").read_text(encoding="utf-8")
     ci = (root / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    commands = [line.strip() for line in quick_start.splitlines() if line.startswith("    ")]
-    assert commands == ["pip install . && ticketbooth serve --demo", ci[-1]]
+    commands = [line for block in _fenced(quick_start, "sh") for line in block]
+    assert commands == ["python -m venv .venv", ". .venv/bin/activate", "pip install -e .",
+                        "ticketbooth serve --demo", ci[-1]]
+
+
+def test_copy_blocks_hold_commands_without_prompts():
+    root = Path(__file__).resolve().parents[1]
+    for name in ("README.md", "docs/cli.md"):
+        text = (root / name).read_text(encoding="utf-8")
+        blocks = _fenced(text, "sh")
+        assert blocks, name
+        for block in blocks:
+            assert not any(line.startswith(("$ ", "# ", ">>> ")) for line in block), (name, block)
+        # No indented code blocks either: those mixed prompts and output before.
+        assert not [line for line in text.splitlines() if line.startswith("    $ ")], name
 
 
 def test_serve_demo_seeds_data_and_a_dev_secret(tmp_path, monkeypatch, capsys):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ticketbooth.client.commands import EXIT_STATUS, exit_status
+from ticketbooth.client.commands import EXIT_STATUS, UsageError, exit_status
 from ticketbooth.client.durations import UNITS, parse_duration
 from ticketbooth.client.http import ApiClient, ApiError
 from ticketbooth.client.install import install_profile, target_files
@@ -71,6 +71,7 @@ def test_details_show_no_secret():
 def test_exit_status_by_api_status(status, code):
     assert exit_status(ApiError("x", "y", status=status)) == code
     assert len(set(EXIT_STATUS.values()) | {1, 2}) == 8  # distinct outcomes stay distinct
+    assert exit_status(UsageError("bad options")) == 2
 
 
 def test_api_url_must_be_http():

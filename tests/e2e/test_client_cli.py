@@ -190,8 +190,12 @@ def test_show_update_revoke(stack, alice):
                                    "--no-label", "--users", "alice", "bob", "--json").stdout)
     assert updated["uses_limit"] == 3 and updated["label"] is None and updated["expires_at"]
     assert sorted(updated["users"]) == ["alice", "bob"]
-    assert alice.run("tickets", "update", ticket_id, expect=7).stderr.endswith(
-        "nothing to change: give at least one option (see --help)\n")
+    assert alice.run("tickets", "update", ticket_id, expect=2).stderr.endswith(
+        "usage_error: nothing to change: give at least one option (see --help)\n")
+    assert alice.run("tickets", "update", ticket_id, "--expires", "1d", "--no-expiry", expect=2).stderr.count(
+        "contradict")
+    assert alice.run("credentials", ticket_id, "--format", "env", "--install", expect=2).stderr.endswith(
+        "--install needs --format aws, rclone, mc, s3cmd\n")
     assert alice.run("tickets", "update", ticket_id, "--expires", "soon", expect=2).stderr.count("not a duration")
     assert alice.run("tickets", "list", "--status", "bogus", expect=7).stderr.count("validation_error")
     alice.run("tickets", "revoke", ticket_id)

@@ -20,7 +20,7 @@ from .install import INSTALLABLE, install_profile
 from .login import login_file, resolve, write_login
 from .output import TICKET_COLUMNS, table, ticket_details, ticket_rows
 
-__all__ = ["CLIENT_SUBCOMMANDS", "EXIT_STATUS", "exit_status", "add_login", "add_share", "add_tickets",
+__all__ = ["CLIENT_SUBCOMMANDS", "EXIT_STATUS", "EXIT_USAGE", "UsageError", "exit_status", "add_login", "add_share", "add_tickets",
            "add_credentials"]
 
 #: Exit status by the HTTP status of the API's answer (0 for "no answer").
@@ -33,11 +33,20 @@ EXIT_STATUS = {
     422: 7,  # validation_error, invalid_request, invalid_path
     0: 8,    # unreachable: no connection to the API
 }
-#: 5xx (backend_unavailable, internal_error) and any other status.
-EXIT_UNAVAILABLE, EXIT_OTHER = 8, 1
+#: 5xx (backend_unavailable, internal_error) and any other status; a usage error (as argparse's).
+EXIT_UNAVAILABLE, EXIT_OTHER, EXIT_USAGE = 8, 1, 2
+
+
+class UsageError(TicketBoothError):
+    """The options ask for something the command cannot do (found before asking the API)."""
+
+    code = "usage_error"
+    status = 0
 
 
 def exit_status(error: TicketBoothError) -> int:
+    if isinstance(error, UsageError):
+        return EXIT_USAGE
     status = getattr(error, "status", 0)
     if status >= 500:
         return EXIT_UNAVAILABLE
@@ -237,6 +246,8 @@ def _tickets_show(args: argparse.Namespace) -> int:
 @_handled
 def _tickets_update(args: argparse.Namespace) -> int:
     fields = _limits(args)
+    if args.no_expiry and "expires_in" in fields:
+        raise UsageError("--expires and --no-expiry contradict each other")
     if args.no_expiry:
         fields["expires_at"] = None
     if args.label is not None:
@@ -244,7 +255,7 @@ def _tickets_update(args: argparse.Namespace) -> int:
     if args.no_label:
         fields["label"] = None
     if not fields:
-        raise ApiError("invalid_request", "nothing to change: give at least one option (see --help)", status=422)
+        raise UsageError("nothing to change: give at least one option (see --help)")
     ticket = _client(args).update_ticket(args.id, **fields)
     if args.json:
         _print_json(ticket)
@@ -300,7 +311,7 @@ def add_tickets(subparsers: Any) -> None:
 def _credentials(args: argparse.Namespace) -> int:
     fmt = "json" if args.json and args.format is None else (args.format or "env")
     if args.install and fmt not in INSTALLABLE:
-        raise ApiError("invalid_request", f"--install needs --format {', '.join(INSTALLABLE)}", status=400)
+        raise UsageError(f"--install needs --format {', '.join(INSTALLABLE)}")
     text = _client(args).credentials(args.id, fmt)
     if not args.install:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
