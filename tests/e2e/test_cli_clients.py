@@ -130,3 +130,75 @@ def test_minio_put_get_presign(stack, workdir, ticket):
     url = client.presigned_get_object(creds["bucket"], "minio/up.bin")
     fetched = urllib3.PoolManager().request("GET", url)
     assert fetched.status == 200 and fetched.data == payload
+
+
+def test_curl_aws_sigv4_as_debian_ships_it(stack, workdir, ticket):
+    """curl 7.88 without any extra header (issue 8 item 4): GET, range, listing and a --data-binary PUT verify
+    with the body's hash as the payload hash; -T (which signs the empty hash) is refused and stores nothing."""
+    require_program("curl")
+    files = ClientFiles(stack, workdir / "cfg", ticket["id"])
+    env_file = files.shell_env()
+    payload = os.urandom(30_000)
+    (workdir / "up.bin").write_bytes(payload)
+    script = (
+        'set -eu; . "$1"; base="$AWS_ENDPOINT_URL_S3/$TICKETBOOTH_BUCKET"; '
+        'auth() { curl -sS --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" '
+        '"$@"; }; '
+        'auth -f -X PUT --data-binary @"$2" "$base/curl%20plain/up.bin"; '
+        'auth -f -o "$3" "$base/curl%20plain/up.bin"; '
+        'auth -f -r 100-199 -o "$4" "$base/curl%20plain/up.bin"; '
+        'auth -f -o "$5" "$base?list-type=2&prefix=curl%20plain%2F"; '
+        'auth -o /dev/null -w "%{http_code}" -T "$2" "$base/curl%20plain/streamed.bin" > "$6"'
+    )
+    outputs = [workdir / name for name in ("down.bin", "part.bin", "list.xml", "status.txt")]
+    run(["bash", "-c", script, "curl", str(env_file), str(workdir / "up.bin"), *map(str, outputs)], files.env)
+    assert file_sha256(outputs[0]) == sha256(payload)
+    assert outputs[1].read_bytes() == payload[100:200]
+    assert "<Key>curl plain/up.bin</Key>" in outputs[2].read_text()
+    assert "streamed.bin" not in outputs[2].read_text()
+    assert outputs[3].read_text() == "403"
+    listing = run(["bash", "-c", script.split("; 'auth -f -X PUT")[0] + '; auth -f "$base?list-type=2"',
+                   "curl", str(env_file)], files.env, check=False)
+    assert "streamed.bin" not in listing.stdout
+
+
+def test_s3cmd_signature_v2_bucket_requests(stack, workdir, ticket):
+    """s3cmd with signature_v2 (issue 8 item 4): ListObjects, GetBucketLocation (s3cmd info), put and get."""
+    s3cmd = require_program("s3cmd")
+    files = ClientFiles(stack, workdir / "cfg", ticket["id"])
+    config = files.s3cmd()
+    config.write_text(config.read_text() + "\nsignature_v2 = True\n")
+    payload = os.urandom(50_000)
+    (workdir / "up.bin").write_bytes(payload)
+    base = [s3cmd, "-c", str(config), "--no-progress", "-d"]
+    run(base + ["put", str(workdir / "up.bin"), f"s3://{files.bucket}/v2 dir/up.bin"], files.env)
+    listing = run(base + ["ls", f"s3://{files.bucket}/v2 dir/"], files.env)
+    assert f"s3://{files.bucket}/v2 dir/up.bin" in listing.stdout
+    assert "AWS4-HMAC-SHA256" not in listing.stderr and "Authorization: AWS " in listing.stderr.replace("'", "")
+    run(base + ["get", f"s3://{files.bucket}/v2 dir/up.bin", str(workdir / "down.bin")], files.env)
+    assert file_sha256(workdir / "down.bin") == sha256(payload)
+
+
+def test_boto3_sigv2_head_and_list_bucket(stack, workdir, ticket):
+    import boto3
+    from botocore.config import Config
+
+    creds = ClientFiles(stack, workdir / "cfg", ticket["id"]).json()
+    client = boto3.session.Session().client(
+        "s3", endpoint_url=creds["endpoint_url"], region_name=creds["region"],
+        aws_access_key_id=creds["access_key_id"], aws_secret_access_key=creds["secret_access_key"],
+        config=Config(signature_version="s3", s3={"addressing_style": "path"}))
+    client.put_object(Bucket=creds["bucket"], Key="v2/a b+c~d.txt", Body=b"v2 body")
+    assert client.head_bucket(Bucket=creds["bucket"])["ResponseMetadata"]["HTTPStatusCode"] == 200
+    listed = client.list_objects(Bucket=creds["bucket"], Prefix="v2/")
+    assert [o["Key"] for o in listed["Contents"]] == ["v2/a b+c~d.txt"]
+    assert client.get_bucket_location(Bucket=creds["bucket"])["ResponseMetadata"]["HTTPStatusCode"] == 200
+    url = client.generate_presigned_url("list_objects", Params={"Bucket": creds["bucket"], "Prefix": "v2/"})
+    import re
+    from urllib.parse import unquote
+
+    import requests
+
+    answer = requests.get(url, timeout=30)  # botocore asks for encoding-type=url
+    assert answer.status_code == 200
+    assert [unquote(k) for k in re.findall(r"<Key>([^<]*)</Key>", answer.text)] == ["v2/a b+c~d.txt"]
