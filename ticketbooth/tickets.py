@@ -22,6 +22,7 @@ from .backends.base import TicketBackend
 from .errors import InvalidRequest, PermissionDenied, TicketExhausted, TicketExpired, TicketNotFound
 from .model import Actor, TargetKind, Ticket, TicketQuery, TicketStatus
 from .resolver import KeyResolver
+from .s3.buckets import public_bucket
 from .settings import Settings
 
 __all__ = ["NotAHolder", "S3Address", "Credentials", "TicketView", "TicketList", "TicketService", "bucket_name"]
@@ -73,6 +74,7 @@ class TicketView:
     s3: S3Address
     public_url: str | None
     credentials: Credentials | None = None
+    public_bucket: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ class TicketService:
             s3=self.address(ticket),
             public_url=self._public_url(ticket) if manages and ticket.anonymous else None,
             credentials=credentials,
+            # Like the link, the public bucket is the ticket string in disguise: for those who manage it.
+            public_bucket=public_bucket(ticket.string) if manages and ticket.anonymous else None,
         )
 
     # -- use cases -------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from ..errors import (
 from ..model import TargetKind
 from ..resolver import KeyResolver
 from ..responseheaders import is_scriptable, security_headers
-from ..s3.access import Decision, RequestParts, authorize, authorize_link, bucket_name, object_path
+from ..s3.access import Decision, RequestParts, authorize, authorize_link, object_path
 from ..s3.clientaddr import client_address
 from ..s3.errors import S3Error, to_s3_error
 from ..s3.operations import OPERATIONS
@@ -283,11 +283,11 @@ class GatewayApp:
         return Response(body, status=status, content_type="application/xml")
 
     def _op_ListBuckets(self, d: Decision, req: _Request) -> Response:
-        return self._xml(s3xml.list_buckets([(bucket_name(d.ticket), d.ticket.created_at)], d.holder))
+        return self._xml(s3xml.list_buckets([(d.bucket, d.ticket.created_at)], d.holder))
 
     def _op_CreateBucket(self, d: Decision, req: _Request) -> Response:
         raise S3Error("BucketAlreadyOwnedByYou", 409, "Your previous request to create the named bucket "
-                      "succeeded and you already own it.", details={"BucketName": bucket_name(d.ticket)})
+                      "succeeded and you already own it.", details={"BucketName": d.bucket})
 
     def _op_HeadBucket(self, d: Decision, req: _Request) -> Response:
         self._stat_root(d)
@@ -305,7 +305,7 @@ class GatewayApp:
             return d.session.stat(d.ticket.path)
         except PathNotFound:
             raise S3Error("NoSuchBucket", 404, "The specified bucket does not exist.",
-                          details={"BucketName": bucket_name(d.ticket)}) from None
+                          details={"BucketName": d.bucket}) from None
 
     def _entries(self, d: Decision, prefix: str, delimiter: str | None, marker: str | None,
                  ) -> Iterator[tuple[str, ObjectInfo]]:
@@ -336,7 +336,7 @@ class GatewayApp:
         except PathNotFound:
             if collection == root:
                 raise S3Error("NoSuchBucket", 404, "The specified bucket does not exist.",
-                              details={"BucketName": bucket_name(ticket)}) from None
+                              details={"BucketName": d.bucket}) from None
             return
 
     def _list_params(self, req_params: dict[str, str]) -> tuple[str, str | None, str | None, int]:
@@ -356,7 +356,7 @@ class GatewayApp:
         page = paginate(self._entries(d, prefix, delimiter, marker), prefix=prefix, delimiter=delimiter,
                         marker=marker, max_keys=max_keys)
         body = s3xml.list_objects(
-            version=2, bucket=bucket_name(d.ticket), prefix=prefix, delimiter=delimiter, max_keys=max_keys,
+            version=2, bucket=d.bucket, prefix=prefix, delimiter=delimiter, max_keys=max_keys,
             encoding_type=encoding, holder=d.holder, is_truncated=page.is_truncated,
             contents=[s3xml.ObjectEntry(k, i.size, i.modified_at, i.etag) for k, i in page.contents],
             common_prefixes=page.common_prefixes, continuation_token=token, start_after=start_after,
@@ -372,7 +372,7 @@ class GatewayApp:
         page = paginate(self._entries(d, prefix, delimiter, marker or None), prefix=prefix, delimiter=delimiter,
                         marker=marker or None, max_keys=max_keys)
         body = s3xml.list_objects(
-            version=1, bucket=bucket_name(d.ticket), prefix=prefix, delimiter=delimiter, max_keys=max_keys,
+            version=1, bucket=d.bucket, prefix=prefix, delimiter=delimiter, max_keys=max_keys,
             encoding_type=encoding, holder=d.holder, is_truncated=page.is_truncated, marker=marker,
             contents=[s3xml.ObjectEntry(k, i.size, i.modified_at, i.etag) for k, i in page.contents],
             common_prefixes=page.common_prefixes,
@@ -528,7 +528,7 @@ class GatewayApp:
         files_left = ticket.write_file_limit - ticket.write_file_count if ticket.write_file_limit else None
         upload = self.multipart.create(d.ticket.id, d.route.key or "", d.holder, self.clock(),
                                        write_files_left=files_left)
-        return self._xml(s3xml.initiate_multipart(bucket_name(d.ticket), upload.key, upload.upload_id))
+        return self._xml(s3xml.initiate_multipart(d.bucket, upload.key, upload.upload_id))
 
     def _op_UploadPart(self, d: Decision, req: _Request) -> Response:
         upload = self._upload(d)
@@ -560,8 +560,8 @@ class GatewayApp:
         after = self.backend.find_ticket(d.ticket.id)
         if after is None or not upload_can_complete(after, self.clock()):
             self.multipart.remove_ticket(d.ticket.id)  # the ticket's write limits are used up: abort the rest
-        location = f"{self.settings.s3.endpoint_url.rstrip('/')}/{bucket_name(d.ticket)}/{quote(upload.key)}"
-        return self._xml(s3xml.complete_multipart(location, bucket_name(d.ticket), upload.key, etag))
+        location = f"{self.settings.s3.endpoint_url.rstrip('/')}/{d.bucket}/{quote(upload.key)}"
+        return self._xml(s3xml.complete_multipart(location, d.bucket, upload.key, etag))
 
     def _op_AbortMultipartUpload(self, d: Decision, req: _Request) -> Response:
         self.multipart.remove(self._upload(d))
@@ -576,7 +576,7 @@ class GatewayApp:
         max_parts = parse_max_keys(d.route.params.get("max-parts"), "max-parts")
         parts = [p for p in self.multipart.parts(upload) if p.number > marker]
         page = parts[:max_parts]
-        return self._xml(s3xml.list_parts(bucket=bucket_name(d.ticket), key=upload.key, upload_id=upload.upload_id,
+        return self._xml(s3xml.list_parts(bucket=d.bucket, key=upload.key, upload_id=upload.upload_id,
                                           parts=page, marker=marker, max_parts=max_parts,
                                           is_truncated=len(parts) > len(page), holder=d.holder))
 
@@ -597,7 +597,7 @@ class GatewayApp:
             found.append(s3xml.UploadEntry(upload.key, upload.upload_id, upload.initiated))
         page = found[:max_uploads]
         return self._xml(s3xml.list_multipart_uploads(
-            bucket=bucket_name(d.ticket), uploads=page, prefix=prefix, key_marker=key_marker,
+            bucket=d.bucket, uploads=page, prefix=prefix, key_marker=key_marker,
             upload_id_marker=id_marker, max_uploads=max_uploads, is_truncated=len(found) > len(page),
             holder=d.holder, encoding_type=encoding if encoding == "url" else None))
 

@@ -6,7 +6,9 @@ call it.
 
 1. addressing (:func:`.routing.locate`: bucket, key, query; only malformed URIs are refused here), then
    SigV4/SigV2 verification (``ticketbooth.sigv4.verify``) with the resolver's ``secret_for`` as the secret
-   lookup; an unsigned request is ``AccessDenied``, whatever operation it names;
+   lookup; an unsigned request is ``AccessDenied``, whatever operation it names — except a read
+   (:data:`PUBLIC_OPERATIONS`) of a live anonymous ticket's public bucket (:mod:`.buckets`), which goes on with
+   steps 3 to 6 as holder ``anonymous``, one use per request;
 2. key resolution to (ticket, holder); the operation is chosen from the table (:func:`.routing.resolve`:
    ``NotImplemented`` and the like only now); the signing region must be the configured one;
 3. addressing: the bucket must be ``ticket-<id>`` of *that* ticket, the
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, BinaryIO
 
@@ -39,14 +41,16 @@ from ..model import Access, TargetKind, Ticket
 from ..resolver import KeyResolver
 from ..settings import Settings
 from ..sigv4 import verify
-from ..sigv4.errors import AuthorizationHeaderMalformed
+from ..sigv4.errors import AnonymousRequest, AuthorizationHeaderMalformed
 from ..sigv4.query import Query
+from .buckets import public_ticket_string
 from .clientaddr import client_address
 from .errors import S3Error
 from .operations import OPERATIONS
 from .routing import Route, locate, resolve
 
-__all__ = ["RequestParts", "Decision", "authorize", "authorize_link", "ACTIONS", "bucket_name", "object_path"]
+__all__ = ["RequestParts", "Decision", "authorize", "authorize_link", "ACTIONS", "PUBLIC_OPERATIONS", "bucket_name",
+           "object_path"]
 
 #: The ticket action (``ticketbooth.policy`` READ_ACTIONS / WRITE_ACTIONS) each operation needs, from the table.
 ACTIONS: Mapping[str, str] = {op.name: op.action for op in OPERATIONS}
@@ -54,6 +58,9 @@ ACTIONS: Mapping[str, str] = {op.name: op.action for op in OPERATIONS}
 # Operations S3 answers for any region (minio-py and others find the region this way).
 _ANY_REGION_OPERATIONS = frozenset({"GetBucketLocation", "ListBuckets"})
 _TICKET_BUCKET = re.compile(r"ticket-[0-9]{1,19}")
+#: What an unsigned request may do to a public bucket: the GET/HEAD reads, less the multipart listings.
+PUBLIC_OPERATIONS = frozenset(op.name for op in OPERATIONS if op.method in ("GET", "HEAD")
+                              and op.action in policy.READ_ACTIONS) - {"ListMultipartUploads", "ListParts"}
 # Server-side encryption (SSE-S3, SSE-KMS, SSE-C, and SSE-C of a copy source) the gateway cannot honour: it
 # stores plaintext, so accepting the header would lie to the client (MinIO without KMS answers the same 501).
 _ENCRYPTION_PREFIXES = ("x-amz-server-side-encryption", "x-amz-copy-source-server-side-encryption")
@@ -121,6 +128,11 @@ class Decision:
     @property
     def operation(self) -> str:
         return self.route.operation
+
+    @property
+    def bucket(self) -> str:
+        """The bucket as the request named it: ``ticket-<id>``, or the ticket's public bucket."""
+        return self.route.bucket or bucket_name(self.ticket)
 
     def close(self) -> None:
         self.session.close()
@@ -239,9 +251,15 @@ def authorize(
     host = parts.header("host")
     query = Query.parse(parts.query_string)  # split once: routing and verification share it
     located = locate(parts.method, parts.raw_path, query, host=host, base_domain=settings.gateway.base_domain)
-    result = verify(parts.method, parts.raw_path, query, list(parts.headers), parts.body,
-                    resolver.secret_for, now=now, max_skew=max_skew,
-                    virtual_host_bucket=located.bucket if located.style == "virtual" else None)
+    try:
+        result = verify(parts.method, parts.raw_path, query, list(parts.headers), parts.body,
+                        resolver.secret_for, now=now, max_skew=max_skew,
+                        virtual_host_bucket=located.bucket if located.style == "virtual" else None)
+    except AnonymousRequest:
+        ticket_string = public_ticket_string(located.bucket)
+        if ticket_string is None:
+            raise  # unsigned requests read public buckets only
+        return _authorize_public(parts, located, ticket_string, backend=backend, settings=settings, now=now)
     resolved = resolver(result.access_key_id)
     if resolved is None:  # the ticket went away between the two lookups
         raise TicketNotFound()
@@ -258,6 +276,22 @@ def authorize(
     return _grant(resolved.ticket, resolved.holder, the_route, backend=backend, settings=settings,
                   client_host=_client_host(parts, settings), now=now, auth=result,
                   access_key_id=result.access_key_id, window=settings.s3.use_window)
+
+
+def _authorize_public(parts: RequestParts, located: Route, ticket_string: str, *, backend: TicketBackend,
+                      settings: Settings, now: datetime) -> Decision:
+    """An unsigned request to a public bucket: read-only operations on a live anonymous ticket's data, one use
+    per request as for links. Anything else is the ``AccessDenied`` every unsigned request gets."""
+    ticket = backend.find_ticket_by_string(ticket_string)
+    if ticket is None or not ticket.anonymous:
+        raise AnonymousRequest("the request carries no authentication")
+    the_route = resolve(parts.method, located, {name.lower(): value for name, value in parts.headers})
+    if the_route.operation not in PUBLIC_OPERATIONS:
+        raise _access_denied("Access Denied: public buckets are read-only.")
+    _refuse_encryption(parts, located.params)
+    decision = _grant(ticket, policy.ANONYMOUS_USER, replace(the_route, bucket=bucket_name(ticket)),
+                      backend=backend, settings=settings, client_host=_client_host(parts, settings), now=now)
+    return replace(decision, route=the_route)
 
 
 def authorize_link(

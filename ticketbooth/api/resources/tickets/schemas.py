@@ -22,6 +22,7 @@ __all__ = [
     "TicketListQuerySchema",
     "CredentialsQuerySchema",
     "S3AddressSchema",
+    "TicketS3Schema",
     "CredentialsSchema",
     "TicketSchema",
     "TicketListSchema",
@@ -107,6 +108,12 @@ class S3AddressSchema(ma.Schema):
     )
 
 
+class TicketS3Schema(S3AddressSchema):
+    public_bucket = fields.String(metadata={"description": (
+        "anonymous tickets, owner/admin only: the bucket unsigned S3 requests read the data through "
+        "(derived from the ticket string, like links.public; dies with the ticket)")})
+
+
 class CredentialsSchema(S3AddressSchema):
     """A key pair together with the S3 addressing it works against."""
 
@@ -144,7 +151,7 @@ class TicketSchema(ma.Schema):
     modified_at = fields.DateTime(allow_none=True)
     label = fields.String(allow_none=True)
     status = fields.String(required=True, validate=validate.OneOf([s.value for s in TicketStatus]))
-    s3 = fields.Nested(S3AddressSchema, required=True)
+    s3 = fields.Nested(TicketS3Schema, required=True)
     links = fields.Nested(_LinksSchema, required=True)
     credentials = fields.Nested(
         CredentialsSchema, metadata={"description": "the caller's key pair: only in the response to a create"}
@@ -183,6 +190,8 @@ def ticket_data(view: TicketView) -> dict[str, Any]:
         "expires_at": t.expires_at, "created_at": t.created_at, "modified_at": t.modified_at, "label": t.label,
         "status": view.status.value, "s3": _address(view.s3), "links": links,
     }
+    if view.public_bucket is not None:
+        data["s3"]["public_bucket"] = view.public_bucket
     if view.credentials is not None:
         data["credentials"] = credentials_data(view.credentials)
     return data
