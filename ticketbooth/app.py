@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from flask_smorest import Api
 
 from . import __version__
@@ -23,7 +23,10 @@ from .api.auth import Authenticator
 from .api.docs import docs_blueprint
 from .api.errors import ErrorSchema, error_response, handle_http_exception, register_error_handlers
 from .backends import TicketBackend, load_backend
+from .backends.instrumented import instrument
 from .errors import BackendUnavailable, ConfigError, TicketBoothError
+from .metrics import count_key_lookup
+from .metricsapp import ROUTE_KEY, MetricsMiddleware
 from .resolver import KeyResolver
 from .responseheaders import security_headers
 from .settings import Settings, load_settings
@@ -122,7 +125,9 @@ def create_app(
     clock = utc_now if clock is None else clock
     if backend is None:
         backend = load_backend(settings)
-    resolver = KeyResolver(backend, _master_key(settings, backend), ttl=settings.s3.key_cache_ttl)
+    backend = instrument(backend)
+    resolver = KeyResolver(backend, _master_key(settings, backend), ttl=settings.s3.key_cache_ttl,
+                           on_lookup=count_key_lookup)
     services = Services(
         settings=settings,
         backend=backend,
@@ -154,6 +159,12 @@ def create_app(
     app.register_blueprint(docs_blueprint("TicketBooth"))  # Swagger UI from the pinned package, no CDN
     register_error_handlers(app)
     _health(app, services)
+
+    @app.before_request
+    def _name_route() -> None:
+        request.environ[ROUTE_KEY] = request.url_rule.rule if request.url_rule is not None else "unmatched"
+
+    app.wsgi_app = MetricsMiddleware(app.wsgi_app, "api", settings.metrics)  # type: ignore[method-assign]
 
     @app.after_request
     def _no_content_type_without_content(response: Response) -> Response:

@@ -138,7 +138,8 @@ def _run_server(settings: Settings, *, threads: int, workers: int) -> None:
 
     # `serve` needs no control socket (gunicorn >= 24 opens one under ~/.gunicorn).
     run_gunicorn(lambda: create_app(settings), host=settings.server.host, port=settings.server.port,
-                 workers=workers, threads=threads, log_level=settings.log_level, timeout=60,
+                 workers=workers, threads=threads, log_level=settings.log_level, metrics=settings.metrics,
+                 timeout=60,
                  control_socket_disable=True)
 
 

@@ -49,12 +49,14 @@ class KeyResolver:
         ttl: float = 5.0,
         max_entries: int = 4096,
         monotonic: Callable[[], float] = time.monotonic,
+        on_lookup: Callable[[bool], None] | None = None,
     ) -> None:
         self._backend = backend
         self._master_key = master_key
         self._ttl = ttl
         self._max_entries = max_entries
         self._monotonic = monotonic
+        self._on_lookup = on_lookup  # told True for a cache hit, False for a lookup in the backend
         self._cache: OrderedDict[str, tuple[float, ResolvedKey | None]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -64,7 +66,11 @@ class KeyResolver:
                 hit = self._cache.get(access_key_id)
                 if hit is not None and hit[0] > self._monotonic():
                     self._cache.move_to_end(access_key_id)
+                    if self._on_lookup is not None:
+                        self._on_lookup(True)
                     return hit[1]
+        if self._on_lookup is not None:
+            self._on_lookup(False)
         resolved = self._resolve(access_key_id)
         if self._ttl > 0 and (resolved is not None or s3keys.parse_access_key_id(self._master_key, access_key_id)):
             # Only well-formed ids are cached, so forged ids cannot flush the cache.

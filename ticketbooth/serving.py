@@ -9,11 +9,14 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from .multiproc import hooks
+from .settings import MetricsSettings
+
 __all__ = ["run_gunicorn"]
 
 
 def run_gunicorn(load_app: Callable[[], Any], *, host: str, port: int, workers: int, threads: int,
-                 log_level: str, **options: Any) -> None:
+                 log_level: str, metrics: MetricsSettings | None = None, **options: Any) -> None:
     """Serve ``load_app()`` on ``host:port`` with ``gthread`` workers until interrupted.
 
     ``load_app`` is called in each worker, after the fork, so no SQLite connection (or other handle) crosses
@@ -29,6 +32,7 @@ def run_gunicorn(load_app: Callable[[], Any], *, host: str, port: int, workers: 
         "accesslog": "-",
         "errorlog": "-",
         "loglevel": log_level.lower(),
+        **hooks(metrics.multiproc_dir, metrics.port),
         **options,
     }
 

@@ -22,9 +22,10 @@ from .errors import ConfigError
 from .policy import AnonymousPolicy
 
 __all__ = ["AuthSettings", "S3Settings", "GatewaySettings", "IrodsSettings", "EmbeddedSettings", "ServerSettings",
-           "Settings", "load_settings", "ENV_PREFIX"]
+           "MetricsSettings", "AuditSettings", "Settings", "load_settings", "ENV_PREFIX", "LOG_FORMATS"]
 
 ENV_PREFIX = "TICKETBOOTH_"
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,26 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    enabled: bool = True  # GET /metrics (Prometheus text format) on the API and the gateway
+    bearer_token: str = ""  # when set, /metrics needs "Authorization: Bearer <token>"
+    port: int = 0  # when set, /metrics is served only on this extra port (same host), and not on the main one
+    multiproc_dir: str = ""  # gunicorn workers share counters here; default: a fresh temporary directory
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    # SQLAlchemy URL of the audit store (postgresql+psycopg://... for several instances). Default: the embedded
+    # backend's catalogue; with the iRODS backend sqlite:///<data_dir>/audit.sqlite3 (one instance only).
+    database_url: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     backend: str = "embedded"  # "embedded" or "irods"
     data_dir: str = "./ticketbooth-data"
     log_level: str = "INFO"
+    log_format: str = "text"  # "text" or "json" (one JSON object per line, every logger, gunicorn's too)
     server: ServerSettings = field(default_factory=ServerSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     s3: S3Settings = field(default_factory=S3Settings)
@@ -112,6 +129,8 @@ class Settings:
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     embedded: EmbeddedSettings = field(default_factory=EmbeddedSettings)
     irods: IrodsSettings = field(default_factory=IrodsSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
 
     @property
     def zone(self) -> str:
@@ -226,7 +245,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting 's3.master_key' must be at least 32 bytes")
     if settings.anonymous.max_lifetime <= 0 or not 0 < settings.anonymous.default_expiry <= settings.anonymous.max_lifetime:
         raise ConfigError("settings 'anonymous.*' need 0 < default_expiry <= max_lifetime")
-    for name, port in (("server.port", settings.server.port), ("gateway.port", settings.gateway.port)):
+    if settings.log_format not in LOG_FORMATS:
+        raise ConfigError("setting 'log_format' must be 'text' or 'json'")
+    if settings.metrics.bearer_token and len(settings.metrics.bearer_token.encode()) < 16:
+        raise ConfigError("setting 'metrics.bearer_token' must be at least 16 bytes")
+    for name, port in (("server.port", settings.server.port), ("gateway.port", settings.gateway.port),
+                       ("metrics.port", settings.metrics.port)):
         if not 0 <= port <= 65535:
             raise ConfigError(f"setting '{name}' must be a port number")
     if settings.backend == "irods" and not (settings.irods.zone and (settings.irods.host or settings.irods.environment_file)):

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import requests
@@ -52,10 +52,13 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
 
 
 class Server:
-    """One gunicorn process serving ``app`` on 127.0.0.1:``port``; stopped by :meth:`stop` (its own pid only)."""
+    """One gunicorn process serving ``app`` on 127.0.0.1:``port``; stopped by :meth:`stop` (its own pid only).
+
+    ``args`` are further gunicorn options (``-c python:ticketbooth.gunicorn_conf``, ``--max-requests`` ...).
+    """
 
     def __init__(self, app: str, port: int, env: Mapping[str, str], log: Path, *, tls: tuple[Path, Path] | None = None,
-                 workers: int = 1, threads: int = 8) -> None:
+                 workers: int = 1, threads: int = 8, args: Sequence[str] = ()) -> None:
         self.port = port
         self.scheme = "https" if tls else "http"
         self.url = f"{self.scheme}://127.0.0.1:{port}"
@@ -64,7 +67,7 @@ class Server:
                    "--graceful-timeout", "2", "--log-level", "warning"]
         if tls:
             command += ["--certfile", str(tls[0]), "--keyfile", str(tls[1])]
-        command.append(app)
+        command += [*args, app]
         self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(command, env={**os.environ, **env}, stdout=self._log,
                                         stderr=subprocess.STDOUT)

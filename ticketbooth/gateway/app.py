@@ -25,6 +25,7 @@ from werkzeug.wsgi import ClosingIterator, get_input_stream
 
 from .. import paths
 from ..backends.base import ObjectInfo, TicketBackend
+from ..backends.instrumented import instrument
 from ..errors import (
     PathNotFound,
     TicketBoothError,
@@ -33,11 +34,14 @@ from ..errors import (
     TicketNotFound,
     TicketUnusable,
 )
+from ..metrics import count_key_lookup
+from ..metricsapp import ROUTE_KEY, MetricsMiddleware
 from ..model import TargetKind
 from ..resolver import KeyResolver
 from ..responseheaders import is_scriptable, security_headers
 from ..s3.access import Decision, RequestParts, authorize, authorize_link, object_path
 from ..s3.clientaddr import client_address
+from ..s3.decisions import REFUSED_ROUTE, record_granted, record_refused
 from ..s3.errors import S3Error, to_s3_error
 from ..s3.operations import OPERATIONS
 from ..s3.routing import decode_component
@@ -197,6 +201,7 @@ class GatewayApp:
         # Every row's handler is bound now, so a row without one fails at start-up, never as a 500 later.
         self._handlers: dict[str, Callable[[Decision, _Request], Response]] = {
             op.name: getattr(self, op.handler) for op in OPERATIONS}
+        self._edge = MetricsMiddleware(self._serve, "gateway", settings.metrics)
 
     # -- multipart clean-up ----------------------------------------------------------------------------
 
@@ -232,6 +237,9 @@ class GatewayApp:
     # -- WSGI ------------------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        return self._edge(environ, start_response)
+
+    def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         self._maybe_sweep()
         request_id = secrets.token_hex(8).upper()
         raw_path, query = raw_target(environ)
@@ -257,11 +265,16 @@ class GatewayApp:
         try:
             decision = authorize(parts, resolver=self.resolver, backend=self.backend, settings=self.settings,
                                  now=self.clock())
+            record_granted("s3")
             resource, object_level = decision.route.resource, decision.route.object_level
+            environ[ROUTE_KEY] = decision.operation
             response = self._handlers[decision.operation](decision, _Request(environ, headers))
         except Exception as exc:  # noqa: BLE001 - every failure becomes an S3 error document
             if decision is not None:
                 decision.close()
+            else:
+                environ[ROUTE_KEY] = REFUSED_ROUTE
+                record_refused("s3", exc)
             return self._error_response(to_s3_error(exc, object_level=object_level), resource, request_id,
                                         environ["REQUEST_METHOD"])
         if not response.is_streamed:
@@ -616,7 +629,11 @@ class GatewayApp:
             decision = authorize_link(string, relative, method=method, backend=self.backend,
                                       settings=self.settings, client_host=client, now=self.clock())
         except Exception as exc:  # noqa: BLE001 - every refusal becomes a clear page
+            environ[ROUTE_KEY] = "link:" + REFUSED_ROUTE
+            record_refused("link", exc)
             return self._link_refusal(exc, method)
+        record_granted("link")
+        environ[ROUTE_KEY] = "link:" + decision.operation
         try:
             if decision.route.operation == "ListObjectsV2" and not raw_path.endswith("/"):
                 response = _redirect_to_slash(raw_path, query)  # /_t/<string> of a collection
@@ -741,7 +758,7 @@ def create_gateway_app(settings: Settings | None = None, *, backend: TicketBacke
     from ..settings import load_settings
 
     settings = settings or load_settings()
-    backend = backend or load_backend(settings)
+    backend = instrument(backend or load_backend(settings))
     clock = clock or _utcnow
     master_key_of = getattr(backend, "master_key", None)
     if callable(master_key_of):
@@ -750,7 +767,7 @@ def create_gateway_app(settings: Settings | None = None, *, backend: TicketBacke
         master = settings.s3.master_key.encode("utf-8")
     else:
         raise ConfigError("setting 's3.master_key' is required with this backend")
-    resolver = KeyResolver(backend, master, ttl=settings.s3.key_cache_ttl)
+    resolver = KeyResolver(backend, master, ttl=settings.s3.key_cache_ttl, on_lookup=count_key_lookup)
     spool = settings.gateway.spool_dir or os.path.join(settings.data_dir, ".spool")
     store = MultipartStore(spool, min_part_size=min_part_size if min_part_size is not None else 5 * 1024 * 1024,
                            max_staged_bytes=settings.gateway.multipart_max_staged_bytes,

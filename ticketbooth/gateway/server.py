@@ -17,7 +17,7 @@ def serve_gateway(settings: Settings, *, threads: int = 8, workers: int = 1) -> 
     from .app import create_gateway_app
 
     run_gunicorn(lambda: create_gateway_app(settings), host=settings.gateway.host, port=settings.gateway.port,
-                 workers=workers, threads=threads, log_level=settings.log_level,
+                 workers=workers, threads=threads, log_level=settings.log_level, metrics=settings.metrics,
                  access_log_format=ACCESS_LOG_FORMAT, logger_class=RedactingLogger,
                  control_socket_disable=True,  # no ~/.gunicorn control socket for a gateway nobody steers
                  timeout=300,  # large uploads stream for a while
