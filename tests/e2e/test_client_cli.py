@@ -73,6 +73,9 @@ def test_login_saves_a_private_file_and_refuses_a_bad_token(stack, tmp_path):
     assert not (tmp_path / "u" / ".config" / "ticketbooth" / "login.json").exists()
     token = stack.token("alice")
     user.run("login", "--api-url", stack.api_url, env={"TICKETBOOTH_TOKEN": token})
+    piped = subprocess.run([*ticketbooth_command(), "login", "--api-url", stack.api_url, "--token", "-"],
+                           input=token + "\n", env=user.env, capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0, piped.stderr
     saved = tmp_path / "u" / ".config" / "ticketbooth" / "login.json"
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     assert json.loads(saved.read_text()) == {"api_url": stack.api_url, "token": token}

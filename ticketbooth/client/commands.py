@@ -104,6 +104,10 @@ def _print_json(value: Any) -> None:
 
 @_handled
 def _login(args: argparse.Namespace) -> int:
+    if args.token == "-":  # from standard input: a token in argv is visible to every user in `ps`
+        args.token = sys.stdin.readline().strip() or None
+        if not args.token:
+            raise UsageError("no token on standard input")
     login = resolve(args.api_url, args.token)
     if not login.token:
         raise ApiError("unauthenticated", "give the token with --token (or $TICKETBOOTH_TOKEN)", status=401)
@@ -122,7 +126,8 @@ def add_login(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "login", parents=[_client_options()], help="save the API URL and a bearer token for the client commands",
         description="Check a bearer token against the API and save it (with the API URL) in "
-                    "~/.config/ticketbooth/login.json, readable by you only.")
+                    "~/.config/ticketbooth/login.json, readable by you only. '--token -' reads it from "
+                    "standard input.")
     parser.set_defaults(handler=_login)
 
 
