@@ -73,6 +73,7 @@ class EmbeddedSettings:
     zone: str = "tempZone"
     users: tuple[str, ...] = ()  # users created (with a home) at start-up, besides those tokens name
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # group -> members
+    index_interval: float = 60.0  # seconds between passes of the background indexer; 0: no background pass
 
 
 @dataclass(frozen=True)

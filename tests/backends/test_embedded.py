@@ -196,16 +196,138 @@ class TestEmbeddedOnly(_Helpers, EmbeddedFixtures):
         with pytest.raises(errors.PermissionDenied):
             backend.ensure_user("mallory")
 
-    def test_hand_placed_files_get_an_etag(self, backend, clock, alice, ds1):
+    def test_hand_placed_files_are_listed_at_once_and_hashed_off_the_request_path(self, backend, clock, alice, ds1,
+                                                                                 monkeypatch):
         disk = _disk(backend, ds1 + "/by-hand.txt")
         with open(disk, "wb") as out:
             out.write(b"placed by hand")
+        st = os.stat(disk)
+        provisional = f"{st.st_mtime_ns:x}-{st.st_size:x}"
         ticket = self.create(backend, clock, alice, ds1)
+        writes = []
+        real_write = backend._catalog.write
         with backend.open_session(ticket, "alice", client_host=None, now=clock()) as s:
-            assert s.stat(ds1 + "/by-hand.txt").etag == hashlib.md5(b"placed by hand").hexdigest()
+            monkeypatch.setattr(backend._catalog, "write", lambda: writes.append(1) or real_write())
+            # Before an index pass: listed (from the disk), a HEAD answers without hashing, nothing is written.
+            assert s.stat(ds1 + "/by-hand.txt").etag == provisional
+            listed = {i.path: i.etag for i in s.list(ds1, recursive=True)}
+            assert listed[ds1 + "/by-hand.txt"] == provisional
+            assert ds1 + "/by-hand.txt" in {i.path for i in s.list(ds1, recursive=False)}
+            with s.open_read(ds1 + "/by-hand.txt") as stream:
+                assert stream.read() == b"placed by hand"
+            assert writes == []
+            monkeypatch.setattr(backend._catalog, "write", real_write)
+            stats = backend.reindex()
+            assert stats.hashed == 1
+            md5 = hashlib.md5(b"placed by hand").hexdigest()
+            assert s.stat(ds1 + "/by-hand.txt").etag == md5
+            assert {i.path: i.etag for i in s.list(ds1, recursive=True)}[ds1 + "/by-hand.txt"] == md5
             with open(disk, "ab") as out:
                 out.write(b", then changed")
+            changed = os.stat(disk)
+            assert s.stat(ds1 + "/by-hand.txt").etag == f"{changed.st_mtime_ns:x}-{changed.st_size:x}"
+            backend.reindex()
             assert s.stat(ds1 + "/by-hand.txt").etag == hashlib.md5(b"placed by hand, then changed").hexdigest()
+            assert backend.reindex().hashed == 0  # computed once
+            os.unlink(disk)
+            assert ds1 + "/by-hand.txt" not in {i.path for i in s.list(ds1, recursive=True)}
+            backend.reindex()
+            assert ds1 + "/by-hand.txt" not in {i.path for i in s.list(ds1, recursive=True)}
+
+    def test_background_indexer_picks_up_hand_placed_files(self, data_dir, clock):
+        backend = EmbeddedBackend(data_dir, users=["alice"], clock=clock, index_interval=3600)
+        try:
+            os.makedirs(_disk(backend, backend.home("alice") + "/hand"))
+            with open(_disk(backend, backend.home("alice") + "/hand/f.txt"), "wb") as out:
+                out.write(b"hand")
+            ticket = self.create(backend, clock, Actor("alice"), backend.home("alice"))
+            with backend.open_session(ticket, "alice", client_host=None, now=clock()) as s:
+                assert [i.path for i in s.list(backend.home("alice"), recursive=True)] == [
+                    backend.home("alice") + "/hand/f.txt"]  # from the disk, and the listing nudged the indexer
+                expected = hashlib.md5(b"hand").hexdigest()
+                deadline = time.monotonic() + 30
+                while s.stat(backend.home("alice") + "/hand/f.txt").etag != expected and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert s.stat(backend.home("alice") + "/hand/f.txt").etag == expected
+        finally:
+            backend.close()
+
+    @staticmethod
+    def _count_work(monkeypatch):
+        """Count what listings do: index rows read, directories opened, directory scans."""
+        from ticketbooth.backends.embedded import index, storage
+
+        work = {"rows": 0, "opens": 0, "scans": 0}
+        real_range, real_open, real_scandir = index._range, os.open, os.scandir
+
+        def counting_range(*args, **kwargs):
+            rows = real_range(*args, **kwargs)
+            work["rows"] += len(rows)
+            return rows
+
+        def counting_open(*args, **kwargs):
+            work["opens"] += 1
+            return real_open(*args, **kwargs)
+
+        def counting_scandir(*args, **kwargs):
+            work["scans"] += 1
+            return real_scandir(*args, **kwargs)
+
+        monkeypatch.setattr(index, "_range", counting_range)
+        monkeypatch.setattr(storage.os, "open", counting_open)
+        monkeypatch.setattr(storage.os, "scandir", counting_scandir)
+        return work
+
+    def test_a_listing_page_costs_the_page_not_the_collection(self, backend, clock, alice, monkeypatch):
+        """Issue 11 item 4: a page is a range read of the index; the first and the last page of a collection
+        read as many rows, and no directory is scanned."""
+        home = backend.home("alice")
+        backend.make_collection(home + "/flat")
+        for n in range(2500):  # placed by hand and indexed in one pass: quicker than 2,500 synced writes
+            with open(_disk(backend, f"{home}/flat/k{n:05d}"), "wb") as out:
+                out.write(b"x")
+        assert backend.reindex().hashed == 2500
+        ticket = self.create(backend, clock, alice, home + "/flat")
+        with backend.open_session(ticket, "alice", client_host=None, now=clock()) as s:
+            work = self._count_work(monkeypatch)
+            first = [i.path for _, i in zip(range(1001), s.list(home + "/flat", recursive=True), strict=False)]
+            first_work = dict(work)
+            work.update(rows=0, opens=0, scans=0)
+            last = [i.path for i in s.list(home + "/flat", recursive=True, start_after=f"{home}/flat/k01499")]
+            last_work = dict(work)
+            work.update(rows=0, opens=0, scans=0)
+            flat = [i.path for i in s.list(home + "/flat", recursive=False, start_after=f"{home}/flat/k01499")]
+            flat_work = dict(work)
+        assert first[:2] == [f"{home}/flat/k00000", f"{home}/flat/k00001"] and len(first) == 1001
+        assert last == flat == [f"{home}/flat/k{n:05d}" for n in range(1500, 2500)]
+        for counted in (first_work, last_work, flat_work):
+            assert counted["scans"] == 0 and counted["opens"] <= 12 and counted["rows"] <= 2000
+
+    def test_deep_keys_list_in_linear_work(self, backend, clock, alice, monkeypatch):
+        """Issue 9 item 8: one key "a/"*k+"x" made a recursive listing quadratic in k; now the work is linear in
+        the depth, from the index and from a disk walk alike."""
+        home = backend.home("alice")
+        deep = home + "/" + "a/" * 498 + "x"
+        backend.put_object(deep, b"deep")
+        ticket = self.create(backend, clock, alice, home)
+        with backend.open_session(ticket, "alice", client_host=None, now=clock()) as s:
+            work = self._count_work(monkeypatch)
+            assert [i.path for i in s.list(home, recursive=True)] == [deep]
+            from_index = dict(work)
+            # A file placed by hand half-way down makes the listing walk the disk: linear too.
+            with open(_disk(backend, home + "/" + "a/" * 250 + "hand"), "wb") as out:
+                out.write(b"hand")
+            work.update(rows=0, opens=0, scans=0)
+            listed = [i.path for i in s.list(home, recursive=True)]
+            from_disk = dict(work)
+            work.update(rows=0, opens=0, scans=0)
+            collections = [i.path for i in s.list(home + "/" + "a/" * 497 + "a", recursive=False)]
+            one_level = dict(work)
+        assert listed == [deep, home + "/" + "a/" * 250 + "hand"]  # "a/..." sorts before "hand"
+        assert collections == [deep]
+        assert from_index["rows"] <= 2 * 500 and from_index["opens"] <= 2 * 500 and from_index["scans"] == 0
+        assert from_disk["opens"] <= 4 * 500 and from_disk["scans"] <= 500
+        assert one_level["opens"] <= 2 * 500 and one_level["rows"] <= 10
 
     def test_refused_and_failed_uploads_leave_the_spool_empty(self, backend, clock, alice, ds1):
         ticket = self.create(backend, clock, alice, ds1, access="write", write_byte_limit=4)

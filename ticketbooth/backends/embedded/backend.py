@@ -33,7 +33,9 @@ from ...errors import (
 from ...model import UNSET, Actor, TargetKind, Ticket, TicketChanges, TicketPage, TicketQuery, TicketSpec
 from ...privatefiles import make_private_dirs
 from ..base import ObjectInfo, TicketBackend
+from . import index
 from .catalog import Catalog, PageFilter, from_micros, to_micros
+from .indexer import Indexer
 from .masterkey import load_or_create_master_key
 from .session import EmbeddedSession
 from .storage import ZoneStorage
@@ -75,6 +77,8 @@ class EmbeddedBackend(TicketBackend):
     """Tickets with iRODS semantics, stored in ``<data_dir>/catalog.sqlite3``, over the zone in ``data_dir``.
 
     ``users`` get a home at start-up; ``groups`` (name -> members) are set to exactly those members.
+    ``index_interval`` (seconds) starts the background indexer (:mod:`.indexer`): a pass at once, then one each
+    interval and soon after a listing meets a collection changed by hand; ``None``: only :meth:`reindex`.
     ``master_key`` (>= 32 bytes) overrides ``<data_dir>/master.key``. ``clock`` stamps the modification time
     of data written through tickets and of provisioned users; ticket methods take ``now`` explicitly.
 
@@ -93,6 +97,7 @@ class EmbeddedBackend(TicketBackend):
         groups: Mapping[str, Iterable[str]] | None = None,
         master_key: str | bytes | None = None,
         clock: Callable[[], datetime] | None = None,
+        index_interval: float | None = None,
     ) -> None:
         try:
             paths.validate_path(f"/{zone}/home", zone)
@@ -112,7 +117,10 @@ class EmbeddedBackend(TicketBackend):
                 self.ensure_user(name)
         except BaseException:
             self._catalog.close()
+            self._storage.close()
             raise
+        self._indexer = (Indexer(self.data_dir, self.reindex, index_interval)
+                         if index_interval is not None and index_interval > 0 else None)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> EmbeddedBackend:
@@ -124,6 +132,7 @@ class EmbeddedBackend(TicketBackend):
             groups=settings.embedded.groups,
             master_key=settings.s3.master_key or None,
             clock=clock,
+            index_interval=settings.embedded.index_interval or None,
         )
 
     # -- deployment ----------------------------------------------------------------------------------------
@@ -151,7 +160,7 @@ class EmbeddedBackend(TicketBackend):
             raise InvalidRequest("invalid user name", details={"field": "user"}) from None
         with self._catalog.write() as conn:
             self._catalog.add_user(conn, name, self._clock())
-        self._storage.make_collections(home)
+            index.record_collections(conn, self._storage.make_collections(home))
         return home
 
     def ensure_group(self, name: str, members: Iterable[str] = (), *, exact: bool = False) -> None:
@@ -161,6 +170,10 @@ class EmbeddedBackend(TicketBackend):
         with self._catalog.write() as conn:
             self._catalog.add_group(conn, name, list(members), exact=exact)
 
+    def reindex(self, stop: Callable[[], bool] = lambda: False) -> index.IndexStats:
+        """Bring the index of the zone in line with the disk and hash new files (see :func:`index.reconcile`)."""
+        return index.reconcile(self._catalog, self._storage, stop=stop)
+
     def path_kind(self, path: str) -> TargetKind | None:
         """What is at logical ``path``: a collection, a data object, or ``None``. Raises ``InvalidPath``."""
         kind = self._storage.kind(paths.validate_path(path, self.zone))
@@ -168,7 +181,8 @@ class EmbeddedBackend(TicketBackend):
 
     def make_collection(self, path: str) -> None:
         """Create collection ``path`` and its parents, bypassing tickets (demo data, tests, admin tools)."""
-        self._storage.make_collections(paths.validate_path(path, self.zone))
+        with self._catalog.write() as conn:
+            index.record_collections(conn, self._storage.make_collections(paths.validate_path(path, self.zone)))
 
     def put_object(self, path: str, data: bytes) -> ObjectInfo:
         """Store ``data`` as the data object ``path`` (parents created), bypassing tickets and their limits."""
@@ -176,8 +190,9 @@ class EmbeddedBackend(TicketBackend):
         spooled = self._storage.spool(io.BytesIO(data), size=len(data), max_bytes=None, too_big=InvalidRequest)
         try:
             with self._catalog.write() as conn:
-                st, _ = self._storage.place(spooled, path, mtime_ns=to_micros(self._clock()) * 1000)
-                self._catalog.put_object(conn, path, st.st_size, st.st_mtime_ns, spooled.md5)
+                st, touched = self._storage.place(spooled, path, mtime_ns=to_micros(self._clock()) * 1000)
+                index.record_object(conn, path, st.st_size, st.st_mtime_ns, spooled.md5)
+                index.record_collections(conn, touched)
         finally:
             self._storage.discard(spooled)
         return ObjectInfo(path, False, spooled.size, from_micros(st.st_mtime_ns // 1000), spooled.md5)
@@ -316,9 +331,15 @@ class EmbeddedBackend(TicketBackend):
             if window > 0:
                 self._catalog.record_request(conn, current.id, holder, now)
         used = current if continuing else replace(current, uses_count=current.uses_count + 1)
-        return EmbeddedSession(self._catalog, self._storage, used, holder, self._clock)
+        return EmbeddedSession(self._catalog, self._storage, used, holder, self._clock, self._nudge)
+
+    def _nudge(self) -> None:
+        if self._indexer is not None:
+            self._indexer.nudge()
 
     def close(self) -> None:
+        if self._indexer is not None:
+            self._indexer.close()
         self._catalog.close()
         self._storage.close()
 

@@ -1,4 +1,4 @@
-"""The embedded backend's SQLite catalogue: tickets and their allow-lists, users, groups, object checksums.
+"""The embedded backend's SQLite catalogue: tickets and their allow-lists, users, groups, the index of the zone.
 
 SQLite in WAL mode, so readers never wait for a writer. Every write runs in a ``BEGIN IMMEDIATE`` transaction:
 the write lock is taken *before* a count is read, so two threads or two processes sharing the data directory
@@ -78,13 +78,19 @@ CREATE TABLE IF NOT EXISTS key_requests (
     last_request INTEGER NOT NULL,
     PRIMARY KEY (ticket_id, holder)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS objects (
-    path     TEXT PRIMARY KEY,
+-- The ordered index of the zone (see index.py): a collection's key ends with "/", so key order is S3 order.
+CREATE TABLE IF NOT EXISTS tree (
+    key      TEXT PRIMARY KEY,
     size     INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
-    md5      TEXT NOT NULL
+    md5      TEXT
 ) WITHOUT ROWID;
 """
+# Before the index, checksums lived in "objects"; they carry over (collections appear with the first pass).
+_MIGRATIONS = (
+    ("objects", "INSERT OR IGNORE INTO tree (key, size, mtime_ns, md5) SELECT path, size, mtime_ns, md5 FROM objects"),
+    ("objects", "DROP TABLE objects"),
+)
 
 _COLUMNS = (
     "id, string, path, target_kind, access, owner, uses_limit, uses_count, write_file_limit, write_file_count, "
@@ -143,6 +149,9 @@ class Catalog:
             # One statement at a time: executescript() would COMMIT the IMMEDIATE transaction first.
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
+                    conn.execute(statement)
+            for table, statement in _MIGRATIONS:
+                if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone():
                     conn.execute(statement)
 
     # -- connections ---------------------------------------------------------------------------------------
@@ -382,27 +391,6 @@ class Catalog:
     @staticmethod
     def missing_groups(conn: sqlite3.Connection, names: Iterable[str]) -> list[str]:
         return [n for n in names if conn.execute("SELECT 1 FROM groups WHERE name = ?", (n,)).fetchone() is None]
-
-    # -- object checksums ----------------------------------------------------------------------------------
-
-    @staticmethod
-    def object_md5(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int) -> str | None:
-        """The stored MD5 of ``path`` if the file on disk still has the size and mtime recorded with it."""
-        row = conn.execute("SELECT size, mtime_ns, md5 FROM objects WHERE path = ?", (path,)).fetchone()
-        if row is None or row[0] != size or row[1] != mtime_ns:
-            return None
-        return str(row[2])
-
-    @staticmethod
-    def put_object(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, md5: str) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO objects (path, size, mtime_ns, md5) VALUES (?, ?, ?, ?)",
-            (path, size, mtime_ns, md5),
-        )
-
-    @staticmethod
-    def forget_object(conn: sqlite3.Connection, path: str) -> None:
-        conn.execute("DELETE FROM objects WHERE path = ?", (path,))
 
 
 @contextlib.contextmanager

@@ -16,8 +16,9 @@ from ...errors import (
 )
 from ...model import Ticket
 from ..base import DataSession, ObjectInfo
+from . import index
 from .catalog import Catalog, from_micros, to_micros
-from .storage import Entry, ZoneStorage
+from .storage import ZoneStorage
 
 __all__ = ["EmbeddedSession"]
 
@@ -26,13 +27,15 @@ class EmbeddedSession(DataSession):
     """A :class:`DataSession` over the embedded zone; built by ``EmbeddedBackend.open_session`` only."""
 
     def __init__(
-        self, catalog: Catalog, storage: ZoneStorage, ticket: Ticket, holder: str, clock: Callable[[], datetime]
+        self, catalog: Catalog, storage: ZoneStorage, ticket: Ticket, holder: str, clock: Callable[[], datetime],
+        on_stale: Callable[[], None] = lambda: None,
     ) -> None:
         self.ticket = ticket
         self.holder = holder
         self._catalog = catalog
         self._storage = storage
         self._clock = clock
+        self._on_stale = on_stale  # a listing met a collection changed by hand: ask for an index pass
 
     # -- checks ----------------------------------------------------------------------------------------
 
@@ -44,25 +47,12 @@ class EmbeddedSession(DataSession):
             raise PermissionDenied(f"a {self.ticket.access} ticket does not allow {action}")
         return path
 
-    def _info(self, entry: Entry) -> ObjectInfo:
-        modified = from_micros(entry.stat.st_mtime_ns // 1000)
-        if entry.is_collection:
-            return ObjectInfo(entry.path, True, 0, modified, None)
-        return ObjectInfo(entry.path, False, entry.stat.st_size, modified, self._etag(entry))
-
-    def _etag(self, entry: Entry) -> str:
-        size, mtime_ns = entry.stat.st_size, entry.stat.st_mtime_ns
-        with self._catalog.read() as conn:
-            known = self._catalog.object_md5(conn, entry.path, size, mtime_ns)
-        if known is not None:
-            return known
-        # Placed or changed on disk by hand: compute once and remember it with the size and mtime seen.
-        with self._storage.open_read(entry.path) as stream:
-            md5 = self._storage.md5_of(stream)
-        assert md5 is not None
-        with self._catalog.write() as conn:
-            self._catalog.put_object(conn, entry.path, size, mtime_ns, md5)
-        return md5
+    def _info(self, row: index.Row) -> ObjectInfo:
+        modified = from_micros(row.mtime_ns // 1000)
+        if row.is_collection:
+            return ObjectInfo(row.path, True, 0, modified, None)
+        etag = row.md5 if row.md5 is not None else index.provisional_etag(row.size, row.mtime_ns)
+        return ObjectInfo(row.path, False, row.size, modified, etag)
 
     # -- DataSession -----------------------------------------------------------------------------------
 
@@ -72,15 +62,23 @@ class EmbeddedSession(DataSession):
         kind = self._storage.kind(path)
         if st is None or kind is None:
             raise PathNotFound(details={"path": path})
-        return self._info(Entry(path, kind == "collection", st))
+        modified = from_micros(st.st_mtime_ns // 1000)
+        if kind == "collection":
+            return ObjectInfo(path, True, 0, modified, None)
+        # The disk says what is there; the index only knows its MD5 (when it saw this very size and mtime).
+        with self._catalog.read() as conn:
+            row = index.lookup(conn, [path]).get(path)
+        return ObjectInfo(path, False, st.st_size, modified, index.etag_of(row, st.st_size, st.st_mtime_ns))
 
     def list(self, collection: str, *, recursive: bool, start_after: str | None = None) -> Iterator[ObjectInfo]:
         collection = self._inside(collection, "list")
         if self._storage.kind(collection) != "collection":
             raise PathNotFound(details={"path": collection})
-        return self._iterate(collection, recursive, self._after_key(start_after))
+        after = self._after_key(start_after)
+        lister = index.list_files if recursive else index.list_children
+        return (self._info(row) for row in lister(self._catalog, self._storage, collection, after, self._on_stale))
 
-    def _after_key(self, start_after: str | None) -> bytes | None:
+    def _after_key(self, start_after: str | None) -> str | None:
         """``start_after`` as an S3 key: a collection's key ends with "/", so nothing of it is listed again."""
         if start_after is None:
             return None
@@ -91,16 +89,7 @@ class EmbeddedSession(DataSession):
                     key += "/"
             except TicketBoothError:  # not a path we could hold: compare it as plain text
                 pass
-        return key.encode("utf-8", "surrogatepass")
-
-    def _iterate(self, collection: str, recursive: bool, after: bytes | None) -> Iterator[ObjectInfo]:
-        if recursive:
-            for entry in self._storage.walk(collection, after):
-                yield self._info(entry)
-            return
-        for entry in self._storage.children(collection):
-            if after is None or entry.sort_key > after:
-                yield self._info(entry)
+        return key
 
     def open_read(self, path: str) -> BinaryIO:
         return self._storage.open_read(self._inside(path, "read"))
@@ -129,8 +118,9 @@ class EmbeddedSession(DataSession):
                 self._check_write_files(current)
                 if current.write_byte_limit and current.write_byte_count + spooled.size > current.write_byte_limit:
                     raise TicketWriteBytesExceeded()
-                st, _ = self._storage.place(spooled, path, mtime_ns=mtime_ns)
-                self._catalog.put_object(conn, path, st.st_size, st.st_mtime_ns, spooled.md5)
+                st, touched = self._storage.place(spooled, path, mtime_ns=mtime_ns)
+                index.record_object(conn, path, st.st_size, st.st_mtime_ns, spooled.md5)
+                index.record_collections(conn, touched)
                 self._catalog.count_write(conn, ticket_id, spooled.size)
         finally:
             self._storage.discard(spooled)
@@ -144,5 +134,6 @@ class EmbeddedSession(DataSession):
     def delete(self, path: str) -> None:
         path = self._inside(path, "delete")
         with self._catalog.write() as conn:
-            self._storage.remove(path)
-            self._catalog.forget_object(conn, path)
+            touched = self._storage.remove(path)
+            index.forget(conn, path)
+            index.record_collections(conn, [touched])

@@ -61,10 +61,12 @@ class Spooled:
 
 @dataclass(frozen=True)
 class Touched:
-    """A collection whose entries an operation changed, with its modification time afterwards."""
+    """A collection whose entries an operation changed: its modification time before (``None``: the operation
+    created it) and after."""
 
     path: str
-    mtime_ns: int
+    before_ns: int | None
+    after_ns: int
 
 
 def _addressable(name: str) -> bool:
@@ -138,32 +140,34 @@ class ZoneStorage:
             raise _os_error(err, logical) from err
 
     def _open_dir(self, segments: Sequence[str], logical: str, *, create: bool = False,
-                  touched: list[tuple[str, int]] | None = None) -> int:
+                  touched: list[tuple[str, int, int | None]] | None = None) -> int:
         """A new fd of the collection at ``segments``, walked one component at a time from the zone root.
 
-        With ``create``, missing collections are made (0700); ``touched`` then collects ``(logical, fd)``
-        of the first existing parent and of every collection made (fds owned by the caller), whose entries
-        changed. ``PathNotFound`` when a component is missing (without ``create``); ``Conflict`` when one is
-        a data object; ``PermissionDenied`` when one is a symbolic link.
+        With ``create``, missing collections are made (0700); ``touched`` then collects ``(logical, fd,
+        mtime before)`` of the first existing parent and of every collection made (fds owned by the caller),
+        whose entries changed. ``PathNotFound`` when a component is missing (without ``create``); ``Conflict``
+        when one is a data object; ``PermissionDenied`` when one is a symbolic link.
         """
         current = os.dup(self._root_fd)
         walked = self.zone_path
         try:
             for segment in segments:
                 walked = walked + "/" + segment
+                made = False
                 if create:
+                    before = os.fstat(current).st_mtime_ns if touched is not None and not touched else None
                     try:
                         os.mkdir(segment, DIR_MODE, dir_fd=current)
                         made = True
                     except FileExistsError:
-                        made = False
+                        pass
                     except OSError as err:
                         raise _os_error(err, walked) from err
                 child = self._open_child_dir(current, segment, walked)
-                if create and made and touched is not None:
+                if made and touched is not None:
                     if not touched:
-                        touched.append((paths.parent(walked), os.dup(current)))
-                    touched.append((walked, os.dup(child)))
+                        touched.append((paths.parent(walked), os.dup(current), before))
+                    touched.append((walked, os.dup(child), None))
                 os.close(current)
                 current = child
             return current
@@ -172,7 +176,7 @@ class ZoneStorage:
             raise
 
     def _parent(self, logical: str, *, create: bool = False,
-                touched: list[tuple[str, int]] | None = None) -> tuple[int, str]:
+                touched: list[tuple[str, int, int | None]] | None = None) -> tuple[int, str]:
         """(fd of the parent collection, last component) of ``logical``; the caller closes the fd."""
         segments = self.segments(logical)
         if not segments:
@@ -411,7 +415,7 @@ class ZoneStorage:
         should be; ``PermissionDenied`` when a symlink is on the way or at ``logical``. The spool file is left
         for the caller to discard on error.
         """
-        opened: list[tuple[str, int]] = []
+        opened: list[tuple[str, int, int | None]] = []
         parent, name = self._parent(logical, create=True, touched=opened)
         try:
             try:
@@ -425,6 +429,8 @@ class ZoneStorage:
                 raise PermissionDenied("path is refused: it is a symbolic link", details={"path": logical})
             if existing is not None and stat.S_ISDIR(existing.st_mode):
                 raise Conflict("a collection exists at that path", details={"path": logical})
+            if not opened:
+                opened.append((paths.parent(logical), os.dup(parent), os.fstat(parent).st_mtime_ns))
             os.utime(spooled.name, ns=(mtime_ns, mtime_ns), dir_fd=self._spool_fd, follow_symlinks=False)
             try:
                 os.replace(spooled.name, name, src_dir_fd=self._spool_fd, dst_dir_fd=parent)
@@ -433,23 +439,21 @@ class ZoneStorage:
             except OSError as err:
                 raise _os_error(err, logical) from err
             st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-            if not opened or opened[-1][0] != paths.parent(logical):
-                opened.append((paths.parent(logical), os.dup(parent)))
-            return st, [Touched(path, os.fstat(fd).st_mtime_ns) for path, fd in opened]
+            return st, _touched(opened)
         finally:
             os.close(parent)
-            for _, fd in opened:
+            for _, fd, _ in opened:
                 _close(fd)
 
     def make_collections(self, logical: str) -> list[Touched]:
         """Create collection ``logical`` and its missing parents (0700); ``Conflict`` when a data object is in
         the way. Returns the collections whose entries changed (none when everything existed)."""
-        opened: list[tuple[str, int]] = []
+        opened: list[tuple[str, int, int | None]] = []
         try:
             os.close(self._open_dir(self.segments(logical), logical, create=True, touched=opened))
-            return [Touched(path, os.fstat(fd).st_mtime_ns) for path, fd in opened]
+            return _touched(opened)
         finally:
-            for _, fd in opened:
+            for _, fd, _ in opened:
                 _close(fd)
 
     def remove(self, logical: str) -> Touched:
@@ -470,6 +474,7 @@ class ZoneStorage:
                 raise PermissionDenied("path is refused: it is a symbolic link", details={"path": logical})
             if not stat.S_ISREG(st.st_mode):
                 raise PathNotFound(details={"path": logical})
+            before = os.fstat(parent).st_mtime_ns
             # unlinkat never follows a link: whatever is at the name now, only the name goes.
             try:
                 os.unlink(name, dir_fd=parent)
@@ -477,9 +482,13 @@ class ZoneStorage:
                 raise PathNotFound(details={"path": logical}) from None
             except IsADirectoryError:  # swapped for a collection since the stat
                 raise PathNotFound(details={"path": logical}) from None
-            return Touched(paths.parent(logical), os.fstat(parent).st_mtime_ns)
+            return Touched(paths.parent(logical), before, os.fstat(parent).st_mtime_ns)
         finally:
             os.close(parent)
+
+
+def _touched(opened: list[tuple[str, int, int | None]]) -> list[Touched]:
+    return [Touched(path, before, os.fstat(fd).st_mtime_ns) for path, fd, before in opened]
 
 
 def _os_error(err: OSError, logical: str) -> Exception:
