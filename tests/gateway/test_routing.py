@@ -83,9 +83,10 @@ def test_refusals(method, path, query, headers, code, status):
     assert (info.value.code, info.value.status) == (code, status)
 
 
-def test_query_parameters_are_decoded_once_and_plus_is_literal():
+def test_query_parameters_are_decoded_once_and_plus_is_a_space():
+    # As AWS S3 and MinIO read queries (rclone's SigV2 listings send prefix=rclone+v2%2F for "rclone v2/").
     result = route("GET", "/ticket-1", "list-type=2&prefix=a%2Bb+c&delimiter=%2F&prefix=ignored")
-    assert result.params["prefix"] == "a+b+c"
+    assert result.params["prefix"] == "a+b c"
     assert result.params["delimiter"] == "/"
 
 

@@ -2,8 +2,8 @@
 
 S3 rules (which differ from the generic SigV4 service rules): the path is percent-decoded and
 re-encoded exactly once, never normalized (``//``, ``.`` and ``..`` segments are kept as sent);
-query parameters are decoded, re-encoded and sorted by name then value, a parameter without ``=``
-canonicalizes as ``name=``; header names are lower-cased, values trimmed with inner runs of
+query parameters are decoded (see :mod:`.query`), re-encoded and sorted by name then value, a
+parameter without ``=`` canonicalizes as ``name=``; header names are lower-cased, values trimmed with inner runs of
 whitespace collapsed to one space, repeated headers joined with ``,``.
 
 Text received from a WSGI server is latin-1 decoded wire bytes; :func:`wire_bytes` turns it back
@@ -135,24 +135,15 @@ def canonical_uri(raw_path: str | bytes) -> str:
 
 
 def parse_query(query_string: str | bytes) -> list[tuple[bytes, bytes]]:
-    """Split a raw query string into decoded ``(name, value)`` byte pairs, in order.
-
-    ``+`` is a literal plus (S3 signs what RFC 3986 says, not HTML forms); empty segments
-    (``a&&b``) are skipped; a segment without ``=`` has the value ``b""``.
+    """Split a raw query string into decoded ``(name, value)`` byte pairs, in order
+    (:class:`~.query.Query` rules: ``+`` is a space, ``%2B`` a plus).
 
     Raises:
         InvalidURI: malformed percent-encoding.
     """
-    data = wire_bytes(query_string)
-    if data[:1] == b"?":
-        data = data[1:]
-    pairs = []
-    for part in data.split(b"&"):
-        if not part:
-            continue
-        name, _, value = part.partition(b"=")
-        pairs.append((percent_decode(name), percent_decode(value)))
-    return pairs
+    from .query import Query
+
+    return Query.parse(query_string).pairs
 
 
 def canonical_query(pairs: Sequence[tuple[bytes, bytes]], *, exclude: bytes | None = None) -> str:

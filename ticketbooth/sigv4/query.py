@@ -1,8 +1,11 @@
 """The request query, split once and shared: routing reads its decoded names and values, SigV4
 signs its canonical form, SigV2 picks its sub-resources from the decoded names.
 
-``+`` is a literal plus (S3 signs RFC 3986, not HTML forms); empty segments (``a&&b``) are
-skipped; a segment without ``=`` has the value ``b""``. Names are decided on their *decoded*
+``+`` stands for a space, as AWS S3 and MinIO read it (form encoding: Go's ``url.Values`` and
+rclone's SigV2 listings send ``prefix=a+b`` for ``a b``); a literal plus is ``%2B``. The
+canonical form follows the same reading (``+`` signs as ``%20``, as MinIO canonicalizes), so the
+signature covers what is routed. Empty segments (``a&&b``) are skipped; a segment without ``=``
+has the value ``b""``. Names are decided on their *decoded*
 form everywhere, so ``upload%73`` is ``uploads`` to the router and to both signature versions
 alike (issue 9 item 5: a name compared undecoded by the verifier but routed decoded let
 unsigned sub-resources ride on a SigV2 URL).
@@ -22,10 +25,14 @@ _CANONICAL = re.compile(
 )
 
 
+def _decode(raw: bytes) -> bytes:
+    return percent_decode(raw.replace(b"+", b" ") if b"+" in raw else raw)
+
+
 def _canonical_component(raw: bytes) -> str:
     if _CANONICAL.fullmatch(raw):
         return raw.decode("ascii")
-    return uri_encode(percent_decode(raw))
+    return uri_encode(_decode(raw))
 
 
 class Query:
@@ -69,7 +76,7 @@ class Query:
         pairs = self._pairs
         if pairs is None:
             pairs = self._pairs = [
-                (percent_decode(name), percent_decode(value) if value else b"") for name, value in self.parts
+                (_decode(name), _decode(value) if value else b"") for name, value in self.parts
             ]
         return pairs
 

@@ -23,6 +23,7 @@ from .canonical import (
     canonical_uri,
     collect_headers,
     string_to_sign,
+    wire_bytes,
 )
 from .errors import (
     AccessDenied,
@@ -246,14 +247,10 @@ def _verify_v4(
     _check_signed_headers(headers, signed)
 
     # SigV4 steps 1 and 2: canonical request, string to sign.
-    canonical = canonical_request(
-        method,
-        canonical_uri(raw_path),
-        query.canonical(exclude=b"X-Amz-Signature" if presigned is not None else None) if query else "",
-        canonical_headers(headers, signed),
-        parsed.signed_headers_text,
-        payload_hash,
-    )
+    uri = canonical_uri(raw_path)
+    canonical_query = query.canonical(exclude=b"X-Amz-Signature" if presigned is not None else None) if query else ""
+    headers_block = canonical_headers(headers, signed)
+    canonical = canonical_request(method, uri, canonical_query, headers_block, parsed.signed_headers_text, payload_hash)
     scope = credential.scope
     to_sign = string_to_sign(amz_date, scope, canonical)
 
@@ -263,6 +260,15 @@ def _verify_v4(
     key = signing_key(secret if known else DUMMY_SECRET, credential.date, credential.region, credential.service)
     expected = hmac.digest(key, to_sign, "sha256").hex()
     matches = hmac.compare_digest(expected, parsed.signature)
+    if not matches and presigned is None:
+        # curl 7.88 --aws-sigv4 signs the path and query verbatim (unsorted, "+" and "?location" as sent).
+        # Those are the very bytes received and routed, so this form binds the request just as tightly.
+        raw_uri, raw_query = wire_bytes(raw_path).decode("latin-1"), query.raw.decode("latin-1")
+        if raw_uri != uri or raw_query != canonical_query:
+            verbatim = canonical_request(method, raw_uri, raw_query, headers_block, parsed.signed_headers_text,
+                                         payload_hash)
+            matches = hmac.compare_digest(
+                hmac.digest(key, string_to_sign(amz_date, scope, verbatim), "sha256").hex(), parsed.signature)
     if not known:
         raise InvalidAccessKeyId(
             "The AWS Access Key Id you provided does not exist in our records.",
