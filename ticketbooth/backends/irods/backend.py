@@ -42,6 +42,7 @@ from .connection import Connector
 from .data import IrodsDataSession
 from .errors import CAT_TICKET_INVALID, irods_code, translate
 from .labels import remove_label, set_label
+from .warm import LentSession, WarmSessions
 
 __all__ = ["IrodsBackend", "change_steps", "creation_steps"]
 
@@ -145,6 +146,8 @@ class IrodsBackend(TicketBackend):
         self.zone = zone
         self.service_hosts = tuple(service_hosts)
         self._connector = connector
+        # At most half the connection slots wait parked for a use window's next request.
+        self._warm = WarmSessions(max_idle=connector.settings.pool_size // 2)
         self._catalog = Catalog(connector.service, zone, self.service_hosts)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._modify_lock = threading.Lock()  # see modify_ticket
@@ -389,8 +392,8 @@ class IrodsBackend(TicketBackend):
 
     def open_session(self, ticket: Ticket, holder: str, *, client_host: str | None, now: datetime,
                      window: float = 0.0) -> DataSession:
-        # iRODS counts the uses (one per connection with the ticket supplied) and a fresh connection per session
-        # is one iRODS use, so ``window`` cannot merge sessions here yet (docs/irods.md).
+        # iRODS counts the uses, one per connection with the ticket supplied: within ``window`` the pair's parked
+        # session (its connection) is taken back, so iRODS counts no new use (warm.py, docs/irods.md).
         # Judge the ticket as the catalog holds it now, not as the caller last saw it (allow-lists may have
         # changed, and a resolver's cache may be seconds old).
         current = self.find_ticket(ticket.id)
@@ -400,16 +403,27 @@ class IrodsBackend(TicketBackend):
         groups: frozenset[str] = frozenset()
         if not ticket.anonymous and holder not in ticket.users:
             groups = self.user_groups(holder)
+        key = (ticket.id, ticket.string, holder)
+        warm = self._warm.take(key, now, window) if window > 0 else None
         # iRODS judges the rest authoritatively; the host list only TicketBooth can check (iRODS sees the gateway).
-        policy.check_usable(ticket, holder, groups, client_host, now)
-        handle = self._catalog_call(
+        try:
+            policy.check_usable(ticket, holder, groups, client_host, now, continuing=warm is not None)
+        except BaseException:
+            if warm is not None:
+                warm.close()
+            raise
+        handle = warm or self._catalog_call(
             lambda: self._connector.for_ticket(ticket.string, holder, anonymous=ticket.anonymous)
         )
-        session = IrodsDataSession(ticket, holder, handle, self.find_ticket)
+        lent = LentSession(handle, self._warm, key, now) if window > 0 else None
+        session = IrodsDataSession(ticket, holder, lent or handle, self.find_ticket)
         try:
             session.touch()
         except BaseException as err:
-            session.close()
+            if lent is not None:
+                lent.discard()  # never park a session that just failed
+            else:
+                session.close()
             # iRODS answers -890000 (or "does not exist") both for a deleted ticket and for one that does not
             # cover the target: the catalog tells which.
             invalid = isinstance(err, TicketUnusable) and irods_code(err.__cause__ or err) == CAT_TICKET_INVALID
@@ -419,5 +433,6 @@ class IrodsBackend(TicketBackend):
         return session
 
     def close(self) -> None:
+        self._warm.close()
         self._connector.close()
 
