@@ -146,3 +146,34 @@ def test_login_file_readable_by_others_is_refused(tmp_path):
 def test_no_login_file_means_defaults(tmp_path):
     login = resolve(None, None, {"HOME": str(tmp_path)})
     assert login.api_url == DEFAULT_API_URL and login.token is None
+
+
+def test_a_redirect_is_reported_not_followed(tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    seen = []
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            seen.append((self.command, self.path))
+            self.send_response(301)
+            self.send_header("Location", "https://elsewhere.example/v1/tickets")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Redirecting)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = ApiClient(f"http://127.0.0.1:{server.server_port}", "tok")
+        with pytest.raises(ApiError) as info:
+            client.create_ticket("/z/home/a")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert info.value.code == "redirected" and "https://elsewhere.example/v1/tickets" in info.value.message
+    assert seen == [("POST", "/v1/tickets")]  # once, and nothing sent to the other host

@@ -214,3 +214,22 @@ def test_not_the_owner(stack, alice, bob):
     ticket_id = json.loads(alice.run("share", coll, "--json").stdout)["id"]
     assert "ticket_not_found" in bob.run("tickets", "revoke", str(ticket_id), expect=5).stderr
     alice.run("tickets", "show", str(ticket_id))  # still there
+
+
+def test_admins_list_every_owner(stack, alice, tmp_path):
+    from datetime import UTC, datetime
+
+    from ticketbooth.api.auth import issue_dev_token
+
+    coll = stack.collection("cli-admin")
+    ticket_id = json.loads(alice.run("share", coll, "--json").stdout)["id"]
+    admin = User(stack, tmp_path / "root", "root")
+    token = issue_dev_token(stack.settings, "root", True, datetime.now(UTC), lifetime=600)
+    every = json.loads(admin.run("tickets", "list", "--all", "--json", "--api-url", stack.api_url,
+                                 "--token", token).stdout)
+    assert ticket_id in [t["id"] for t in every]
+    owned = json.loads(admin.run("tickets", "list", "--owner", "alice", "--path", coll, "--json",
+                                 "--api-url", stack.api_url, "--token", token).stdout)
+    assert [t["id"] for t in owned] == [ticket_id]
+    refused = alice.run("tickets", "list", "--all", expect=4)
+    assert "permission_denied" in refused.stderr

@@ -228,7 +228,7 @@ def add_share(subparsers: Any) -> None:
 @_handled
 def _tickets_list(args: argparse.Namespace) -> int:
     tickets = list(_client(args).list_tickets(shared_with="me" if args.shared_with_me else None, path=args.path,
-                                              status=args.status))
+                                              status=args.status, owner=args.owner, all=args.all or None))
     if args.json:
         _print_json(tickets)
     elif tickets:
@@ -289,6 +289,8 @@ def add_tickets(subparsers: Any) -> None:
     listing.add_argument("--shared-with-me", action="store_true", help="tickets others shared with you")
     listing.add_argument("--path", help="only tickets on this path or below it")
     listing.add_argument("--status", help="only tickets in this status (active, expired, exhausted, ...)")
+    listing.add_argument("--owner", metavar="USER", help="admins: the tickets of this owner")
+    listing.add_argument("--all", action="store_true", help="admins: the tickets of every owner")
     listing.set_defaults(handler=_tickets_list)
 
     show = actions.add_parser("show", parents=[options], help="show one ticket")

@@ -32,6 +32,16 @@ class ApiError(TicketBoothError):
         self.status = status
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # Following a redirect would turn a POST into a GET (urllib does, as browsers do) or send the token to
+    # another host: report it instead, so the user fixes --api-url.
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 class ApiClient:
     """A client for one TicketBooth API at ``base_url`` (e.g. ``http://127.0.0.1:8080``) with a bearer token."""
 
@@ -62,10 +72,14 @@ class ApiClient:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) only
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 return response.status, response.headers.get("Content-Type", ""), response.read()
         except urllib.error.HTTPError as err:
             with err:
+                if 300 <= err.code < 400:
+                    raise ApiError("redirected", f"the API URL answers {err.code}, redirecting to "
+                                   f"{err.headers.get('Location', '?')}; use that as --api-url",
+                                   status=err.code) from None
                 raise _api_error(err.code, err.headers.get("Content-Type", ""), err.read()) from None
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
