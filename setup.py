@@ -25,7 +25,10 @@ setup(
         "defusedxml>=0.7",
     ],
     extras_require={
+        # The PostgreSQL driver of the audit store (audit.database_url = "postgresql+psycopg://...").
+        "postgresql": ["psycopg[binary]>=3.1"],
         "test": [
+            "psycopg[binary]>=3.1",
             "pytest>=8",
             "freezegun>=1.4",
             "hypothesis>=6.100",

@@ -22,6 +22,8 @@ from .api import BLUEPRINTS
 from .api.auth import Authenticator
 from .api.docs import docs_blueprint
 from .api.errors import ErrorSchema, error_response, handle_http_exception, register_error_handlers
+from .audit import AuditTrail
+from .auditstore import open_audit_store
 from .backends import TicketBackend, load_backend
 from .backends.instrumented import instrument
 from .errors import BackendUnavailable, ConfigError, TicketBoothError
@@ -29,6 +31,7 @@ from .metrics import count_key_lookup
 from .metricsapp import ROUTE_KEY, MetricsMiddleware
 from .resolver import KeyResolver
 from .responseheaders import security_headers
+from .s3.decisions import DecisionLog
 from .settings import Settings, load_settings
 from .tickets import TicketService
 
@@ -58,6 +61,8 @@ class Services:
     clock: Callable[[], datetime]
     authenticator: Authenticator
     tickets: TicketService
+    audit: AuditTrail
+    decisions: DecisionLog
     _provisioned: set[str] = field(default_factory=set, repr=False, compare=False)
     _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -128,13 +133,16 @@ def create_app(
     backend = instrument(backend)
     resolver = KeyResolver(backend, _master_key(settings, backend), ttl=settings.s3.key_cache_ttl,
                            on_lookup=count_key_lookup)
+    audit = AuditTrail(open_audit_store(settings), clock)
     services = Services(
         settings=settings,
         backend=backend,
         resolver=resolver,
         clock=clock,
         authenticator=Authenticator(settings.auth, clock=clock),
-        tickets=TicketService(settings, backend, resolver, clock),
+        tickets=TicketService(settings, backend, resolver, clock, audit),
+        audit=audit,
+        decisions=DecisionLog(audit, resolver, backend),
     )
     logging.getLogger("ticketbooth").setLevel(settings.log_level.upper())
 
@@ -164,7 +172,7 @@ def create_app(
     def _name_route() -> None:
         request.environ[ROUTE_KEY] = request.url_rule.rule if request.url_rule is not None else "unmatched"
 
-    app.wsgi_app = MetricsMiddleware(app.wsgi_app, "api", settings.metrics)  # type: ignore[method-assign]
+    app.wsgi_app = MetricsMiddleware(app.wsgi_app, "api", settings)  # type: ignore[method-assign]
 
     @app.after_request
     def _no_content_type_without_content(response: Response) -> Response:

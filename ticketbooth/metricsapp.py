@@ -1,4 +1,8 @@
-"""The WSGI middleware both processes are wrapped in: it measures every request and serves ``GET /metrics``.
+"""The WSGI middleware both processes are wrapped in: it names and measures every request, serves ``/metrics``.
+
+Each request gets an id (:func:`ticketbooth.logs.new_request_id`), bound with the client address (through
+``gateway.trusted_proxies``) for log lines and audit events, and kept in ``environ["ticketbooth.request_id"]``;
+the API answers it as ``X-Request-Id``, the gateway as ``x-amz-request-id``.
 
 The wrapped application names the route it served in ``environ["ticketbooth.route"]`` (the API its URL rule,
 the gateway the S3 operation); requests it did not name are counted as ``unmatched``. The duration runs until
@@ -15,12 +19,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from .logs import bind_request, new_request_id, unbind_request
 from .metrics import exposition, instruments
-from .settings import MetricsSettings
+from .s3.clientaddr import client_address
+from .settings import Settings
 
-__all__ = ["MetricsMiddleware", "ROUTE_KEY", "METRICS_PATH"]
+__all__ = ["MetricsMiddleware", "ROUTE_KEY", "REQUEST_ID_KEY", "METRICS_PATH"]
 
 ROUTE_KEY = "ticketbooth.route"
+REQUEST_ID_KEY = "ticketbooth.request_id"
 METRICS_PATH = "/metrics"
 
 
@@ -92,10 +99,11 @@ def _plain(start_response: Callable[..., Any], status: str, text: str,
 class MetricsMiddleware:
     """Wrap ``app`` (the API's or the gateway's WSGI callable) as ``service`` (``api`` or ``gateway``)."""
 
-    def __init__(self, app: Callable[..., Any], service: str, settings: MetricsSettings) -> None:
+    def __init__(self, app: Callable[..., Any], service: str, settings: Settings) -> None:
         self.app = app
         self.service = service
-        self.settings = settings
+        self.settings = settings.metrics
+        self._trusted_proxies = settings.gateway.trusted_proxies
         self._metrics = instruments()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -124,6 +132,11 @@ class MetricsMiddleware:
 
     def _measured(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         started = time.perf_counter()
+        request_id = new_request_id()
+        environ[REQUEST_ID_KEY] = request_id
+        forwarded = [environ["HTTP_X_FORWARDED_FOR"]] if "HTTP_X_FORWARDED_FOR" in environ else []
+        bound = bind_request(request_id, client_address(environ.get("REMOTE_ADDR"), forwarded,
+                                                        self._trusted_proxies))
         counting = _CountingInput(environ["wsgi.input"]) if "wsgi.input" in environ else None
         if counting is not None:
             environ["wsgi.input"] = counting
@@ -132,9 +145,12 @@ class MetricsMiddleware:
         def recording_start_response(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
             answer["status"] = status.split(" ", 1)[0]
             answer["length"] = next((v for k, v in headers if k.lower() == "content-length"), None)
+            if self.service == "api":
+                headers = [*headers, ("X-Request-Id", request_id)]
             return start_response(status, headers, *exc)
 
         def finish(sent: int | None) -> None:
+            unbind_request(bound)
             route = environ.get(ROUTE_KEY, "unmatched")
             method = environ.get("REQUEST_METHOD", "-")
             labels = {"service": self.service, "route": route}

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import paths, policy
+from .audit import AuditTrail, TicketUsage
 from .backends.base import TicketBackend
 from .errors import InvalidRequest, PermissionDenied, TicketExhausted, TicketExpired, TicketNotFound
 from .model import Actor, TargetKind, Ticket, TicketQuery, TicketStatus
@@ -25,7 +26,31 @@ from .resolver import KeyResolver
 from .s3.buckets import public_bucket
 from .settings import Settings
 
-__all__ = ["NotAHolder", "S3Address", "Credentials", "TicketView", "TicketList", "TicketService", "bucket_name"]
+__all__ = ["ticket_settings", "ticket_changes", "NotAHolder", "S3Address", "Credentials", "TicketView", "TicketList", "TicketService", "bucket_name"]
+
+
+#: What an audit event says of a ticket's settings (never its string).
+_AUDITED_FIELDS = ("path", "access", "users", "groups", "hosts", "expires_at", "uses_limit", "write_file_limit",
+                   "write_byte_limit", "label")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    return getattr(value, "value", value)
+
+
+def ticket_settings(ticket: Ticket) -> dict[str, Any]:
+    """The audited settings of ``ticket`` (the ``detail`` of a ``created`` event)."""
+    return {"anonymous": ticket.anonymous, **{name: _plain(getattr(ticket, name)) for name in _AUDITED_FIELDS}}
+
+
+def ticket_changes(before: Ticket, after: Ticket) -> dict[str, dict[str, Any]]:
+    """``{field: {"from": old, "to": new}}`` for each audited setting that differs."""
+    return {name: {"from": _plain(getattr(before, name)), "to": _plain(getattr(after, name))}
+            for name in _AUDITED_FIELDS if getattr(before, name) != getattr(after, name)}
 
 
 class NotAHolder(PermissionDenied):
@@ -75,6 +100,7 @@ class TicketView:
     public_url: str | None
     credentials: Credentials | None = None
     public_bucket: str | None = None
+    usage: TicketUsage = TicketUsage()
 
 
 @dataclass(frozen=True)
@@ -87,12 +113,14 @@ class TicketService:
     """The ticket use cases of the API. Every method raises :mod:`ticketbooth.errors` classes only."""
 
     def __init__(
-        self, settings: Settings, backend: TicketBackend, resolver: KeyResolver, clock: Callable[[], datetime]
+        self, settings: Settings, backend: TicketBackend, resolver: KeyResolver, clock: Callable[[], datetime],
+        audit: AuditTrail | None = None,
     ) -> None:
         self._settings = settings
         self._backend = backend
         self._resolver = resolver
         self._clock = clock
+        self._audit = audit or AuditTrail(None, clock)
 
     # -- views -----------------------------------------------------------------------------------------
 
@@ -105,17 +133,25 @@ class TicketService:
         tail = quote(paths.basename(ticket.path), safe="") if ticket.target_kind is TargetKind.DATA_OBJECT else ""
         return f"{base}/_t/{ticket.string}/{tail}"
 
-    def view(self, actor: Actor, ticket: Ticket, now: datetime, credentials: Credentials | None = None) -> TicketView:
+    def view(self, actor: Actor, ticket: Ticket, now: datetime, credentials: Credentials | None = None,
+             usage: TicketUsage | None = None) -> TicketView:
+        """What ``actor`` may see of ``ticket`` at ``now``; ``usage`` is looked up when not given."""
         manages = policy.can_manage(actor, ticket)
+        if usage is None:
+            usage = self._audit.usage([ticket.id]).get(ticket.id, TicketUsage())
+        status = policy.ticket_status(ticket, now)
+        if status is not TicketStatus.ACTIVE and status.value not in usage.noticed:
+            self._audit.notice(status.value, ticket_id=ticket.id, owner=ticket.owner, actor=actor.name)
         return TicketView(
             ticket=ticket,
-            status=policy.ticket_status(ticket, now),
+            status=status,
             ticket_string=ticket.string if manages else None,
             s3=self.address(ticket),
             public_url=self._public_url(ticket) if manages and ticket.anonymous else None,
             credentials=credentials,
             # Like the link, the public bucket is the ticket string in disguise: for those who manage it.
             public_bucket=public_bucket(ticket.string) if manages and ticket.anonymous else None,
+            usage=usage,
         )
 
     # -- use cases -------------------------------------------------------------------------------------
@@ -127,6 +163,8 @@ class TicketService:
         canonical = paths.validate_path(path, self._backend.zone)
         spec = policy.build_spec(actor, canonical, now=now, anonymous_policy=self._settings.anonymous, **fields)
         ticket = self._backend.create_ticket(actor, spec, now=now)
+        self._audit.record("created", ticket_id=ticket.id, actor=actor.name, owner=ticket.owner,
+                           detail=ticket_settings(ticket), now=now)
         holder = self._holder(actor, ticket)
         return self.view(actor, ticket, now, None if holder is None else self._credentials(ticket, holder))
 
@@ -169,7 +207,9 @@ class TicketService:
             now=now,
         )
         page = self._backend.list_tickets(actor, query)
-        return TicketList(tuple(self.view(actor, t, now) for t in page.items), page.next_cursor)
+        usage = self._audit.usage([t.id for t in page.items])
+        return TicketList(tuple(self.view(actor, t, now, usage=usage.get(t.id, TicketUsage())) for t in page.items),
+                          page.next_cursor)
 
     def modify(self, actor: Actor, ticket_id: int, **fields: Any) -> TicketView:
         """Apply a PATCH (fields as ``policy.apply_changes`` takes them; absent ones stay)."""
@@ -177,17 +217,24 @@ class TicketService:
         ticket = self._managed(actor, ticket_id, "modify")
         changes = policy.apply_changes(ticket, now=now, anonymous_policy=self._settings.anonymous, **fields)
         if not changes.is_empty():
+            before = ticket
             ticket = self._backend.modify_ticket(actor, ticket_id, changes, now=now)
             self._resolver.forget(ticket_id)
+            changed = ticket_changes(before, ticket)
+            if changed:
+                self._audit.record("modified", ticket_id=ticket.id, actor=actor.name, owner=ticket.owner,
+                                   detail={"changes": changed}, now=now)
         return self.view(actor, ticket, now)
 
     def delete(self, actor: Actor, ticket_id: int) -> None:
         """Revoke the ticket; its key pairs and links stop working at once on this instance."""
-        self._managed(actor, ticket_id, "delete")
+        ticket = self._managed(actor, ticket_id, "delete")
         try:
             self._backend.delete_ticket(actor, ticket_id)
         finally:
             self._resolver.forget(ticket_id)
+        self._audit.record("revoked", ticket_id=ticket_id, actor=actor.name, owner=ticket.owner,
+                           detail={"path": ticket.path})
 
     def credentials(self, actor: Actor, ticket_id: int) -> Credentials:
         """The caller's own key pair on the ticket (see the module docstring for who holds which pair)."""

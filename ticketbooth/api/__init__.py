@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 
 from .resources.authorize.routes import blp as authorize_blp
+from .resources.events.routes import blp as events_blp
 from .resources.presign.routes import blp as presign_blp
 from .resources.tickets.routes import blp as tickets_blp
 
@@ -17,4 +18,5 @@ BLUEPRINTS: list[Blueprint] = [
     tickets_blp,
     authorize_blp,
     presign_blp,
+    events_blp,
 ]

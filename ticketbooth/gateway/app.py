@@ -13,7 +13,6 @@ import hashlib
 import logging
 import mimetypes
 import os
-import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from werkzeug.wrappers import Response
 from werkzeug.wsgi import ClosingIterator, get_input_stream
 
 from .. import paths
+from ..audit import AuditStore, AuditTrail
 from ..backends.base import ObjectInfo, TicketBackend
 from ..backends.instrumented import instrument
 from ..errors import (
@@ -34,6 +34,7 @@ from ..errors import (
     TicketNotFound,
     TicketUnusable,
 )
+from ..logs import current_request, new_request_id
 from ..metrics import count_key_lookup
 from ..metricsapp import ROUTE_KEY, MetricsMiddleware
 from ..model import TargetKind
@@ -41,7 +42,7 @@ from ..resolver import KeyResolver
 from ..responseheaders import is_scriptable, security_headers
 from ..s3.access import Decision, RequestParts, authorize, authorize_link, object_path
 from ..s3.clientaddr import client_address
-from ..s3.decisions import REFUSED_ROUTE, record_granted, record_refused
+from ..s3.decisions import REFUSED_ROUTE, DecisionLog
 from ..s3.errors import S3Error, to_s3_error
 from ..s3.operations import OPERATIONS
 from ..s3.routing import decode_component
@@ -190,7 +191,8 @@ class GatewayApp:
     """The gateway's WSGI callable. Build it with :func:`create_gateway_app`."""
 
     def __init__(self, settings: Settings, backend: TicketBackend, resolver: KeyResolver,
-                 clock: Callable[[], datetime], multipart: MultipartStore) -> None:
+                 clock: Callable[[], datetime], multipart: MultipartStore,
+                 audit: AuditStore | None = None) -> None:
         self.settings = settings
         self.backend = backend
         self.resolver = resolver
@@ -201,7 +203,8 @@ class GatewayApp:
         # Every row's handler is bound now, so a row without one fails at start-up, never as a 500 later.
         self._handlers: dict[str, Callable[[Decision, _Request], Response]] = {
             op.name: getattr(self, op.handler) for op in OPERATIONS}
-        self._edge = MetricsMiddleware(self._serve, "gateway", settings.metrics)
+        self._edge = MetricsMiddleware(self._serve, "gateway", settings)
+        self.decisions = DecisionLog(AuditTrail(audit, clock), resolver, backend)
 
     # -- multipart clean-up ----------------------------------------------------------------------------
 
@@ -241,7 +244,7 @@ class GatewayApp:
 
     def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         self._maybe_sweep()
-        request_id = secrets.token_hex(8).upper()
+        request_id = current_request().request_id or new_request_id()
         raw_path, query = raw_target(environ)
         if raw_path.startswith(LINK_PREFIX):
             response = self._link(environ, raw_path, query)
@@ -265,7 +268,7 @@ class GatewayApp:
         try:
             decision = authorize(parts, resolver=self.resolver, backend=self.backend, settings=self.settings,
                                  now=self.clock())
-            record_granted("s3")
+            self.decisions.granted("s3", decision)
             resource, object_level = decision.route.resource, decision.route.object_level
             environ[ROUTE_KEY] = decision.operation
             response = self._handlers[decision.operation](decision, _Request(environ, headers))
@@ -274,7 +277,7 @@ class GatewayApp:
                 decision.close()
             else:
                 environ[ROUTE_KEY] = REFUSED_ROUTE
-                record_refused("s3", exc)
+                self.decisions.refused("s3", exc, parts=parts)
             return self._error_response(to_s3_error(exc, object_level=object_level), resource, request_id,
                                         environ["REQUEST_METHOD"])
         if not response.is_streamed:
@@ -630,9 +633,9 @@ class GatewayApp:
                                       settings=self.settings, client_host=client, now=self.clock())
         except Exception as exc:  # noqa: BLE001 - every refusal becomes a clear page
             environ[ROUTE_KEY] = "link:" + REFUSED_ROUTE
-            record_refused("link", exc)
+            self.decisions.refused("link", exc, link_string=string)
             return self._link_refusal(exc, method)
-        record_granted("link")
+        self.decisions.granted("link", decision)
         environ[ROUTE_KEY] = "link:" + decision.operation
         try:
             if decision.route.operation == "ListObjectsV2" and not raw_path.endswith("/"):
@@ -772,6 +775,8 @@ def create_gateway_app(settings: Settings | None = None, *, backend: TicketBacke
     store = MultipartStore(spool, min_part_size=min_part_size if min_part_size is not None else 5 * 1024 * 1024,
                            max_staged_bytes=settings.gateway.multipart_max_staged_bytes,
                            expiry=timedelta(seconds=settings.gateway.multipart_expiry))
-    app = GatewayApp(settings, backend, resolver, clock, store)
+    from ..auditstore import open_audit_store
+
+    app = GatewayApp(settings, backend, resolver, clock, store, open_audit_store(settings))
     app.sweep_multipart()  # orphans of a crashed worker, uploads of tickets revoked while we were down
     return app

@@ -25,7 +25,7 @@ from flask_smorest import abort as smorest_abort
 from marshmallow import ValidationError
 
 from ....s3.access import Decision, authorize
-from ....s3.decisions import record_granted, record_refused
+from ....s3.clientaddr import client_address
 from ....s3.errors import S3Error, to_s3_error
 from ...blueprint import Blueprint
 from .gatekeeper import SECRET_HEADER, check_gateway_secret
@@ -146,12 +146,13 @@ class Authorize(MethodView):
             decision = authorize(parts, resolver=services.resolver, backend=services.backend,
                                  settings=services.settings, now=services.clock())
         except Exception as exc:  # every refusal (and failure) becomes the S3 answer the gateway passes on
-            record_refused("authorize", exc)
+            services.decisions.refused("authorize", exc, parts=parts, client_addr=client_address(
+                parts.remote_addr, parts.header_values("x-forwarded-for"), services.settings.gateway.trusted_proxies))
             object_level = parts.raw_path.strip("/").count("/") >= 1
             error = to_s3_error(exc, object_level=object_level)
             return error_response(error, status=_FORWARDED_DENY_STATUS if forwarded else None,
                                   resource=parts.raw_path)
-        record_granted("authorize")
+        services.decisions.granted("authorize", decision)
         with decision:  # the use is counted by open_session; no data flows through here
             body = decision_body(decision)
         return body, decision_headers(body)

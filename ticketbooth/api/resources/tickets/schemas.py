@@ -23,6 +23,7 @@ __all__ = [
     "CredentialsQuerySchema",
     "S3AddressSchema",
     "TicketS3Schema",
+    "TicketUsageSchema",
     "CredentialsSchema",
     "TicketSchema",
     "TicketListSchema",
@@ -129,6 +130,14 @@ class _LinksSchema(ma.Schema):
     public = fields.String(metadata={"description": "anonymous tickets, owner/admin only: the capability URL"})
 
 
+class TicketUsageSchema(ma.Schema):
+    first_used_at = fields.DateTime(allow_none=True, metadata={"description": "first granted use through TicketBooth"})
+    last_used_at = fields.DateTime(allow_none=True, metadata={"description": "latest granted use through TicketBooth"})
+    granted = fields.Integer(required=True, metadata={"description": "S3, link and authorize requests granted"})
+    denied = fields.Integer(required=True, metadata={
+        "description": "requests refused that named this ticket (each is a 'denied' event in /v1/events)"})
+
+
 class TicketSchema(ma.Schema):
     id = fields.Integer(required=True)
     ticket = fields.String(allow_none=True, metadata={"description": "the iRODS ticket string (owner and admins only)"})
@@ -152,6 +161,8 @@ class TicketSchema(ma.Schema):
     label = fields.String(allow_none=True)
     status = fields.String(required=True, validate=validate.OneOf([s.value for s in TicketStatus]))
     s3 = fields.Nested(TicketS3Schema, required=True)
+    usage = fields.Nested(TicketUsageSchema, required=True, metadata={
+        "description": "uses seen by this TicketBooth deployment (the audit store); not iRODS's own uses_count"})
     links = fields.Nested(_LinksSchema, required=True)
     credentials = fields.Nested(
         CredentialsSchema, metadata={"description": "the caller's key pair: only in the response to a create"}
@@ -189,6 +200,8 @@ def ticket_data(view: TicketView) -> dict[str, Any]:
         "write_byte_limit": t.write_byte_limit, "write_byte_count": t.write_byte_count,
         "expires_at": t.expires_at, "created_at": t.created_at, "modified_at": t.modified_at, "label": t.label,
         "status": view.status.value, "s3": _address(view.s3), "links": links,
+        "usage": {"first_used_at": view.usage.first_used_at, "last_used_at": view.usage.last_used_at,
+                  "granted": view.usage.granted, "denied": view.usage.denied},
     }
     if view.public_bucket is not None:
         data["s3"]["public_bucket"] = view.public_bucket

@@ -1,0 +1,1 @@
+"""``GET /v1/events``: the audit trail (see ``ticketbooth.audit``)."""
