@@ -23,6 +23,7 @@ from typing import Any
 
 from .client.commands import CLIENT_SUBCOMMANDS
 from .errors import ConfigError
+from .logs import TEXT_FORMAT, configure_logging
 from .settings import Settings, load_settings
 
 __all__ = ["SUBCOMMANDS", "DEV_SECRET_FILE", "build_parser", "main", "load_cli_settings", "dev_secret"]
@@ -99,10 +100,19 @@ def _with_dev_secret(settings: Settings, *, create: bool) -> Settings:
     return settings.replace(auth=dataclasses.replace(settings.auth, hs256_secret=secret))
 
 
+def _announce(settings: Settings, text: str) -> None:
+    """A start-up line for the operator: plain on stderr, or a log record when every line must be JSON."""
+    if settings.log_format == "json":
+        log.info(text)
+    else:
+        print(text, file=sys.stderr)
+
+
 # -- serve -------------------------------------------------------------------------------------------------
 
 def _serve(args: argparse.Namespace) -> int:
     settings = load_cli_settings(args, _listen_overrides(args, "server"))
+    configure_logging(settings.log_format, settings.log_level)
     if args.demo:
         if settings.backend != "embedded":
             raise CommandError("--demo needs the embedded backend")
@@ -118,11 +128,10 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.auth.mode == "hs256" and not settings.auth.hs256_secret:
         log.warning("no auth.hs256_secret is configured: every API request will be refused (try --demo)")
     url = f"http://{settings.server.host}:{settings.server.port}"
-    print(f"TicketBooth API on {url} (docs: {url}/docs), data in {os.path.abspath(settings.data_dir)}",
-          file=sys.stderr)
+    _announce(settings, f"TicketBooth API on {url} (docs: {url}/docs), data in {os.path.abspath(settings.data_dir)}")
     if args.demo:
         where = f" --data-dir {args.data_dir}" if args.data_dir else ""
-        print(f"Demo users alice and bob; get a token: ticketbooth token --user alice{where}", file=sys.stderr)
+        _announce(settings, f"Demo users alice and bob; get a token: ticketbooth token --user alice{where}")
     _run_server(settings, threads=args.threads, workers=args.workers)
     return 0
 
@@ -131,6 +140,7 @@ def _run_server(settings: Settings, *, threads: int, workers: int) -> None:
     from .app import create_app
 
     try:
+        from .gunicornlog import TicketBoothLogger
         from .serving import run_gunicorn
     except ImportError:  # pragma: no cover - gunicorn is a dependency; this keeps non-POSIX systems working
         create_app(settings).run(settings.server.host, settings.server.port, threaded=True)
@@ -139,7 +149,7 @@ def _run_server(settings: Settings, *, threads: int, workers: int) -> None:
     # `serve` needs no control socket (gunicorn >= 24 opens one under ~/.gunicorn).
     run_gunicorn(lambda: create_app(settings), host=settings.server.host, port=settings.server.port,
                  workers=workers, threads=threads, log_level=settings.log_level, metrics=settings.metrics,
-                 timeout=60,
+                 timeout=60, logger_class=TicketBoothLogger,
                  control_socket_disable=True)
 
 
@@ -207,10 +217,11 @@ def add_openapi(subparsers: Any) -> None:
 
 def _gateway(args: argparse.Namespace) -> int:
     settings = load_cli_settings(args, _listen_overrides(args, "gateway"))
+    configure_logging(settings.log_format, settings.log_level)
     from .gateway.server import serve_gateway
 
-    print(f"TicketBooth S3 gateway on http://{settings.gateway.host}:{settings.gateway.port}, "
-          f"data in {os.path.abspath(settings.data_dir)}", file=sys.stderr)
+    _announce(settings, f"TicketBooth S3 gateway on http://{settings.gateway.host}:{settings.gateway.port}, "
+                        f"data in {os.path.abspath(settings.data_dir)}")
     serve_gateway(settings, threads=args.threads, workers=args.workers)
     return 0
 
@@ -238,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -4,12 +4,12 @@ Configuration comes from ``$TICKETBOOTH_CONFIG`` (a TOML file) and ``TICKETBOOTH
 """
 from __future__ import annotations
 
-import logging
-
 from .app import create_app
+from .logs import configure_logging
+from .settings import load_settings
 
 __all__ = ["app"]
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-app = create_app()
+_settings = load_settings()
+configure_logging(_settings.log_format, _settings.log_level)
+app = create_app(_settings)

@@ -6,19 +6,20 @@ string of an anonymous link (``/_t/<string>/...`` is logged as ``/_t/<redacted>/
 from __future__ import annotations
 
 from ..settings import Settings
-from .accesslog import ACCESS_LOG_FORMAT, RedactingLogger, redact_path
+from .accesslog import ACCESS_LOG_FORMAT, redact_path
 
 __all__ = ["serve_gateway", "redact_path", "ACCESS_LOG_FORMAT"]
 
 
 def serve_gateway(settings: Settings, *, threads: int = 8, workers: int = 1) -> None:
     """Run gunicorn on ``settings.gateway.host:port`` until interrupted; the app is built in each worker."""
+    from ..gunicornlog import TicketBoothLogger
     from ..serving import run_gunicorn
     from .app import create_gateway_app
 
     run_gunicorn(lambda: create_gateway_app(settings), host=settings.gateway.host, port=settings.gateway.port,
                  workers=workers, threads=threads, log_level=settings.log_level, metrics=settings.metrics,
-                 access_log_format=ACCESS_LOG_FORMAT, logger_class=RedactingLogger,
+                 access_log_format=ACCESS_LOG_FORMAT, logger_class=TicketBoothLogger,
                  control_socket_disable=True,  # no ~/.gunicorn control socket for a gateway nobody steers
                  timeout=300,  # large uploads stream for a while
                  keepalive=5)

@@ -9,8 +9,12 @@ Settings come from ``$TICKETBOOTH_CONFIG`` and ``TICKETBOOTH_*`` variables (``ti
 """
 from __future__ import annotations
 
+from ..logs import configure_logging
+from ..settings import load_settings
 from .app import create_gateway_app
 
 __all__ = ["app"]
 
-app = create_gateway_app()
+_settings = load_settings()
+configure_logging(_settings.log_format, _settings.log_level)
+app = create_gateway_app(_settings)
