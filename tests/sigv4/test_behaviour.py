@@ -92,8 +92,8 @@ def test_presigned_expires_bounds_and_region() -> None:
 
 def test_unknown_key_does_the_same_work(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    real = sigv4.verify.__globals__["signing_key"]
-    monkeypatch.setitem(sigv4.verify.__globals__, "signing_key", lambda *a: calls.append(a[0]) or real(*a))
+    real = sigv4.verify.__globals__["signer"]
+    monkeypatch.setitem(sigv4.verify.__globals__, "signer", lambda *a: calls.append(a[0]) or real(*a))
     method, path, query, headers, body = header_request()
     with pytest.raises(sigv4.InvalidAccessKeyId):
         verify(method, path, query, headers, body, lambda key: None, now=DOC_NOW)

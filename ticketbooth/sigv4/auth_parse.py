@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 from .errors import (
     AuthorizationHeaderMalformed,
@@ -34,7 +35,7 @@ MAX_PRESIGNED_EXPIRES = 604800
 
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+\-.^_`|~]+")
-_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
+_AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _SCOPE_DATE = re.compile(r"\d{8}")
 _SCOPE_PART = re.compile(r"[A-Za-z0-9._\-]{1,128}")
 _DIGITS = re.compile(r"[0-9]{1,12}")
@@ -63,14 +64,13 @@ class Credential:
     region: str
     service: str
 
-    @property
-    def scope(self) -> str:
+    @cached_property
+    def scope(self) -> str:  # credentials are parsed through an LRU: computed once per credential
         return f"{self.date}/{self.region}/{self.service}/aws4_request"
 
 
-@dataclass(frozen=True)
-class V4Authorization:
-    """A parsed ``Authorization: AWS4-HMAC-SHA256 ...`` header."""
+class V4Authorization(NamedTuple):
+    """A parsed ``Authorization: AWS4-HMAC-SHA256 ...`` header (a tuple: built on every request)."""
 
     credential: Credential
     signed_headers: tuple[str, ...]
@@ -122,14 +122,16 @@ def parse_signed_headers(text: str, error: type[MalformedRequestError]) -> tuple
     return names
 
 
-@lru_cache(maxsize=256)
 def parse_amz_date(text: str, error: type[MalformedRequestError]) -> datetime:
-    """Parse an ISO 8601 basic timestamp ``YYYYMMDDTHHMMSSZ`` (UTC)."""
-    match = _AMZ_DATE.fullmatch(text)
-    if match is None:
+    """Parse an ISO 8601 basic timestamp ``YYYYMMDDTHHMMSSZ`` (UTC).
+
+    The fixed-width shape is checked first; the C parser then reads exactly that shape. No cache:
+    every real request carries a new time, so a cache would only serve benchmarks.
+    """
+    if not _AMZ_DATE.fullmatch(text):
         raise error("the date must be in ISO 8601 basic format YYYYMMDDTHHMMSSZ")
     try:
-        return datetime(*(int(g) for g in match.groups()), tzinfo=UTC)
+        return datetime.fromisoformat(text)
     except ValueError:
         raise error("the date is not a valid calendar date") from None
 

@@ -23,6 +23,7 @@ __all__ = [
     "collect_headers",
     "wire_bytes",
     "uri_encode",
+    "escapes_canonical",
     "percent_decode",
     "canonical_uri",
     "parse_query",
@@ -40,11 +41,15 @@ HeaderMap = dict[str, list[str]]
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-# One table per flavour: index a byte, get its canonical spelling (SigV4 "UriEncode").
-_ENCODE = tuple(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256))
-_ENCODE_PATH = tuple("/" if b == 0x2F else _ENCODE[b] for b in range(256))
-_CANONICAL_PATH = re.compile(r"[A-Za-z0-9\-._~/]*")
-_CANONICAL_QUERY_PART = re.compile(r"[A-Za-z0-9\-._~]*")
+# SigV4 "UriEncode": the bytes to escape, and each one's canonical escape.
+_NEEDS_ESCAPE = re.compile(rb"[^A-Za-z0-9\-._~]")
+_NEEDS_ESCAPE_PATH = re.compile(rb"[^A-Za-z0-9\-._~/]")
+_ESCAPES = tuple(b"%%%02X" % b for b in range(256))
+_ESCAPE_DIGITS = re.compile(rb"%(..)")
+_RESERVED_ESCAPES = frozenset(b"%02X" % b for b in range(256) if b not in _UNRESERVED)
+_PATH_ESCAPES = _RESERVED_ESCAPES - {b"2F"}
+# A path that may already be canonical: canonical characters, escapes checked apart.
+_PATH_CHARS = re.compile(r"[A-Za-z0-9\-._~/%]*")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _WHITESPACE_RUN = re.compile(r"[ \t\r\n]+")
 
@@ -84,8 +89,22 @@ def collect_headers(headers: HeaderInput) -> HeaderMap:
 
 def uri_encode(data: bytes, *, keep_slash: bool = False) -> str:
     """SigV4 UriEncode: every byte but the unreserved set as ``%XX`` (upper-case hex)."""
-    table = _ENCODE_PATH if keep_slash else _ENCODE
-    return "".join([table[b] for b in data])
+    return (_NEEDS_ESCAPE_PATH if keep_slash else _NEEDS_ESCAPE).sub(_escape, data).decode("ascii")
+
+
+def _escape(match: re.Match[bytes]) -> bytes:
+    return _ESCAPES[match[0][0]]
+
+
+def escapes_canonical(data: bytes, *, path: bool = False) -> bool:
+    """Whether every ``%`` in ``data`` starts an upper-case escape of a byte that is not unreserved
+    (the only escapes SigV4's canonical form has: ``%2F`` yes, ``%2f`` and ``%41`` no). In a
+    ``path`` an escaped ``/`` is not canonical either: decoded once and re-encoded it is ``/``."""
+    if b"%" not in data:
+        return True
+    escapes = _ESCAPE_DIGITS.findall(data)
+    allowed = _PATH_ESCAPES if path else _RESERVED_ESCAPES
+    return len(escapes) == data.count(b"%") and allowed.issuperset(escapes)
 
 
 def percent_decode(data: bytes) -> bytes:
@@ -120,12 +139,13 @@ def canonical_uri(raw_path: str | bytes) -> str:
     Raises:
         InvalidURI: malformed percent-encoding, or a path that does not start with ``/``.
     """
-    if isinstance(raw_path, str) and _CANONICAL_PATH.fullmatch(raw_path):
+    if isinstance(raw_path, str) and _PATH_CHARS.fullmatch(raw_path):
         if not raw_path:
             return "/"
         if raw_path[0] != "/":
             raise InvalidURI("the request path must start with '/'")
-        return raw_path
+        if "%" not in raw_path or escapes_canonical(raw_path.encode("ascii"), path=True):
+            return raw_path
     data = wire_bytes(raw_path)
     if not data:
         return "/"

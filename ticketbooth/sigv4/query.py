@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from .canonical import percent_decode, uri_encode, wire_bytes
+from .canonical import escapes_canonical, percent_decode, uri_encode, wire_bytes
 
 __all__ = ["Query"]
 
@@ -23,6 +23,17 @@ __all__ = ["Query"]
 _CANONICAL = re.compile(
     rb"(?:[A-Za-z0-9\-._~]+|%(?:[01][0-9A-F]|2[0-9A-CF]|3[A-F]|40|5[B-E]|60|7[B-DF]|[89A-F][0-9A-F]))*"
 )
+
+
+# The whole-query test for that case, cheap enough to run on every request: only canonical
+# characters and separators, no segment with a second '=', every escape canonical.
+_QUERY_CHARS = re.compile(rb"[A-Za-z0-9\-._~%&=]*")
+_TWO_EQUALS = re.compile(rb"=[^&]*=")
+
+
+def _all_canonical(raw: bytes) -> bool:
+    return bool(_QUERY_CHARS.fullmatch(raw)) and not (b"=" in raw and _TWO_EQUALS.search(raw)) and (
+        escapes_canonical(raw))
 
 
 def _decode(raw: bytes) -> bytes:
@@ -45,18 +56,32 @@ class Query:
     Raises (from ``pairs``/``names``/``canonical``): InvalidURI for malformed percent-encoding.
     """
 
-    __slots__ = ("raw", "parts", "_pairs")
+    __slots__ = ("raw", "_segments", "_parts", "_pairs")
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
-        parts = []
-        if raw:
-            for part in raw.split(b"&"):
-                if part:
-                    name, sep, value = part.partition(b"=")
-                    parts.append((name, value if sep else None))
-        self.parts: list[tuple[bytes, bytes | None]] = parts
+        self._segments: list[bytes] | None = None
+        self._parts: list[tuple[bytes, bytes | None]] | None = None
         self._pairs: list[tuple[bytes, bytes]] | None = None
+
+    @property
+    def segments(self) -> list[bytes]:
+        """The raw ``name[=value]`` segments, empty ones skipped."""
+        segments = self._segments
+        if segments is None:
+            segments = self._segments = [part for part in self.raw.split(b"&") if part] if self.raw else []
+        return segments
+
+    @property
+    def parts(self) -> list[tuple[bytes, bytes | None]]:
+        """``(raw name, raw value)``; the value is None for a segment without ``=``."""
+        parts = self._parts
+        if parts is None:
+            parts = self._parts = []
+            for segment in self.segments:
+                name, sep, value = segment.partition(b"=")
+                parts.append((name, value if sep else None))
+        return parts
 
     @classmethod
     def parse(cls, query_string: str | bytes | Query) -> Query:
@@ -69,7 +94,7 @@ class Query:
         return cls(data)
 
     def __bool__(self) -> bool:
-        return bool(self.parts)
+        return bool(self.segments)
 
     @property
     def pairs(self) -> list[tuple[bytes, bytes]]:
@@ -81,8 +106,13 @@ class Query:
         return pairs
 
     def names(self) -> set[bytes]:
-        """The decoded parameter names."""
-        return {name for name, _ in self.pairs}
+        """The decoded parameter names (values are not decoded for this)."""
+        if self._pairs is not None:
+            return {name for name, _ in self._pairs}
+        names = {segment.partition(b"=")[0] for segment in self.segments}
+        if any(b"%" in name or b"+" in name for name in names):
+            names = {_decode(name) for name in names}
+        return names
 
     def values(self) -> dict[bytes, list[bytes]]:
         """Decoded name -> every decoded value, in order."""
@@ -98,11 +128,16 @@ class Query:
         the others are decoded and re-encoded. ``exclude`` is a decoded name to leave out
         (``X-Amz-Signature`` of presigned URLs).
         """
-        skip = uri_encode(exclude) if exclude is not None else None
+        skip = uri_encode(exclude).encode("ascii") if exclude is not None else None
+        if _all_canonical(self.raw):
+            # The usual case: every component already canonical; (name, "=", value) triples sort as
+            # (name, value) pairs do, bytes in ASCII order as the encoded text.
+            items = sorted([segment.partition(b"=") for segment in self.segments])
+            return b"&".join([name + b"=" + value for name, _, value in items if name != skip]).decode("ascii")
         encoded = []
         for name, value in self.parts:
             text = _canonical_component(name)
-            if text == skip:
+            if skip is not None and text == skip.decode("ascii"):
                 continue
             encoded.append((text, _canonical_component(value) if value else ""))
         encoded.sort()

@@ -28,6 +28,7 @@ from .errors import (
     SignatureDoesNotMatch,
     XAmzContentSHA256Mismatch,
 )
+from .signing import Signer
 
 __all__ = [
     "MAX_CHUNK_SIZE",
@@ -230,13 +231,8 @@ class AwsChunkedBody(VerifiedBody):
         self._hasher: Any = None  # SHA-256 of the current chunk (signed modes)
         self._signature = b""  # the current chunk's claimed signature
         self._total = 0
-        if signing_key is not None:
-            # HMAC-SHA256 (RFC 2104) with the key pads and the constant string-to-sign prefix hashed once:
-            # per chunk only the part that changes is hashed (hmac.digest would redo all of it).
-            padded = signing_key if len(signing_key) <= 64 else hashlib.sha256(signing_key).digest()
-            padded = padded.ljust(64, b"\0")
-            self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded) + self._chunk_prefix)
-            self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+        # The key pads and the constant start of every chunk string to sign are hashed once.
+        self._signer = Signer(signing_key).prefixed(self._chunk_prefix) if signing_key is not None else None
 
     # -- the stream ---------------------------------------------------------------------------
     def read(self, size: int | None = -1) -> bytes:
@@ -400,13 +396,8 @@ class AwsChunkedBody(VerifiedBody):
             return
         # Chunk string to sign: algorithm, timestamp, scope (hashed once into _inner), previous
         # signature, hash of the empty string, hash of the chunk data.
-        inner = self._inner.copy()
-        inner.update(self._prev)
-        inner.update(_EMPTY_HASH_LINE)
-        inner.update(self._hasher.hexdigest().encode())
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        if not hmac.compare_digest(outer.hexdigest().encode(), self._signature):
+        expected = self._signer.hexdigest(self._prev, _EMPTY_HASH_LINE, self._hasher.hexdigest().encode())
+        if not hmac.compare_digest(expected.encode(), self._signature):
             raise SignatureDoesNotMatch("an aws-chunked chunk signature does not match")
         self._prev = self._signature
 

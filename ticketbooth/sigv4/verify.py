@@ -49,7 +49,7 @@ from .payload import (
 )
 from .query import Query
 from .result import VerifiedRequest
-from .signing import DUMMY_SECRET, signing_key
+from .signing import DUMMY_SECRET, signer
 from .sigv2 import verify_v2_header, verify_v2_query
 
 __all__ = ["verify", "SecretLookup"]
@@ -257,9 +257,9 @@ def _verify_v4(
     # SigV4 steps 3 and 4: signing key and signature; an unknown key does the same work.
     secret = lookup_secret(credential.access_key_id)
     known = secret is not None
-    key = signing_key(secret if known else DUMMY_SECRET, credential.date, credential.region, credential.service)
-    expected = hmac.digest(key, to_sign, "sha256").hex()
-    matches = hmac.compare_digest(expected, parsed.signature)
+    key_signer = signer(secret if known else DUMMY_SECRET, credential.date, credential.region, credential.service)
+    key = key_signer.key
+    matches = hmac.compare_digest(key_signer.hexdigest(to_sign), parsed.signature)
     if not matches and presigned is None:
         # curl 7.88 --aws-sigv4 signs the path and query verbatim (unsorted, "+" and "?location" as sent).
         # Those are the very bytes received and routed, so this form binds the request just as tightly.
@@ -267,8 +267,8 @@ def _verify_v4(
         if raw_uri != uri or raw_query != canonical_query:
             verbatim = canonical_request(method, raw_uri, raw_query, headers_block, parsed.signed_headers_text,
                                          payload_hash)
-            matches = hmac.compare_digest(
-                hmac.digest(key, string_to_sign(amz_date, scope, verbatim), "sha256").hex(), parsed.signature)
+            matches = hmac.compare_digest(key_signer.hexdigest(string_to_sign(amz_date, scope, verbatim)),
+                                          parsed.signature)
     if not known:
         raise InvalidAccessKeyId(
             "The AWS Access Key Id you provided does not exist in our records.",
