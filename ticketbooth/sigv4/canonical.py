@@ -45,13 +45,15 @@ _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 _NEEDS_ESCAPE = re.compile(rb"[^A-Za-z0-9\-._~]")
 _NEEDS_ESCAPE_PATH = re.compile(rb"[^A-Za-z0-9\-._~/]")
 _ESCAPES = tuple(b"%%%02X" % b for b in range(256))
-_ESCAPE_DIGITS = re.compile(rb"%(..)")
-_RESERVED_ESCAPES = frozenset(b"%02X" % b for b in range(256) if b not in _UNRESERVED)
-_PATH_ESCAPES = _RESERVED_ESCAPES - {b"2F"}
+# A "%" that is not an upper-case escape, or an escape of an unreserved byte (- . 0-9 A-Z _ a-z ~).
+_NOT_CANONICAL_ESCAPE = re.compile(rb"%(?:(?![0-9A-F]{2})|2[DE]|3[0-9]|4[1-9A-F]|5[0-9AF]|6[1-9A-F]|7[0-9AE])")
+_NOT_CANONICAL_PATH_ESCAPE = re.compile(
+    rb"%(?:(?![0-9A-F]{2})|2[DEF]|3[0-9]|4[1-9A-F]|5[0-9AF]|6[1-9A-F]|7[0-9AE])")
 # A path that may already be canonical: canonical characters, escapes checked apart.
 _PATH_CHARS = re.compile(r"[A-Za-z0-9\-._~/%]*")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _WHITESPACE_RUN = re.compile(r"[ \t\r\n]+")
+_BLANKS = " \t"
 
 
 def wire_bytes(text: str | bytes) -> bytes:
@@ -102,9 +104,7 @@ def escapes_canonical(data: bytes, *, path: bool = False) -> bool:
     ``path`` an escaped ``/`` is not canonical either: decoded once and re-encoded it is ``/``."""
     if b"%" not in data:
         return True
-    escapes = _ESCAPE_DIGITS.findall(data)
-    allowed = _PATH_ESCAPES if path else _RESERVED_ESCAPES
-    return len(escapes) == data.count(b"%") and allowed.issuperset(escapes)
+    return (_NOT_CANONICAL_PATH_ESCAPE if path else _NOT_CANONICAL_ESCAPE).search(data) is None
 
 
 def percent_decode(data: bytes) -> bytes:
@@ -187,11 +187,19 @@ def canonical_header_value(values: Sequence[str]) -> str:
 
 
 def canonical_headers(headers: HeaderMap, signed: Sequence[str]) -> str:
-    """``name:value\\n`` for every signed header, in the (sorted) order given.
+    """``name:value\n`` for every signed header, in the (sorted) order given.
 
     The caller ensures every name in ``signed`` is present in ``headers``.
     """
-    return "".join([f"{name}:{canonical_header_value(headers[name])}\n" for name in signed])
+    lines = []
+    for name in signed:
+        values = headers[name]
+        value = values[0]
+        if len(values) == 1 and "  " not in value and "\t" not in value and "\n" not in value and "\r" not in value:
+            lines.append(f"{name}:{value.strip(_BLANKS)}\n")  # the usual single, plain value, inlined
+        else:
+            lines.append(f"{name}:{canonical_header_value(values)}\n")
+    return "".join(lines)
 
 
 def canonical_request(

@@ -29,6 +29,10 @@ _CANONICAL = re.compile(
 # characters and separators, no segment with a second '=', every escape canonical.
 _QUERY_CHARS = re.compile(rb"[A-Za-z0-9\-._~%&=]*")
 _TWO_EQUALS = re.compile(rb"=[^&]*=")
+_EQUALS_TO_NUL = bytes.maketrans(b"=", b"\0")
+_NUL_TO_EQUALS = bytes.maketrans(b"\0", b"=")
+# Every byte but the four that decide whether a name needs decoding: '&', '=', '%', '+'.
+_NOT_NAME_MARKS = bytes(b for b in range(256) if b not in b"&=%+")
 
 
 def _all_canonical(raw: bytes) -> bool:
@@ -105,14 +109,24 @@ class Query:
             ]
         return pairs
 
+    def names_encoded(self) -> bool:
+        """Whether some name holds ``%`` or ``+`` (and so differs from its decoded form)."""
+        marks = self.raw.translate(None, _NOT_NAME_MARKS)  # e.g. b"=&=%%&=": one run per segment
+        return marks[:1] in (b"%", b"+") or b"&%" in marks or b"&+" in marks
+
     def names(self) -> set[bytes]:
         """The decoded parameter names (values are not decoded for this)."""
         if self._pairs is not None:
             return {name for name, _ in self._pairs}
         names = {segment.partition(b"=")[0] for segment in self.segments}
-        if any(b"%" in name or b"+" in name for name in names):
+        if self.names_encoded():
             names = {_decode(name) for name in names}
         return names
+
+    def may_name(self, *fragments: bytes) -> bool:
+        """False only if no decoded name can contain any of ``fragments`` (a cheap pre-test)."""
+        raw = self.raw
+        return bool(raw) and (self.names_encoded() or any(fragment in raw for fragment in fragments))
 
     def values(self) -> dict[bytes, list[bytes]]:
         """Decoded name -> every decoded value, in order."""
@@ -129,11 +143,17 @@ class Query:
         (``X-Amz-Signature`` of presigned URLs).
         """
         skip = uri_encode(exclude).encode("ascii") if exclude is not None else None
-        if _all_canonical(self.raw):
-            # The usual case: every component already canonical; (name, "=", value) triples sort as
-            # (name, value) pairs do, bytes in ASCII order as the encoded text.
-            items = sorted([segment.partition(b"=") for segment in self.segments])
-            return b"&".join([name + b"=" + value for name, _, value in items if name != skip]).decode("ascii")
+        raw = self.raw
+        if _all_canonical(raw):
+            # The usual case: every component already canonical. With '=' read as NUL (below every
+            # canonical character) the segments sort as their (name, value) pairs do.
+            segments = raw.translate(_EQUALS_TO_NUL).split(b"&")
+            if len(segments) != raw.count(b"=") or b"" in segments:  # "name" alone, or "a&&b"
+                segments = [s if b"\0" in s else s + b"\0" for s in segments if s]
+            if skip is not None:
+                segments = [s for s in segments if s.partition(b"\0")[0] != skip]
+            segments.sort()
+            return b"&".join(segments).translate(_NUL_TO_EQUALS).decode("ascii")
         encoded = []
         for name, value in self.parts:
             text = _canonical_component(name)

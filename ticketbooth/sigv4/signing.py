@@ -1,7 +1,7 @@
 """SigV4 key derivation, a bounded cache of derived signing keys, and HMAC helpers.
 
 Deriving a signing key costs four HMACs; a gateway sees the same (secret, day, region, service)
-over and over, so derived keys are kept in a small LRU. The cache is keyed by the secret itself
+over and over, so derived keys are kept in a small bounded cache. The cache is keyed by the secret itself
 (not by the access key id) so that a rotated or revoked secret can never reuse a stale key.
 """
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
-from collections import OrderedDict
 
 __all__ = [
     "DUMMY_SECRET",
@@ -29,7 +28,7 @@ DUMMY_SECRET = "TicketBooth/unknown-access-key/0000000000"
 
 SIGNING_KEY_CACHE_SIZE = 4096
 
-_cache: OrderedDict[tuple[str, str, str, str], Signer] = OrderedDict()
+_cache: dict[tuple[str, str, str, str], Signer] = {}
 _lock = threading.Lock()
 
 
@@ -84,19 +83,20 @@ class Signer:
 
 
 def signer(secret: str, date: str, region: str, service: str) -> Signer:
-    """The :class:`Signer` of :func:`derive_signing_key`, through a thread-safe LRU of
-    ``SIGNING_KEY_CACHE_SIZE`` entries (keyed by the secret itself)."""
+    """The :class:`Signer` of :func:`derive_signing_key`, from a bounded cache keyed by the secret
+    itself (``SIGNING_KEY_CACHE_SIZE`` entries, oldest dropped first).
+
+    Reads take no lock (a dict lookup is atomic); inserting and evicting do.
+    """
     cache_key = (secret, date, region, service)
-    with _lock:
-        found = _cache.get(cache_key)
-        if found is not None:
-            _cache.move_to_end(cache_key)
-            return found
+    found = _cache.get(cache_key)
+    if found is not None:
+        return found
     found = Signer(derive_signing_key(secret, date, region, service))
     with _lock:
         _cache[cache_key] = found
-        if len(_cache) > SIGNING_KEY_CACHE_SIZE:
-            _cache.popitem(last=False)
+        while len(_cache) > SIGNING_KEY_CACHE_SIZE:
+            del _cache[next(iter(_cache))]
     return found
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from .auth_parse import (
@@ -56,8 +57,8 @@ __all__ = ["verify", "SecretLookup"]
 
 SecretLookup = Callable[[str], "str | None"]
 
-_V4_QUERY_MARKERS = (b"X-Amz-Algorithm", b"X-Amz-Credential", b"X-Amz-Signature")
-_V2_QUERY_MARKERS = (b"AWSAccessKeyId", b"Signature")
+_V4_QUERY_MARKERS = frozenset({b"X-Amz-Algorithm", b"X-Amz-Credential", b"X-Amz-Signature"})
+_V2_QUERY_MARKERS = frozenset({b"AWSAccessKeyId", b"Signature"})
 _ISO_BASIC = "%Y%m%dT%H%M%SZ"
 
 
@@ -108,10 +109,12 @@ def verify(
     header_map = collect_headers(headers)
     authorization = header_map.get("authorization")
     query = Query.parse(query_string)
-    if query:
+    # Every auth parameter name holds "Amz-", "Signature" or "AWSAccessKeyId": most queries need no
+    # name set at all.
+    if query.may_name(b"Amz-", b"Signature", b"AWSAccessKeyId"):
         names = query.names()
-        v4_query = any(marker in names for marker in _V4_QUERY_MARKERS)
-        v2_query = any(marker in names for marker in _V2_QUERY_MARKERS)
+        v4_query = not names.isdisjoint(_V4_QUERY_MARKERS)
+        v2_query = not names.isdisjoint(_V2_QUERY_MARKERS)
     else:
         v4_query = v2_query = False
     if (authorization is not None) + v4_query + v2_query > 1:
@@ -166,12 +169,17 @@ def _request_date(headers: HeaderMap) -> tuple[datetime, str]:
     return parsed, parsed.strftime(_ISO_BASIC)
 
 
+@lru_cache(maxsize=1024)
+def _signed_set(signed: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(signed)
+
+
 def _check_signed_headers(headers: HeaderMap, signed: tuple[str, ...]) -> None:
-    signed_set = frozenset(signed)
+    signed_set = _signed_set(signed)
     if "host" not in signed_set:
         raise UnsignedHeaders("the host header must be signed", HeadersNotSigned="host")
-    for name in headers:
-        if name.startswith("x-amz-") and name not in signed_set:
+    for name in headers.keys() - signed_set:
+        if name.startswith("x-amz-"):
             raise UnsignedHeaders(
                 "There were headers present in the request which were not signed", HeadersNotSigned=name
             )
@@ -248,7 +256,7 @@ def _verify_v4(
 
     # SigV4 steps 1 and 2: canonical request, string to sign.
     uri = canonical_uri(raw_path)
-    canonical_query = query.canonical(exclude=b"X-Amz-Signature" if presigned is not None else None) if query else ""
+    canonical_query = query.canonical(exclude=b"X-Amz-Signature" if presigned is not None else None) if query.raw else ""
     headers_block = canonical_headers(headers, signed)
     canonical = canonical_request(method, uri, canonical_query, headers_block, parsed.signed_headers_text, payload_hash)
     scope = credential.scope
