@@ -17,7 +17,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from flask_smorest import Api
 
-from . import __version__
+from . import __version__, logredact
 from .api import BLUEPRINTS
 from .api.auth import Authenticator
 from .api.docs import docs_blueprint
@@ -145,6 +145,7 @@ def create_app(
         decisions=DecisionLog(audit, resolver, backend),
     )
     logging.getLogger("ticketbooth").setLevel(settings.log_level.upper())
+    logredact.install()  # whatever server runs us: no token or secret in any log line
 
     app = Flask("ticketbooth")
     app.config.update(

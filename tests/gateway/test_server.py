@@ -136,3 +136,33 @@ def test_access_log_atoms_hide_query_and_link_strings():
     line = " ".join(str(value) for value in atoms.values())
     assert "SECRETSTRING123" not in line
     assert "X-Amz-Signature" not in line
+
+
+@pytest.mark.parametrize(("text", "secret"), [
+    ("Invalid HTTP request line: 'GET /_t/LINKSTRING12345/x?X-Amz-Signature=abcdef HTTP/1.1 x'", "LINKSTRING12345"),
+    ("Invalid HTTP request line: 'GET /_t/LINKSTRING12345/x?X-Amz-Signature=abcdef HTTP/1.1 x'", "abcdef"),
+    ("GET /_t/a/../_t/SECONDSTRING99/x", "SECONDSTRING99"),  # every /_t/ segment, not just the first
+    ("/b/k?Signature=sig2sig2&AWSAccessKeyId=A", "sig2sig2"),
+    ("Authorization: AWS4-HMAC-SHA256 Credential=A/b, SignedHeaders=host, Signature=0a1b2c3d", "0a1b2c3d"),
+    ("Authorization: AWS AKIDEXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg=", "frJIUN8DYpKDtOLCwo"),
+    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln", "eyJzdWIiOiJhIn0"),
+])
+def test_redact_text_removes_every_secret_form(text, secret):
+    from ticketbooth.logredact import redact_text
+
+    assert secret not in redact_text(text) and "<redacted>" in redact_text(text)
+
+
+def test_log_records_are_redacted_with_their_tracebacks(caplog):
+    import logging
+
+    from ticketbooth.logredact import install
+
+    install()
+    try:
+        raise OSError("failed on /_t/TRACEBACKSTRING1/x?X-Amz-Signature=feedface")
+    except OSError:
+        logging.getLogger("ticketbooth.test").exception("Error handling request %s", "/k?X-Amz-Signature=beef")
+    text = caplog.text
+    assert "beef" not in text and "feedface" not in text and "TRACEBACKSTRING1" not in text
+    assert "Traceback" in text and "<redacted>" in text

@@ -1,8 +1,10 @@
 """A gunicorn access logger that never writes a presigned signature or an anonymous link's ticket string.
 
 Presigned URLs carry ``X-Amz-Signature`` (or SigV2's ``Signature``) in the query string, and anonymous links
-carry the ticket string in the path (``/_t/<string>/...``); both are bearer secrets. ``ticketbooth gateway``
-uses this logger; with plain gunicorn pass ``--logger-class ticketbooth.gateway.accesslog.RedactingLogger``.
+carry the ticket string in the path (``/_t/<string>/...``); both are bearer secrets. ``ticketbooth serve`` and
+``ticketbooth gateway`` use this logger; with plain gunicorn pass
+``--logger-class ticketbooth.gateway.accesslog.RedactingLogger`` (the applications redact the error log
+themselves, see :mod:`ticketbooth.logredact`; this class also keeps the access log's atoms clean).
 """
 from __future__ import annotations
 
@@ -10,21 +12,23 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
+from ..logredact import install, redact_path
+
 __all__ = ["RedactingLogger", "redact_path", "ACCESS_LOG_FORMAT"]
 
 ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)ss "%(a)s"'
 
 
-def redact_path(path: str) -> str:
-    """``path`` without an anonymous link's ticket string."""
-    if path.startswith("/_t/"):
-        rest = path[4:].partition("/")[2]
-        return "/_t/<redacted>/" + rest
-    return path
-
-
 class RedactingLogger(Logger):  # type: ignore[misc]
-    """gunicorn's logger with the query string dropped and link ticket strings redacted from every atom."""
+    """gunicorn's logger with the query string dropped and link ticket strings redacted from every atom.
+
+    It also installs :func:`ticketbooth.logredact.install` in the process, so the error log (malformed request
+    lines, "Error handling request <uri>", the debug ``pre_request`` line) is redacted too.
+    """
+
+    def setup(self, cfg: Any) -> None:
+        install()
+        super().setup(cfg)
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)

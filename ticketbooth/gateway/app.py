@@ -8,11 +8,13 @@ operation table (:mod:`ticketbooth.s3.operations`) names, and any error is answe
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import mimetypes
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +24,7 @@ from urllib.parse import parse_qsl, quote
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import ClosingIterator, get_input_stream
 
-from .. import paths
+from .. import logredact, paths
 from ..audit import AuditStore, AuditTrail
 from ..backends.base import ObjectInfo, TicketBackend
 from ..backends.instrumented import instrument
@@ -150,6 +152,36 @@ def _header_value(name: str, value: str) -> str:
     return value
 
 
+class _GuardedBody:
+    """A response body whose failure after the headers went out is handled here, not by the server.
+
+    A server logs such a failure with the request line (a presigned URL's signature); here it is logged
+    without the request, and the connection is aborted (gunicorn's socket shut down), so the client sees a
+    truncated response instead of waiting for bytes that will not come.
+    """
+
+    def __init__(self, inner: Iterable[bytes], environ: dict[str, Any]) -> None:
+        self._inner = inner
+        self._environ = environ
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._inner
+        except Exception as exc:  # noqa: BLE001 - headers are sent: no S3 error can follow
+            log.error("response body failed after its headers were sent (%s); connection aborted",
+                      type(exc).__name__, exc_info=exc)
+            sock = self._environ.get("gunicorn.socket")
+            if sock is None:
+                raise
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
+
+
 def _has_fileno(stream: BinaryIO) -> bool:
     try:
         stream.fileno()
@@ -255,7 +287,11 @@ class GatewayApp:
         body = None if response.is_streamed else response.get_data()
         for name, value in security_headers(response.mimetype, body).items():
             response.headers.setdefault(name, value)
-        return response(environ, start_response)
+        iterable = response(environ, start_response)
+        wrapper = environ.get("wsgi.file_wrapper")
+        if isinstance(wrapper, type) and isinstance(iterable, wrapper):
+            return iterable  # unwrapped, or the server would not use sendfile; its errors are redacted anyway
+        return _GuardedBody(iterable, environ)
 
     def _s3(self, environ: dict[str, Any], raw_path: str, query: str, request_id: str) -> Response:
         headers = request_headers(environ)
@@ -760,6 +796,7 @@ def create_gateway_app(settings: Settings | None = None, *, backend: TicketBacke
     from ..errors import ConfigError
     from ..settings import load_settings
 
+    logredact.install()  # whatever server runs us: no signature or link string in any log line
     settings = settings or load_settings()
     backend = instrument(backend or load_backend(settings))
     clock = clock or _utcnow

@@ -1,0 +1,146 @@
+"""Issue 9, item 9: no presigned signature, link ticket string or token in any log line of either process.
+
+The attack: gunicorn's error log printed the whole request line — a presigned URL's ``X-Amz-Signature``, an
+anonymous link's ticket string — when a response iterator raised or a request was malformed, and its debug
+``pre_request`` hook printed link paths. Here both processes run under **plain** gunicorn (no TicketBooth
+logger class, its default access-log format, which prints the request line, and ``--log-level debug``), the
+attack requests are sent, and the logs are searched for the secrets. Each attack must also have been logged
+(``<redacted>`` where the secret was), so a silent log cannot pass.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import botocore.config
+import pytest
+import requests
+
+from ticketbooth.api.auth import issue_dev_token
+from ticketbooth.backends.embedded import EmbeddedBackend
+from ticketbooth.model import Access, Actor, TicketSpec
+from ticketbooth.resolver import KeyResolver
+from ticketbooth.settings import load_settings
+
+from .servers import API_APP, GATEWAY_APP, Server, free_port
+
+pytestmark = pytest.mark.clients
+
+MiB = 1024 * 1024
+LOG_ARGS = ("--log-level", "debug", "--access-logfile", "-", "--error-logfile", "-")
+
+
+def _raw(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (TimeoutError, ConnectionResetError):
+            pass
+        return b"".join(chunks)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    base = tmp_path_factory.mktemp("logs")
+    data_dir = base / "data"
+    ports = {"api": free_port(), "gateway": free_port()}
+    gateway_url = f"http://127.0.0.1:{ports['gateway']}"
+    config = base / "ticketbooth.toml"
+    config.write_text(f'data_dir = "{data_dir}"\nlog_level = "DEBUG"\n[auth]\nhs256_secret = "{"h" * 40}"\n'
+                      f'[s3]\nendpoint_url = "{gateway_url}"\nkey_cache_ttl = 0.0\n'
+                      f'[embedded]\nusers = ["alice"]\n')
+    settings = load_settings(config, environ={})
+    backend = EmbeddedBackend.from_settings(settings)
+    home = "/tempZone/home/alice"
+    backend.put_object(f"{home}/ds/a.txt", b"hello")
+    backend.put_object(f"{home}/ds/big.bin", os.urandom(64 * MiB))
+    alice = Actor("alice")
+    now = datetime.now(UTC)
+    link = backend.create_ticket(alice, TicketSpec(path=f"{home}/ds", access=Access.READ, users=(),
+                                                   expires_at=now + timedelta(days=1)), now=now)
+    keyed = backend.create_ticket(alice, TicketSpec(path=f"{home}/ds", access=Access.READ, users=("alice",)), now=now)
+    akid, secret = KeyResolver(backend, backend.master_key(), ttl=0).mint(keyed, "alice")
+    env = {"TICKETBOOTH_CONFIG": str(config)}
+    servers = [Server(GATEWAY_APP, ports["gateway"], env, base / "gateway.log", args=LOG_ARGS),
+               Server(API_APP, ports["api"], env, base / "api.log", args=LOG_ARGS)]
+    try:
+        servers[0].wait_ready("/")
+        servers[1].wait_ready("/healthz")
+        s3 = boto3.client("s3", endpoint_url=gateway_url, aws_access_key_id=akid, aws_secret_access_key=secret,
+                          region_name="us-east-1", config=botocore.config.Config(signature_version="s3v4"))
+        yield {"servers": servers, "ports": ports, "s3": s3, "bucket": f"ticket-{keyed.id}", "link": link.string,
+               "secret": secret, "disk": data_dir / "zone/tempZone/home/alice/ds/big.bin", "settings": settings,
+               "gateway_url": gateway_url}
+    finally:
+        for server in servers:
+            server.stop()
+        backend.close()
+
+
+def _signature(url: str) -> str:
+    return next(p.partition("=")[2] for p in url.partition("?")[2].split("&") if p.startswith("X-Amz-Signature="))
+
+
+def _logs(world) -> str:
+    time.sleep(0.5)  # let gunicorn flush
+    return "".join(server.log_path.read_text(errors="replace") for server in world["servers"])
+
+
+def test_a_failing_response_body_logs_no_presigned_signature(world):
+    url = world["s3"].generate_presigned_url("get_object", Params={"Bucket": world["bucket"], "Key": "big.bin"},
+                                             ExpiresIn=600)
+    signature = _signature(url)
+    path = url.split(str(world["ports"]["gateway"]), 1)[1]
+    with socket.create_connection(("127.0.0.1", world["ports"]["gateway"]), timeout=20) as sock:
+        # A range (not the whole object) goes through the app's own body iterator, not sendfile.
+        host = f"127.0.0.1:{world['ports']['gateway']}"
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nRange: bytes=0-{64 * MiB - 2}\r\n\r\n".encode())
+        head = sock.recv(4096)
+        assert head.startswith(b"HTTP/1.1 206"), head[:200]
+        with open(world["disk"], "r+b") as handle:
+            handle.truncate(0)  # the object shrinks under the download: the body iterator fails
+        received = 0
+        try:
+            while chunk := sock.recv(1 << 20):
+                received += len(chunk)
+        except (TimeoutError, ConnectionResetError):
+            pass
+    assert received < 64 * MiB  # cut short, not hanging
+    logs = _logs(world)
+    assert signature not in logs and world["secret"] not in logs
+    assert "response body failed after its headers were sent" in logs
+
+
+def test_malformed_requests_log_no_signature_or_link_string(world):
+    signature = "5f" * 32
+    link = world["link"]
+    for port in world["ports"].values():
+        for line in (f"GET /_t/{link}/a.txt?X-Amz-Signature={signature}\r\n\r\n",  # no version
+                     f"GET /_t/{link}/a.txt?X-Amz-Signature={signature} HTTP/1.1 junk\r\n\r\n",
+                     f"GET /ticket-1/a.txt?X-Amz-Signature={signature}&x=%zz HTTP/9.9\r\n\r\n",
+                     f"GET /_t/{link}/a.txt HTTP/1.1\r\nBad Header: {signature}\r\n\r\n"):
+            answer = _raw(port, line.encode())
+            assert answer.startswith(b"HTTP/1.1 400"), answer[:100]
+    logs = _logs(world)
+    assert signature not in logs and link not in logs
+    assert "Invalid request from ip=" in logs and "<redacted>" in logs
+
+
+def test_debug_pre_request_and_access_lines_hide_link_strings_and_tokens(world):
+    link = world["link"]
+    assert requests.get(f"{world['gateway_url']}/_t/{link}/a.txt", timeout=10).content == b"hello"
+    token = issue_dev_token(world["settings"], "alice", False, datetime.now(UTC))
+    api = f"http://127.0.0.1:{world['ports']['api']}"
+    assert requests.get(f"{api}/v1/tickets?access_token={token}", headers={"Authorization": f"Bearer {token}"},
+                        timeout=10).status_code == 200
+    presigned = world["s3"].generate_presigned_url("get_object", Params={"Bucket": world["bucket"], "Key": "a.txt"})
+    assert requests.get(presigned, timeout=10).content == b"hello"
+    logs = _logs(world)
+    assert link not in logs and token not in logs and _signature(presigned) not in logs
+    assert "/_t/<redacted>/a.txt" in logs  # the pre_request/access lines were written, redacted
