@@ -34,7 +34,7 @@ def run_gunicorn(load_app: Callable[[], Any], *, host: str, port: int, workers: 
         "loglevel": log_level.lower(),
         **hooks(metrics.multiproc_dir, metrics.port),
         # Both processes: no presigned signature, link ticket string or token in any log line.
-        "logger_class": "ticketbooth.gateway.accesslog.RedactingLogger",
+        "logger_class": "ticketbooth.gunicornlog.TicketBoothLogger",
         **options,
     }
 

@@ -166,3 +166,22 @@ def test_log_records_are_redacted_with_their_tracebacks(caplog):
     text = caplog.text
     assert "beef" not in text and "feedface" not in text and "TRACEBACKSTRING1" not in text
     assert "Traceback" in text and "<redacted>" in text
+
+
+def test_json_log_lines_are_redacted_too():
+    import json
+    import logging
+
+    from ticketbooth.logredact import install
+    from ticketbooth.logs import formatter
+
+    install()
+    try:
+        raise OSError("/_t/JSONTRACESTRING/x?X-Amz-Signature=c0ffee")
+    except OSError as exc:
+        record = logging.getLogger("ticketbooth.test").makeRecord(
+            "ticketbooth.test", logging.ERROR, __file__, 1, "GET %s", ("/_t/JSONMSGSTRING1/y",), (type(exc), exc,
+                                                                                                 exc.__traceback__))
+    line = formatter("json").format(record)
+    assert "JSONTRACESTRING" not in line and "c0ffee" not in line and "JSONMSGSTRING1" not in line
+    assert "<redacted>" in json.loads(line)["exception"]
