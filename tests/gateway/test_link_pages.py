@@ -96,6 +96,13 @@ def test_download_all_streams_a_zip_and_counts_one_use(gw):
     assert gw.backend.find_ticket(ticket.id).uses_count == 3
 
 
+def test_download_all_of_a_missing_collection_is_a_404_page(gw):
+    ticket = gw.ticket("ds1", anonymous=True)
+    for path in ("nosuch/", "a.txt/"):
+        missing = _get(gw, f"/_t/{ticket.string}/{path}?download=zip")
+        assert missing.status == 404 and missing.headers["content-type"].startswith("text/html"), path
+
+
 def test_download_all_of_an_exhausted_link_is_refused(gw):
     ticket = gw.ticket("ds1", anonymous=True, uses_limit=1)
     assert _get(gw, f"/_t/{ticket.string}/a.txt").status == 200

@@ -714,6 +714,8 @@ class GatewayApp:
     @staticmethod
     def _link_zip(d: Decision, method: str) -> Response:
         """The collection as a zip archive, streamed as it is read (one use: the listing's)."""
+        if not d.session.stat(d.path).is_collection:  # refused now, not as a broken 200 once streaming
+            raise PathNotFound()
         top = paths.basename(d.path)
         headers = {"Content-Type": "application/zip",
                    "Content-Disposition": content_disposition(top + ".zip", inline=False)}
