@@ -5,7 +5,9 @@ An :class:`AuditEvent` is ``{time, action, ticket_id, actor, client_addr, reques
 value), ``revoked``, ``expired`` and ``exhausted`` (once per ticket, when TicketBooth first notices it: a refused
 request, or the use that used the ticket up), and ``denied`` (every refused S3, link or authorize request, with
 the S3 code and TicketBooth's reason). Granted uses are not events: :meth:`AuditTrail.granted` keeps per-ticket
-first/last use times and counts (:class:`TicketUsage`) instead, shown on the ticket resource.
+first/last use times and counts (:class:`TicketUsage`) instead, shown on the ticket resource. Those counts are
+gathered in memory and written at most once a second (:data:`USAGE_FLUSH_SECONDS`, by a background thread), so
+a granted request costs no database write of its own.
 
 :class:`AuditTrail` writes each event (a) as one JSON document to the ``ticketbooth.audit`` logger and (b) to the
 :class:`AuditStore` (``ticketbooth.auditstore``) behind ``GET /v1/events``. A store that fails never fails the
@@ -17,6 +19,7 @@ from __future__ import annotations
 import abc
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,8 +29,11 @@ from .errors import BackendUnavailable, InvalidRequest
 from .logs import current_request
 from .metrics import instruments
 
-__all__ = ["ACTIONS", "AuditEvent", "EventQuery", "EventPage", "TicketUsage", "AuditStore", "AuditTrail",
-           "AUDIT_LOGGER", "ANONYMOUS_ACTOR"]
+__all__ = ["ACTIONS", "AuditEvent", "EventQuery", "EventPage", "TicketUsage", "UsageDelta", "AuditStore",
+           "AuditTrail", "AUDIT_LOGGER", "ANONYMOUS_ACTOR", "USAGE_FLUSH_SECONDS"]
+
+#: Longest time a use counted in memory waits before it is written to the store.
+USAGE_FLUSH_SECONDS = 1.0
 
 ACTIONS = ("created", "modified", "revoked", "expired", "exhausted", "denied")
 AUDIT_LOGGER = "ticketbooth.audit"
@@ -89,6 +95,24 @@ class TicketUsage:
     noticed: frozenset[str] = frozenset()  # the statuses already recorded as events (expired, exhausted)
 
 
+@dataclass
+class UsageDelta:
+    """Uses of one ticket counted since the last write: added to the stored :class:`TicketUsage`."""
+
+    granted: int = 0
+    denied: int = 0
+    first_used_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    def add(self, now: datetime, *, granted: bool) -> None:
+        if not granted:
+            self.denied += 1
+            return
+        self.granted += 1
+        self.first_used_at = now if self.first_used_at is None else min(self.first_used_at, now)
+        self.last_used_at = now if self.last_used_at is None else max(self.last_used_at, now)
+
+
 class AuditStore(abc.ABC):
     """Where events and per-ticket usage are kept. Every method may raise ``BackendError``."""
 
@@ -101,8 +125,8 @@ class AuditStore(abc.ABC):
         """Up to ``query.limit`` events with ``id > query.after_id`` matching ``query``, ascending by id."""
 
     @abc.abstractmethod
-    def count_use(self, ticket_id: int, now: datetime, *, granted: bool) -> None:
-        """Count one granted (or refused) use of ``ticket_id`` at ``now``."""
+    def add_usage(self, deltas: Mapping[int, UsageDelta]) -> None:
+        """Add each ticket's counts (and widen its first/last use times), all in one transaction."""
 
     @abc.abstractmethod
     def usage(self, ticket_ids: Sequence[int]) -> dict[int, TicketUsage]:
@@ -119,9 +143,15 @@ class AuditStore(abc.ABC):
 class AuditTrail:
     """Records events to the audit log and ``store``; ``clock`` stamps them."""
 
-    def __init__(self, store: AuditStore | None, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: AuditStore | None, clock: Callable[[], datetime],
+                 flush_seconds: float = USAGE_FLUSH_SECONDS) -> None:
         self.store = store
         self._clock = clock
+        self._flush_seconds = flush_seconds
+        self._pending: dict[int, UsageDelta] = {}
+        self._lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def record(self, action: str, *, ticket_id: int | None, actor: str | None, owner: str | None = None,
                detail: Mapping[str, Any] | None = None, client_addr: str | None = None,
@@ -189,6 +219,7 @@ class AuditTrail:
     def usage(self, ticket_ids: Sequence[int]) -> dict[int, TicketUsage]:
         if self.store is None or not ticket_ids:
             return {}
+        self.flush()  # this process's own counts are shown at once
         try:
             return self.store.usage(ticket_ids)
         except Exception as err:  # noqa: BLE001 - a ticket is still shown, without its usage
@@ -196,11 +227,47 @@ class AuditTrail:
             _log_failures.error("the audit store failed to report usage: %s", type(err).__name__)
             return {}
 
+    def flush(self) -> None:
+        """Write the uses counted in memory to the store now."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending or self.store is None:
+            return
+        try:
+            self.store.add_usage(pending)
+        except Exception as err:  # noqa: BLE001 - counts are statistics; the requests were answered
+            instruments().count("ticketbooth_audit_store_errors_total")
+            _log_failures.error("the audit store failed to count %d ticket(s) uses: %s", len(pending),
+                                type(err).__name__)
+
+    def close(self) -> None:
+        """Stop the background writer and write what is pending."""
+        self._stop.set()
+        flusher = self._flusher
+        if flusher is not None:
+            flusher.join(timeout=5)
+        self.flush()
+
     def _count(self, ticket_id: int, now: datetime, *, granted: bool) -> None:
         if self.store is None:
             return
-        try:
-            self.store.count_use(ticket_id, now, granted=granted)
-        except Exception as err:  # noqa: BLE001
-            instruments().count("ticketbooth_audit_store_errors_total")
-            _log_failures.error("the audit store failed to count a use: %s", type(err).__name__)
+        with self._lock:
+            self._pending.setdefault(ticket_id, UsageDelta()).add(now, granted=granted)
+            start = self._flusher is None and self._flush_seconds > 0
+            if start:
+                # Started on first use, so in a gunicorn worker it runs after the fork, in the worker.
+                self._flusher = threading.Thread(target=self._flush_loop, name="ticketbooth-usage", daemon=True)
+        if self._flush_seconds <= 0:
+            self.flush()
+        elif start:
+            assert self._flusher is not None
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        # Runs while uses keep coming; ends after an idle interval (the next use starts it again).
+        while not self._stop.wait(self._flush_seconds):
+            self.flush()
+            with self._lock:
+                if not self._pending:
+                    self._flusher = None
+                    return

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from .audit import AuditEvent, AuditStore, EventQuery, TicketUsage
+from .audit import AuditEvent, AuditStore, EventQuery, TicketUsage, UsageDelta
 from .errors import BackendError, BackendUnavailable, ConfigError
 
 if TYPE_CHECKING:
@@ -140,24 +140,23 @@ class SqlAuditStore(AuditStore):
                            client_addr=r.client_addr, request_id=r.request_id, detail=json.loads(r.detail),
                            owner=r.owner, id=int(r.id)) for r in rows]
 
-    def count_use(self, ticket_id: int, now: datetime, *, granted: bool) -> None:
+    def add_usage(self, deltas: Mapping[int, UsageDelta]) -> None:
         t = usage_table
-        at = _micros(now)
-        if granted:
-            values = {"ticket_id": ticket_id, "first_used_at": at, "last_used_at": at, "granted": 1, "denied": 0}
-            update = {"granted": t.c.granted + 1,
-                      # Instances' clocks and requests interleave: keep the earliest and the latest time seen.
-                      "first_used_at": sa.case((sa.or_(t.c.first_used_at.is_(None), t.c.first_used_at > at), at),
-                                               else_=t.c.first_used_at),
-                      "last_used_at": sa.case((sa.or_(t.c.last_used_at.is_(None), t.c.last_used_at < at), at),
-                                              else_=t.c.last_used_at)}
-        else:
-            values = {"ticket_id": ticket_id, "granted": 0, "denied": 1}
-            update = {"denied": t.c.denied + 1}
-        statement = self._insert(t).values(**values).on_conflict_do_update(index_elements=[t.c.ticket_id],
-                                                                             set_=update)
         with self._begin() as conn:
-            conn.execute(statement)
+            for ticket_id, delta in sorted(deltas.items()):  # one lock order for every writer
+                values: dict[str, Any] = {"ticket_id": ticket_id, "granted": delta.granted, "denied": delta.denied}
+                update: dict[str, Any] = {"granted": t.c.granted + delta.granted, "denied": t.c.denied + delta.denied}
+                if delta.first_used_at is not None and delta.last_used_at is not None:
+                    first, last = _micros(delta.first_used_at), _micros(delta.last_used_at)
+                    values.update(first_used_at=first, last_used_at=last)
+                    # Instances' batches interleave: keep the earliest and the latest time seen.
+                    update["first_used_at"] = sa.case(
+                        (sa.or_(t.c.first_used_at.is_(None), t.c.first_used_at > first), first),
+                        else_=t.c.first_used_at)
+                    update["last_used_at"] = sa.case(
+                        (sa.or_(t.c.last_used_at.is_(None), t.c.last_used_at < last), last), else_=t.c.last_used_at)
+                conn.execute(self._insert(t).values(**values).on_conflict_do_update(
+                    index_elements=[t.c.ticket_id], set_=update))
 
     def usage(self, ticket_ids: Sequence[int]) -> dict[int, TicketUsage]:
         t = usage_table

@@ -116,8 +116,11 @@ def _api_events(api: Any, user: str = "root", admin: bool = True, **params: Any)
     return response.get_json()["items"]
 
 
-def _ticket_usage(api: Any, ticket_id: int) -> dict[str, Any]:
+def _ticket_usage(api: Any, ticket_id: int, gateway: Any = None) -> dict[str, Any]:
     from ticketbooth.api.auth import issue_dev_token
+
+    if gateway is not None:
+        gateway.decisions.audit.flush()  # what its background writer does within a second
 
     services = api.extensions["ticketbooth"]
     token = issue_dev_token(services.settings, "alice", False, services.clock())
@@ -163,7 +166,7 @@ def test_gateway_refusals_are_denied_events_and_uses_are_counted(gw, audit_log):
     # Owners see their ticket's refusals too.
     assert [e["action"] for e in _api_events(api, "alice", False, ticket_id=ticket.id)] == [e["action"] for e in got]
 
-    usage = _ticket_usage(api, ticket.id)["usage"]
+    usage = _ticket_usage(api, ticket.id, app)["usage"]
     assert usage["granted"] == 2 and usage["denied"] == 3
     assert usage["first_used_at"] == gw.clock().replace(microsecond=0).__sub__(timedelta(seconds=30)).isoformat()
     assert usage["last_used_at"] == gw.clock().isoformat()
@@ -209,7 +212,7 @@ def test_link_refusals(gw):
                  e["ticket_id"] is None]
     assert len(strangers) == 1
     assert all(ticket.string not in json.dumps(e) for e in _api_events(api))
-    assert _ticket_usage(api, ticket.id)["usage"]["granted"] == 2
+    assert _ticket_usage(api, ticket.id, app)["usage"]["granted"] == 2
 
 
 def test_store_failure_keeps_the_request_and_logs_the_event(client, audit_log, monkeypatch):
@@ -237,3 +240,30 @@ def test_public_bucket_refusals_name_the_ticket_not_its_bucket(gw):
     assert [(e["action"], e["actor"], e["detail"]["path"]) for e in got] == [
         ("denied", "anonymous", "/pub-<redacted>/new.txt")]
     assert all(bucket not in json.dumps(e) and ticket.string not in json.dumps(e) for e in _api_events(api))
+
+
+def test_usage_is_written_by_the_background_writer_within_a_second(tmp_path, clock):
+    import time
+
+    from ticketbooth.audit import AuditTrail
+    from ticketbooth.auditstore import SqlAuditStore
+
+    store = SqlAuditStore(f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+    trail = AuditTrail(store, clock, flush_seconds=0.05)
+    try:
+        for _ in range(5):
+            trail.granted(42)
+        trail.refused(42)
+        deadline = time.monotonic() + 10
+        while 42 not in store.usage([42]):  # read the store directly: not through trail.usage (which flushes)
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert (store.usage([42])[42].granted, store.usage([42])[42].denied) == (5, 1)
+        while trail._flusher is not None:  # idle: the writer ends, and starts again with the next use
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        trail.granted(42)
+    finally:
+        trail.close()
+    assert store.usage([42])[42].granted == 6
+    store.close()

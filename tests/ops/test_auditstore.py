@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ticketbooth.audit import AuditEvent, EventQuery
+from ticketbooth.audit import AuditEvent, EventQuery, UsageDelta
 from ticketbooth.auditstore import SqlAuditStore
 from ticketbooth.errors import ConfigError
 
@@ -17,6 +17,12 @@ def event(action: str = "created", ticket_id: int | None = 1, owner: str | None 
           **detail: object) -> AuditEvent:
     return AuditEvent(time=T0 + timedelta(minutes=minutes), action=action, ticket_id=ticket_id, actor="alice",
                       client_addr="192.0.2.1", request_id="ABCDEF0123456789", detail=detail, owner=owner)
+
+
+def count_use(store, ticket_id: int, now: datetime, *, granted: bool) -> None:
+    delta = UsageDelta()
+    delta.add(now, granted=granted)
+    store.add_usage({ticket_id: delta})
 
 
 class StoreContract:
@@ -46,12 +52,13 @@ class StoreContract:
 
     def test_usage_counts_and_times(self, store):
         assert store.usage([7]) == {}
-        store.count_use(7, T0 + timedelta(minutes=5), granted=True)
-        store.count_use(7, T0, granted=True)  # an earlier time arriving late changes only first_used_at
-        store.count_use(7, T0 + timedelta(minutes=9), granted=False)
-        store.count_use(8, T0, granted=False)
+        count_use(store, 7, T0 + timedelta(minutes=5), granted=True)
+        count_use(store, 7, T0, granted=True)  # an earlier time arriving late changes only first_used_at
+        count_use(store, 7, T0 + timedelta(minutes=9), granted=False)
+        count_use(store, 8, T0, granted=False)
+        store.add_usage({9: UsageDelta(granted=0, denied=0)})  # nothing counted: a row, no times
         usage = store.usage([7, 8, 9])
-        assert set(usage) == {7, 8}
+        assert set(usage) == {7, 8, 9} and usage[9].granted == 0 and usage[9].first_used_at is None
         assert (usage[7].first_used_at, usage[7].last_used_at) == (T0, T0 + timedelta(minutes=5))
         assert (usage[7].granted, usage[7].denied) == (2, 1)
         assert (usage[8].first_used_at, usage[8].granted, usage[8].denied) == (None, 0, 1)
@@ -59,7 +66,7 @@ class StoreContract:
     def test_concurrent_counts_are_all_kept(self, store):
         def work() -> None:
             for _ in range(20):
-                store.count_use(3, T0, granted=True)
+                count_use(store, 3, T0, granted=True)
 
         threads = [threading.Thread(target=work) for _ in range(6)]
         for thread in threads:
