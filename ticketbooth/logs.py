@@ -114,3 +114,5 @@ def configure_logging(fmt: str, level: str = "INFO") -> None:
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.getLogger("ticketbooth").setLevel(level.upper())
+    # The audit trail is not chatter: its lines are written whatever log_level says.
+    logging.getLogger("ticketbooth.audit").setLevel(logging.INFO)

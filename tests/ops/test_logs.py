@@ -40,3 +40,26 @@ def test_exceptions_and_extra_objects():
     event = {"action": "denied"}
     assert json.loads(JsonFormatter().format(_record("e", event=event, request_id="R1")))["event"] == event
     assert json.loads(JsonFormatter().format(_record("e", request_id="R1")))["request_id"] == "R1"
+
+
+def test_configure_logging_keeps_the_audit_trail_at_any_level():
+    from ticketbooth import logs
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logs.log_format(),
+             logging.getLogger("ticketbooth").level, logging.getLogger("ticketbooth.audit").level)
+    try:
+        logs.configure_logging("json", "ERROR")
+        assert logs.log_format() == "json"
+        assert isinstance(root.handlers[0].formatter, JsonFormatter) and len(root.handlers) == 1
+        assert not logging.getLogger("ticketbooth.cli").isEnabledFor(logging.INFO)
+        assert logging.getLogger("ticketbooth.audit").isEnabledFor(logging.INFO)
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+        logs.configure_logging.__globals__["_format"] = saved[2]
+        logging.getLogger("ticketbooth").setLevel(saved[3])
+        logging.getLogger("ticketbooth.audit").setLevel(saved[4])
