@@ -4,9 +4,11 @@ response was sent with; no ticket string, signature or secret appears anywhere."
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,7 +58,7 @@ def test_both_processes_log_json_lines(tmp_path):
         with open(gateway_log, "ab") as out:
             gateway = subprocess.Popen([sys.executable, "-m", "ticketbooth.cli", "gateway", "--config", str(config),
                                         "--port", str(gateway_port)], stdout=out, stderr=subprocess.STDOUT,
-                                       env={**__import__("os").environ, **env})
+                                       env={**os.environ, **env})
         settings = load_settings(config, environ={})
         token = issue_dev_token(settings, "alice", False, datetime.now(UTC))
         headers = {"Authorization": f"Bearer {token}"}
@@ -73,6 +75,7 @@ def test_both_processes_log_json_lines(tmp_path):
                 break
             except requests.ConnectionError:
                 assert datetime.now(UTC).timestamp() < deadline, gateway_log.read_text()
+                time.sleep(0.1)
         assert link.status_code == 200 and link.content == b"hello"
         signature = "ab" * 32
         forged = requests.get(f"{gateway_url}/ticket-{ticket['id']}/a.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"
