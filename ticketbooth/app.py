@@ -44,7 +44,8 @@ MAX_REQUEST_BYTES = 64 * 1024
 
 API_DESCRIPTION = """Create, list, modify and revoke iRODS tickets, and fetch the S3 key pairs bound to them.
 
-Every `/v1` route needs `Authorization: Bearer <JWT>`. Errors are JSON: `{"code", "message", "details"}`."""
+Every `/v1` route needs `Authorization: Bearer <JWT>`. Errors are JSON: `{"code", "message", "details"}`.
+Every answer carries `X-Request-Id`, the id its log lines and audit events (`GET /v1/events`) name."""
 
 
 def utc_now() -> datetime:
