@@ -99,9 +99,20 @@ class SqlAuditStore(AuditStore):
             raise ConfigError(f"the audit database driver is missing or wrong: {type(err).__name__} "
                               "(PostgreSQL: pip install 'psycopg[binary]', URL postgresql+psycopg://...)") from None
         if parsed.get_backend_name() == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        with self._begin() as conn:
-            metadata.create_all(conn, checkfirst=True)
+            sa.event.listen(self.engine, "connect", _sqlite_connect)
+            sa.event.listen(self.engine, "begin", _sqlite_begin)
+        self._create_tables()
+
+    def _create_tables(self) -> None:
+        # Workers and instances start together: another may create a table between our check and our CREATE.
+        for attempt in range(3):
+            try:
+                with self._begin() as conn:
+                    metadata.create_all(conn, checkfirst=True)
+                return
+            except BackendError:
+                if attempt == 2:
+                    raise
 
     @contextmanager
     def _begin(self) -> Iterator[sa.Connection]:
@@ -181,10 +192,18 @@ class SqlAuditStore(AuditStore):
         self.engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Transactions are begun by _sqlite_begin, not by the driver.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    # Take the write lock first, as the embedded catalogue does: a deferred transaction that reads and then writes
+    # fails at once with "database is locked" when another writer got there in between (busy_timeout cannot help).
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def audit_database_url(settings: Settings) -> str:
