@@ -3,6 +3,7 @@ requests, including those of workers that have exited (``--max-requests`` recycl
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 
 import pytest
@@ -48,12 +49,17 @@ def test_scrapes_sum_all_workers(tmp_path, app, path, name, labels):
     try:
         server.wait_ready("/metrics")
         start = _value(requests.get(server.url + "/metrics", timeout=10).text, name, **labels)
-        for _ in range(REQUESTS):
-            requests.get(server.url + path, timeout=10)
+        statuses = {requests.get(server.url + path, timeout=10).status_code for _ in range(REQUESTS)}
+        # A request is counted just after its response is sent: wait for the last one, on a busy machine.
+        deadline = time.monotonic() + 10
+        while _value(requests.get(server.url + "/metrics", timeout=10).text, name, **labels) - start < REQUESTS:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         scrapes = [requests.get(server.url + "/metrics", timeout=10) for _ in range(4)]
     finally:
         server.stop()
-    for scrape in scrapes:
+    assert statuses == {200 if app == API_APP else 403}
+    for scrape in scrapes:  # whichever worker answers, it shows every worker's requests, and no more
         assert scrape.status_code == 200
         assert _value(scrape.text, name, **labels) - start == REQUESTS
     workers = {path.stem.rpartition("_")[2] for path in shared.glob("counter_*.db")}
