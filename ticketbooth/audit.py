@@ -17,9 +17,11 @@ signature, no key secret goes into an event.
 from __future__ import annotations
 
 import abc
+import atexit
 import json
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -152,6 +154,7 @@ class AuditTrail:
         self._lock = threading.Lock()
         self._flusher: threading.Thread | None = None
         self._stop = threading.Event()
+        self._exit_hook = False
 
     def record(self, action: str, *, ticket_id: int | None, actor: str | None, owner: str | None = None,
                detail: Mapping[str, Any] | None = None, client_addr: str | None = None,
@@ -257,6 +260,11 @@ class AuditTrail:
             if start:
                 # Started on first use, so in a gunicorn worker it runs after the fork, in the worker.
                 self._flusher = threading.Thread(target=self._flush_loop, name="ticketbooth-usage", daemon=True)
+            if not self._exit_hook:
+                # A worker leaving normally (gunicorn's --max-requests, a graceful stop) writes its last counts.
+                # Weakly, so a trail nobody uses any more is not kept alive (or flushed) by the hook.
+                atexit.register(_flush_at_exit, weakref.ref(self))
+                self._exit_hook = True
         if self._flush_seconds <= 0:
             self.flush()
         elif start:
@@ -271,3 +279,9 @@ class AuditTrail:
                 if not self._pending:
                     self._flusher = None
                     return
+
+
+def _flush_at_exit(ref: weakref.ref[AuditTrail]) -> None:
+    trail = ref()
+    if trail is not None:
+        trail.flush()

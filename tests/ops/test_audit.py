@@ -267,3 +267,25 @@ def test_usage_is_written_by_the_background_writer_within_a_second(tmp_path, clo
         trail.close()
     assert store.usage([42])[42].granted == 6
     store.close()
+
+
+def test_a_process_leaving_normally_writes_its_last_counts(tmp_path):
+    import subprocess
+    import sys
+
+    from ticketbooth.auditstore import SqlAuditStore
+
+    url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    script = (
+        "from datetime import UTC, datetime\n"
+        "from ticketbooth.audit import AuditTrail\n"
+        "from ticketbooth.auditstore import SqlAuditStore\n"
+        f"trail = AuditTrail(SqlAuditStore({url!r}), lambda: datetime.now(UTC), flush_seconds=3600)\n"
+        "trail.granted(77)\ntrail.granted(77)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    store = SqlAuditStore(url)
+    try:
+        assert store.usage([77])[77].granted == 2  # written by the exit hook, not the hour-long interval
+    finally:
+        store.close()
