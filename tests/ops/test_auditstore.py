@@ -120,3 +120,22 @@ def test_bad_urls_are_config_errors(url):
     with pytest.raises(ConfigError) as info:
         SqlAuditStore(url)
     assert "audit" in info.value.message
+
+
+def test_where_the_store_is(tmp_path):
+    from ticketbooth.auditstore import audit_database_url, open_audit_store
+    from ticketbooth.settings import Settings
+
+    data = tmp_path / "data"
+    embedded = Settings(data_dir=str(data))
+    assert audit_database_url(embedded) == f"sqlite:///{data}/catalog.sqlite3"  # the catalogue itself
+    irods = Settings(backend="irods", data_dir=str(data))
+    assert audit_database_url(irods) == f"sqlite:///{data}/audit.sqlite3"
+    configured = Settings(data_dir=str(data)).replace(
+        audit=type(embedded.audit)(database_url="postgresql+psycopg://tb@db.example.org/tb"))
+    assert audit_database_url(configured) == "postgresql+psycopg://tb@db.example.org/tb"
+    store = open_audit_store(irods)  # creates the data directory and the tables
+    try:
+        assert store.events(EventQuery()) == [] and (data / "audit.sqlite3").exists()
+    finally:
+        store.close()
