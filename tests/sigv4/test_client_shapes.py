@@ -189,3 +189,11 @@ def test_sigv2_presigned_lifetime_is_capped_at_seven_days(lifetime: timedelta, o
     # A long-lived URL becomes usable in its last 7 days only.
     late = datetime.fromtimestamp(int(split.query.split("Expires=")[1].split("&")[0]), tz=UTC) - timedelta(days=1)
     assert verify("GET", split.path, split.query, [("Host", split.netloc)], b"", LOOKUP, now=late)
+
+
+@pytest.mark.parametrize("stamp", ["20261301T000000Z", "20260230T000000Z", "20261201T246000Z",
+                                   "2026-12-01T10:11:12Z", "２０２６1201T101112Z"])
+def test_malformed_amz_date_is_access_denied(stamp: str) -> None:
+    headers = [(n, stamp if n == "X-Amz-Date" else v) for n, v in curl_request("GET", "/bucket/k", "", b"")]
+    with pytest.raises(AccessDenied):
+        verify("GET", "/bucket/k", "", headers, b"", LOOKUP, now=NOW)

@@ -211,8 +211,11 @@ def canonical_request(
     payload_hash: str,
 ) -> bytes:
     """SigV4 step 1: the canonical request, as the bytes that are hashed."""
-    text = f"{method}\n{uri}\n{query}\n{headers_block}\n{signed_headers}\n{payload_hash}"
-    return wire_bytes(text)
+    text = "\n".join((method, uri, query, headers_block, signed_headers, payload_hash))
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return wire_bytes(text)
 
 
 def string_to_sign(amz_date: str, scope: str, canonical: bytes) -> bytes:

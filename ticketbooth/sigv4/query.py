@@ -28,16 +28,12 @@ _CANONICAL = re.compile(
 # The whole-query test for that case, cheap enough to run on every request: only canonical
 # characters and separators, no segment with a second '=', every escape canonical.
 _QUERY_CHARS = re.compile(rb"[A-Za-z0-9\-._~%&=]*")
-_TWO_EQUALS = re.compile(rb"=[^&]*=")
 _EQUALS_TO_NUL = bytes.maketrans(b"=", b"\0")
 _NUL_TO_EQUALS = bytes.maketrans(b"\0", b"=")
-# Every byte but the four that decide whether a name needs decoding: '&', '=', '%', '+'.
-_NOT_NAME_MARKS = bytes(b for b in range(256) if b not in b"&=%+")
-
-
-def _all_canonical(raw: bytes) -> bool:
-    return bool(_QUERY_CHARS.fullmatch(raw)) and not (b"=" in raw and _TWO_EQUALS.search(raw)) and (
-        escapes_canonical(raw))
+# Every byte but the four that shape the names and pairs: '&', '=', '%', '+'. What remains of a
+# query ("marks", e.g. b"=&=%%&=") tells in C whether a name holds '%'/'+' (a segment's marks
+# start with one) and whether every segment is exactly one name=value pair.
+_NOT_MARKS = bytes(b for b in range(256) if b not in b"&=%+")
 
 
 def _decode(raw: bytes) -> bytes:
@@ -60,10 +56,11 @@ class Query:
     Raises (from ``pairs``/``names``/``canonical``): InvalidURI for malformed percent-encoding.
     """
 
-    __slots__ = ("raw", "_segments", "_parts", "_pairs")
+    __slots__ = ("raw", "_marks", "_segments", "_parts", "_pairs")
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
+        self._marks: bytes | None = None
         self._segments: list[bytes] | None = None
         self._parts: list[tuple[bytes, bytes | None]] | None = None
         self._pairs: list[tuple[bytes, bytes]] | None = None
@@ -109,9 +106,15 @@ class Query:
             ]
         return pairs
 
+    def _get_marks(self) -> bytes:
+        marks = self._marks
+        if marks is None:
+            marks = self._marks = self.raw.translate(None, _NOT_MARKS)
+        return marks
+
     def names_encoded(self) -> bool:
         """Whether some name holds ``%`` or ``+`` (and so differs from its decoded form)."""
-        marks = self.raw.translate(None, _NOT_NAME_MARKS)  # e.g. b"=&=%%&=": one run per segment
+        marks = self._get_marks()
         return marks[:1] in (b"%", b"+") or b"&%" in marks or b"&+" in marks
 
     def names(self) -> set[bytes]:
@@ -122,11 +125,6 @@ class Query:
         if self.names_encoded():
             names = {_decode(name) for name in names}
         return names
-
-    def may_name(self, *fragments: bytes) -> bool:
-        """False only if no decoded name can contain any of ``fragments`` (a cheap pre-test)."""
-        raw = self.raw
-        return bool(raw) and (self.names_encoded() or any(fragment in raw for fragment in fragments))
 
     def values(self) -> dict[bytes, list[bytes]]:
         """Decoded name -> every decoded value, in order."""
@@ -144,12 +142,12 @@ class Query:
         """
         skip = uri_encode(exclude).encode("ascii") if exclude is not None else None
         raw = self.raw
-        if _all_canonical(raw):
-            # The usual case: every component already canonical. With '=' read as NUL (below every
-            # canonical character) the segments sort as their (name, value) pairs do.
+        pairs_shape = self._get_marks().translate(None, b"%+")
+        if (pairs_shape == b"=&" * pairs_shape.count(b"&") + b"=" and _QUERY_CHARS.fullmatch(raw)
+                and escapes_canonical(raw)):
+            # The usual case: name=value segments, every component already canonical. With '='
+            # read as NUL (below every canonical character) they sort as their pairs do.
             segments = raw.translate(_EQUALS_TO_NUL).split(b"&")
-            if len(segments) != raw.count(b"=") or b"" in segments:  # "name" alone, or "a&&b"
-                segments = [s if b"\0" in s else s + b"\0" for s in segments if s]
             if skip is not None:
                 segments = [s for s in segments if s.partition(b"\0")[0] != skip]
             segments.sort()

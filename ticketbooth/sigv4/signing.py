@@ -51,7 +51,7 @@ def derive_signing_key(secret: str, date: str, region: str, service: str) -> byt
 class Signer:
     """A derived signing key with its HMAC-SHA256 pads already hashed (RFC 2104).
 
-    ``hexdigest(*parts)`` equals ``hmac.new(key, b"".join(parts), sha256).hexdigest()`` and costs
+    ``hexdigest(message)`` equals ``hmac.new(key, message, sha256).hexdigest()`` and costs
     two ``hashlib`` state copies instead of setting up an HMAC context per message.
     ``prefixed(prefix)`` is a Signer whose messages all start with ``prefix`` (hashed once: the
     aws-chunked chunk string to sign starts with the same algorithm, date and scope every time).
@@ -73,7 +73,15 @@ class Signer:
         other._outer = self._outer
         return other
 
-    def hexdigest(self, *parts: bytes) -> str:
+    def hexdigest(self, message: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+    def hexdigest_of_parts(self, *parts: bytes) -> str:
+        """``hexdigest(b"".join(parts))`` without joining."""
         inner = self._inner.copy()
         for part in parts:
             inner.update(part)

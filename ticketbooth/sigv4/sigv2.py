@@ -159,19 +159,19 @@ def _result(
     signed = tuple(sorted({"content-md5", "content-type", "date", *amz_names} & ({*headers} | {*amz_names})))
     token = headers.get("x-amz-security-token")
     return VerifiedRequest._build(
-        access_key_id=access_key,
-        region="",
-        scheme=scheme,
-        body=stream,
-        signed_headers=signed,
-        payload_mode=UNSIGNED_PAYLOAD,
-        decoded_content_length=length,
-        signed_at=signed_at,
-        expires_at=expires_at,
-        checksum_algorithm=None,
-        security_token=token[0] if token else None,
-        content_encoding=stored_content_encoding(headers),
-        service="s3",
+        access_key,  # access_key_id
+        "",  # region
+        scheme,  # scheme
+        stream,  # body
+        signed,  # signed_headers
+        UNSIGNED_PAYLOAD,  # payload_mode
+        length,  # decoded_content_length
+        signed_at,  # signed_at
+        expires_at,  # expires_at
+        None,  # checksum_algorithm
+        token[0] if token else None,  # security_token
+        stored_content_encoding(headers),  # content_encoding
+        "s3",  # service
     )
 
 

@@ -66,9 +66,9 @@ class BodySource:
 
     def __init__(self, body: Any, limit: int | None) -> None:
         if isinstance(body, (bytes, bytearray, memoryview)):
-            body = io.BytesIO(body)
             if limit is None:
-                limit = len(body.getbuffer())
+                limit = memoryview(body).nbytes
+            body = io.BytesIO(body)
         elif body is None:
             body = io.BytesIO(b"")
         self._read = body.read
@@ -108,6 +108,9 @@ class BodySource:
 class VerifiedBody(io.RawIOBase):
     """Base of the verifying streams. ``bytes_read`` counts decoded bytes handed out so far."""
 
+    # Slots: a body is built for every request, and slot stores are cheaper than __dict__ ones.
+    __slots__ = ("_error", "_done", "bytes_read", "trailing_checksum", "trailers")
+
     def __init__(self) -> None:
         super().__init__()
         self._error: S3AuthError | None = None
@@ -142,6 +145,8 @@ class PlainBody(VerifiedBody):
 
     Raises at EOF: IncompleteBody (fewer bytes than Content-Length), XAmzContentSHA256Mismatch.
     """
+
+    __slots__ = ("_source", "_expected", "_hasher")
 
     def __init__(self, source: BodySource, expected_sha256: str | None) -> None:
         super().__init__()
@@ -396,7 +401,7 @@ class AwsChunkedBody(VerifiedBody):
             return
         # Chunk string to sign: algorithm, timestamp, scope (hashed once into _inner), previous
         # signature, hash of the empty string, hash of the chunk data.
-        expected = self._signer.hexdigest(self._prev, _EMPTY_HASH_LINE, self._hasher.hexdigest().encode())
+        expected = self._signer.hexdigest_of_parts(self._prev, _EMPTY_HASH_LINE, self._hasher.hexdigest().encode())
         if not hmac.compare_digest(expected.encode(), self._signature):
             raise SignatureDoesNotMatch("an aws-chunked chunk signature does not match")
         self._prev = self._signature
