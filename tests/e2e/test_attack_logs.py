@@ -144,3 +144,17 @@ def test_debug_pre_request_and_access_lines_hide_link_strings_and_tokens(world):
     logs = _logs(world)
     assert link not in logs and token not in logs and _signature(presigned) not in logs
     assert "/_t/<redacted>/a.txt" in logs  # the pre_request/access lines were written, redacted
+
+
+def test_gunicorn_limits_answer_as_documented_without_logging_the_request(world):
+    # docs/security.md: gunicorn answers these itself (text/html, Connection: close) before the app runs.
+    link = world["link"]
+    for port in world["ports"].values():
+        too_long = _raw(port, f"GET /_t/{link}/{'a' * 5000} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert too_long.startswith(b"HTTP/1.1 414 "), too_long[:80]
+        headers = "".join(f"X-H{i}: v\r\n" for i in range(101))
+        too_many = _raw(port, f"GET /_t/{link}/a.txt HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode())
+        assert too_many.startswith(b"HTTP/1.1 431 "), too_many[:80]
+        too_big = _raw(port, f"GET /_t/{link}/a.txt HTTP/1.1\r\nHost: x\r\nX-Big: {'b' * 9000}\r\n\r\n".encode())
+        assert too_big.startswith(b"HTTP/1.1 431 "), too_big[:80]
+    assert link not in _logs(world)

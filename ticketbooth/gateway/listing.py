@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ..s3.errors import S3Error
+from .numbers import parse_decimal
 
 __all__ = ["Page", "paginate", "encode_token", "decode_token", "parse_max_keys"]
 
@@ -88,7 +89,8 @@ def parse_max_keys(value: str | None, name: str = "max-keys", *, limit: int = 10
     """``max-keys``-like parameters: a non-negative integer, capped at ``limit`` (S3 caps at 1000)."""
     if value is None or value == "":
         return limit
-    if not value.isdigit():
+    number = parse_decimal(value, cap=limit)  # ASCII digits only ("²" is not a number), saturating
+    if number is None:
         raise S3Error("InvalidArgument", 400, f"Provided {name} not an integer or within integer range",
                       details={"ArgumentName": name, "ArgumentValue": value[:64]})
-    return min(int(value), limit)
+    return number

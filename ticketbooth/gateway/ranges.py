@@ -9,10 +9,11 @@ import re
 from dataclasses import dataclass
 
 from ..s3.errors import S3Error
+from .numbers import parse_decimal
 
 __all__ = ["ByteRange", "parse_range"]
 
-_RANGE = re.compile(r"bytes=(?:(\d+)-(\d*)|-(\d+))")
+_RANGE = re.compile(r"bytes=(?:([0-9]+)-([0-9]*)|-([0-9]+))")  # ASCII digits; any length (saturated below)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ def _unsatisfiable(size: int) -> S3Error:
                    details={"ActualObjectSize": str(size)}, headers={"Content-Range": f"bytes */{size}"})
 
 
+def _number(digits: str) -> int:
+    # A 5,000-digit position is simply beyond any object (int() would refuse it: a 500).
+    return parse_decimal(digits) or 0  # the pattern admits ASCII digits only, so never None
+
+
 def parse_range(header: str | None, size: int) -> ByteRange | None:
     """The range ``header`` selects of an object of ``size`` bytes; ``None`` for the whole object.
 
@@ -49,12 +55,12 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
         return None
     first, last, suffix = match.groups()
     if suffix is not None:
-        length = int(suffix)
+        length = _number(suffix)
         if length == 0 or size == 0:
             raise _unsatisfiable(size)
         return ByteRange(max(size - length, 0), size - 1, size)
-    start = int(first)
-    end = int(last) if last else size - 1
+    start = _number(first)
+    end = _number(last) if last else size - 1
     if last and end < start:
         return None  # invalid syntax per RFC 9110: ignored
     if start >= size:
