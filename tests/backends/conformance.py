@@ -15,7 +15,7 @@ A backend's test module provides, as fixtures (methods of a ``*Fixtures`` class 
     returns its absolute logical path.
 
 Then: ``class TestMineCatalogue(TicketCatalogueTests, MineFixtures): pass`` and likewise for
-:class:`TicketUsageTests` and :class:`DataSessionTests`. Nothing here knows how a backend stores anything.
+:class:`TicketUsageTests`, :class:`DataSessionTests` and :class:`ObjectMetadataTests`. Nothing here knows how a backend stores anything.
 """
 from __future__ import annotations
 
@@ -27,9 +27,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ticketbooth import errors, policy
+from ticketbooth.backends.base import ObjectMetadata
 from ticketbooth.model import Access, TargetKind, TicketChanges, TicketQuery, TicketStatus
 
-__all__ = ["BackendCapabilities", "FakeClock", "TicketCatalogueTests", "TicketUsageTests", "DataSessionTests"]
+__all__ = ["BackendCapabilities", "FakeClock", "TicketCatalogueTests", "TicketUsageTests", "DataSessionTests",
+           "ObjectMetadataTests"]
 
 ANON_POLICY = policy.AnonymousPolicy(allow_write=True, max_lifetime=30 * 86400, default_expiry=86400)
 
@@ -615,11 +617,163 @@ class DataSessionTests(_Helpers):
                 s.delete(ds1 + "/data/measurements.csv")
             with pytest.raises(errors.PathNotFound):
                 s.delete(ds1 + "/data")  # a collection is not a data object
-            assert s.stat(ds1 + "/data").is_collection
+            assert s.stat(ds1 + "/data").is_collection  # made outside S3: kept although empty now
             assert list(s.list(ds1 + "/data", recursive=False)) == []
-            assert [i.path for i in s.list(ds1, recursive=True)] == [ds1 + "/README.txt"]
+            # An empty collection is listed (recursively) as itself: S3's "folder" key "data/".
+            assert [(i.path, i.is_collection) for i in s.list(ds1, recursive=True)] == [
+                (ds1 + "/README.txt", False), (ds1 + "/data", True)]
 
     def test_write_through_user_ticket_by_group_member(self, backend, clock, alice, ds1):
         ticket = self.create(backend, clock, alice, ds1, access="write", groups=["lab"])
         with self.session(backend, clock, ticket, holder="bob") as s:
             assert self.put(s, ds1 + "/from-bob.txt", b"hi").size == 2
+
+
+META = ObjectMetadata(content_type="text/csv", cache_control="max-age=60", content_disposition="inline",
+                      content_encoding="identity", content_language="de", expires="Thu, 01 Dec 2044 16:00:00 GMT",
+                      user={"mtime": "1700000000.5", "owner-note": "caf\u00e9 \u2713"})
+
+
+class ObjectMetadataTests(_Helpers):
+    """S3 object metadata kept with the data, copies, and folder semantics through a ticket."""
+
+    def session(self, backend, clock, ticket, holder="alice"):
+        return backend.open_session(ticket, holder, client_host=None, now=clock())
+
+    def put(self, session, path, data: bytes, metadata=None):
+        return session.write(path, io.BytesIO(data), size=len(data), metadata=metadata)
+
+    def test_metadata_is_kept_replaced_and_cleared(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write")
+        with self.session(backend, clock, ticket) as s:
+            self.put(s, ds1 + "/m.csv", b"a,b\n", META)
+            assert s.stat(ds1 + "/m.csv").metadata == META
+            other = ObjectMetadata(user={"k": "v"})
+            self.put(s, ds1 + "/m.csv", b"a,b\n", other)
+            assert s.stat(ds1 + "/m.csv").metadata == other
+            self.put(s, ds1 + "/m.csv", b"x")
+            assert s.stat(ds1 + "/m.csv").metadata == ObjectMetadata()
+            assert s.stat(ds1 + "/README.txt").metadata == ObjectMetadata()  # written outside S3: none
+        with self.session(backend, clock, self.create(backend, clock, alice, ds1)) as s:
+            assert s.stat(ds1 + "/m.csv").metadata == ObjectMetadata()  # a reader sees the same
+
+    def test_metadata_is_forgotten_with_its_object(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write")
+        with self.session(backend, clock, ticket) as s:
+            self.put(s, ds1 + "/gone.txt", b"1", META)
+            s.delete(ds1 + "/gone.txt")
+            self.put(s, ds1 + "/gone.txt", b"2")
+            assert s.stat(ds1 + "/gone.txt").metadata == ObjectMetadata()
+
+    def test_copy_keeps_or_replaces_metadata_and_counts_a_write(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write")
+        with self.session(backend, clock, ticket) as s:
+            self.put(s, ds1 + "/src.csv", b"0123456789", META)
+            info = s.copy(ds1 + "/src.csv", ds1 + "/copy.csv")
+            # A backend that keeps no MD5 (iRODS without MD5 checksums) reports none, never a wrong one.
+            assert info.size == 10 and info.etag in (None, hashlib.md5(b"0123456789").hexdigest())
+            assert s.stat(ds1 + "/copy.csv").metadata == META
+            with s.open_read(ds1 + "/copy.csv") as stream:
+                assert stream.read() == b"0123456789"
+            replaced = ObjectMetadata(content_type="text/plain", user={"mtime": "2"})
+            s.copy(ds1 + "/src.csv", ds1 + "/src.csv", metadata=replaced)  # in place: rclone's mtime repair
+            assert s.stat(ds1 + "/src.csv").metadata == replaced
+            with s.open_read(ds1 + "/src.csv") as stream:
+                assert stream.read() == b"0123456789"
+            s.copy(ds1 + "/data/measurements.csv", ds1 + "/new/deep/m.csv")
+            assert s.stat(ds1 + "/new/deep").is_collection
+        current = backend.find_ticket(ticket.id)
+        assert (current.write_file_count, current.write_byte_count) == (3, 10 + 10 + 8)  # in place: no write
+
+    def test_copy_refusals_leave_nothing(self, backend, clock, alice, ds1, ds10):
+        ticket = self.create(backend, clock, alice, ds1, access="write", write_byte_limit=12)
+        with self.session(backend, clock, ticket) as s:
+            with pytest.raises(errors.PathNotFound):
+                s.copy(ds1 + "/missing", ds1 + "/x")
+            with pytest.raises(errors.PathNotFound):
+                s.copy(ds1 + "/data", ds1 + "/x")
+            with pytest.raises(errors.PermissionDenied):
+                s.copy(ds10 + "/notes.txt", ds1 + "/x")
+            with pytest.raises(errors.PermissionDenied):
+                s.copy(ds1 + "/README.txt", ds10 + "/x")
+            s.copy(ds1 + "/README.txt", ds1 + "/r1")  # 6 bytes
+            s.copy(ds1 + "/README.txt", ds1 + "/r2")  # 12
+            with pytest.raises(errors.TicketWriteBytesExceeded):
+                s.copy(ds1 + "/README.txt", ds1 + "/r3")
+            with pytest.raises(errors.PathNotFound):
+                s.stat(ds1 + "/r3")
+        reader = self.create(backend, clock, alice, ds1)
+        with self.session(backend, clock, reader) as s:
+            with pytest.raises(errors.PermissionDenied):
+                s.copy(ds1 + "/README.txt", ds1 + "/r4")
+            with pytest.raises(errors.PathNotFound):
+                s.stat(ds1 + "/r4")
+
+    def test_explicit_collections_are_kept_and_listed(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write")
+        with self.session(backend, clock, ticket) as s:
+            assert s.make_collection(ds1 + "/folder/inner").is_collection
+            s.make_collection(ds1 + "/folder/inner")  # again: fine
+            listed = [(i.path, i.is_collection) for i in s.list(ds1, recursive=True)]
+            assert (ds1 + "/folder/inner", True) in listed and (ds1 + "/folder", True) not in listed
+            self.put(s, ds1 + "/folder/inner/f.txt", b"f")
+            s.delete(ds1 + "/folder/inner/f.txt")
+            assert s.stat(ds1 + "/folder/inner").is_collection  # explicit: kept, listed as a marker again
+            with pytest.raises(errors.Conflict):
+                s.make_collection(ds1 + "/README.txt")
+            with pytest.raises(errors.Conflict):
+                s.make_collection(ds1 + "/README.txt/below")
+        assert backend.find_ticket(ticket.id).write_file_count == 1
+
+    def test_removing_collections(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write")
+        with self.session(backend, clock, ticket) as s:
+            s.make_collection(ds1 + "/a/b")
+            with pytest.raises(errors.Conflict):
+                s.remove_collection(ds1 + "/a")  # holds b
+            with pytest.raises(errors.Conflict):
+                s.remove_collection(ds1 + "/data")  # holds a data object
+            with pytest.raises(errors.PathNotFound):
+                s.remove_collection(ds1 + "/README.txt")
+            with pytest.raises(errors.PathNotFound):
+                s.remove_collection(ds1 + "/nothing")
+            with pytest.raises(errors.PermissionDenied):
+                s.remove_collection(ds1)
+            s.remove_collection(ds1 + "/a/b")
+            # "a" was created implicitly (as b's parent) and is empty now: gone too.
+            with pytest.raises(errors.PathNotFound):
+                s.stat(ds1 + "/a")
+            assert s.stat(ds1).is_collection
+        reader = self.create(backend, clock, alice, ds1)
+        with self.session(backend, clock, reader) as s:
+            with pytest.raises(errors.PermissionDenied):
+                s.make_collection(ds1 + "/r")
+            with pytest.raises(errors.PermissionDenied):
+                s.remove_collection(ds1 + "/data")
+
+    def test_deleting_the_last_object_removes_implicit_collections_only(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, access="write")
+        with self.session(backend, clock, ticket) as s:
+            self.put(s, ds1 + "/x/y/z/one.txt", b"1")
+            self.put(s, ds1 + "/x/y/two.txt", b"2")
+            self.put(s, ds1 + "/data/three.txt", b"3")
+            s.delete(ds1 + "/x/y/z/one.txt")
+            with pytest.raises(errors.PathNotFound):
+                s.stat(ds1 + "/x/y/z")
+            assert s.stat(ds1 + "/x/y").is_collection  # still holds two.txt
+            s.delete(ds1 + "/x/y/two.txt")
+            with pytest.raises(errors.PathNotFound):
+                s.stat(ds1 + "/x")
+            s.delete(ds1 + "/data/three.txt")
+            assert s.stat(ds1 + "/data").is_collection  # not created by a write: kept
+            assert [i.path for i in s.list(ds1, recursive=True)] == [
+                ds1 + "/README.txt", ds1 + "/data/measurements.csv"]
+
+    def test_a_data_object_ticket_never_removes_its_parent(self, backend, clock, alice, ds1):
+        target = ds1 + "/data/measurements.csv"
+        ticket = self.create(backend, clock, alice, target, access="write")
+        with self.session(backend, clock, ticket) as s:
+            s.delete(target)
+        admin_view = self.create(backend, clock, alice, ds1)
+        with self.session(backend, clock, admin_view) as s:
+            assert s.stat(ds1 + "/data").is_collection

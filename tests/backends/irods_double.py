@@ -51,6 +51,7 @@ CAT_UNKNOWN_COLLECTION = -814000
 CAT_INVALID_ARGUMENT = -816000
 CAT_UNKNOWN_FILE = -817000
 CAT_NO_ACCESS_PERMISSION = -818000
+CAT_COLLECTION_NOT_EMPTY = -821000
 CAT_INVALID_AUTHENTICATION = -826000
 CAT_INVALID_USER = -827000
 CAT_INVALID_GROUP = -829000
@@ -692,6 +693,24 @@ class FakeCollections:
         self.session.run(op)
         return self.get(path)
 
+    def remove(self, path: str, recurse: bool = True, force: bool = False, **options: Any) -> None:
+        """``irm -r``/``rmdir``: without ``recurse`` a collection that holds anything is refused."""
+        zone = self.session.zone
+
+        def op(conn: FakeConnection) -> None:
+            if conn.ticket:
+                zone.use_ticket(conn, path, write=True)
+            if path not in zone.collections:
+                raise IrodsError(CAT_UNKNOWN_COLLECTION)
+            inside = [p for p in (*zone.collections, *zone.objects) if p.startswith(path + "/")]
+            if inside and not recurse:
+                raise IrodsError(CAT_COLLECTION_NOT_EMPTY)
+            for p in [*inside, path]:
+                zone.collections.pop(p, None)
+                zone.objects.pop(p, None)
+
+        self.session.run(op)
+
 
 class _WriteHandle(io.BytesIO):
     def __init__(self, finish: Callable[[bytes], None], conn: FakeConnection) -> None:
@@ -778,6 +797,33 @@ class FakeDataObjects:
         except BaseException:
             conn.release()
             raise
+
+    def copy(self, src_path: str, dest_path: str, **options: Any) -> None:
+        """``DATA_OBJ_COPY`` on the server: the source read and the destination written through the ticket
+        (counted as a write file with its bytes, as for any write); AVUs are not copied (iRODS does not)."""
+        zone = self.session.zone
+
+        def op(conn: FakeConnection) -> None:
+            if src_path not in zone.objects:
+                raise IrodsError(CAT_UNKNOWN_FILE)
+            row = None
+            if conn.ticket:
+                zone.use_ticket(conn, src_path)
+                row = zone.use_ticket(conn, dest_path, write=True)
+                row.write_file_count += 1
+                if row.write_file_limit and row.write_file_count > row.write_file_limit:
+                    raise IrodsError(CAT_TICKET_WRITE_USES_EXCEEDED)
+            if dest_path.rpartition("/")[0] not in zone.collections:
+                raise IrodsError(CAT_UNKNOWN_COLLECTION)
+            data = zone.objects[src_path].data
+            old = zone.objects.get(dest_path)
+            owner = row.owner if row is not None else self.session.client_user
+            zone.objects[dest_path] = Obj(old.id if old else next(zone._ids), owner, data, zone.clock(),
+                                          dict(old.avus) if old else {})
+            if row is not None:
+                row.write_byte_count += len(data)
+
+        self.session.run(op)
 
     def unlink(self, path: str, force: bool = False, **options: Any) -> None:
         zone = self.session.zone

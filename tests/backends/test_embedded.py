@@ -19,7 +19,14 @@ from ticketbooth.model import Actor, TicketQuery
 from ticketbooth.settings import load_settings
 
 from . import _race
-from .conformance import DataSessionTests, FakeClock, TicketCatalogueTests, TicketUsageTests, _Helpers
+from .conformance import (
+    DataSessionTests,
+    FakeClock,
+    ObjectMetadataTests,
+    TicketCatalogueTests,
+    TicketUsageTests,
+    _Helpers,
+)
 
 
 class EmbeddedFixtures:
@@ -64,6 +71,10 @@ class TestEmbeddedCatalogue(TicketCatalogueTests, EmbeddedFixtures):
 
 
 class TestEmbeddedUsage(TicketUsageTests, EmbeddedFixtures):
+    pass
+
+
+class TestEmbeddedObjectMetadata(ObjectMetadataTests, EmbeddedFixtures):
     pass
 
 

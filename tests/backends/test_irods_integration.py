@@ -16,7 +16,13 @@ from ticketbooth import paths
 from ticketbooth.model import Actor
 from ticketbooth.settings import IrodsSettings, Settings
 
-from .conformance import DataSessionTests, FakeClock, TicketCatalogueTests, TicketUsageTests
+from .conformance import (
+    DataSessionTests,
+    FakeClock,
+    ObjectMetadataTests,
+    TicketCatalogueTests,
+    TicketUsageTests,
+)
 from .irods_fixtures import IrodsCapabilities
 
 _VARS = ("HOST", "PORT", "ZONE", "USER", "PASSWORD")
@@ -114,6 +120,10 @@ class TestRealIrodsCatalogue(TicketCatalogueTests, RealIrodsFixtures):
 
 
 class TestRealIrodsUsage(TicketUsageTests, RealIrodsFixtures):
+    pass
+
+
+class TestRealIrodsObjectMetadata(ObjectMetadataTests, RealIrodsFixtures):
     pass
 
 

@@ -8,7 +8,7 @@ import pytest
 import ticketbooth.gateway as gateway
 import ticketbooth.s3 as s3
 
-MODULES = ["gateway.app", "gateway.conditions", "gateway.linkpage", "gateway.listing", "gateway.multipart",
+MODULES = ["gateway.app", "gateway.conditions", "gateway.metadata", "gateway.linkpage", "gateway.listing", "gateway.multipart",
            "gateway.ranges", "gateway.s3xml", "gateway.server", "s3.access", "s3.clientaddr", "s3.errors",
            "s3.operations", "s3.routing"]
 

@@ -9,25 +9,68 @@ The shared conformance suite in ``tests/backends/conformance.py`` is the executa
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..model import Actor, Ticket, TicketChanges, TicketPage, TicketQuery, TicketSpec
 
-__all__ = ["ObjectInfo", "TicketBackend", "DataSession"]
+__all__ = ["ObjectMetadata", "ObjectInfo", "TicketBackend", "DataSession"]
+
+
+@dataclass(frozen=True)
+class ObjectMetadata:
+    """What S3 keeps with an object besides its bytes: the system headers it returns, and user metadata.
+
+    Each system field is the header value as text (``None``: not stored). ``user`` maps the lower-case name
+    after ``x-amz-meta-`` to its value (text). Backends store and return it as given; limits and header
+    spelling are the gateway's business.
+    """
+
+    content_type: str | None = None
+    cache_control: str | None = None
+    content_disposition: str | None = None
+    content_encoding: str | None = None
+    content_language: str | None = None
+    expires: str | None = None
+    user: Mapping[str, str] = field(default_factory=dict)
+
+    #: The system fields, in the order the headers are named.
+    SYSTEM = ("content_type", "cache_control", "content_disposition", "content_encoding", "content_language",
+              "expires")
+
+    def system(self) -> dict[str, str]:
+        """The system fields that are set, by field name."""
+        return {name: value for name in self.SYSTEM if (value := getattr(self, name)) is not None}
+
+    def __bool__(self) -> bool:
+        return bool(self.user) or bool(self.system())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form: the set system fields and ``user``."""
+        return {**self.system(), "user": dict(self.user)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ObjectMetadata:
+        """The inverse of :meth:`to_dict` (unknown keys ignored)."""
+        return cls(**{name: data.get(name) for name in cls.SYSTEM}, user=dict(data.get("user") or {}))
 
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """A data object or collection seen through a ticket. ``etag`` is the hex MD5 of the content when known."""
+    """A data object or collection seen through a ticket. ``etag`` is the hex MD5 of the content when known.
+
+    ``metadata`` is the object's stored :class:`ObjectMetadata` as :meth:`DataSession.stat` returns it;
+    ``None`` where it was not read (listings, collections).
+    """
 
     path: str
     is_collection: bool
     size: int = 0
     modified_at: datetime | None = None
     etag: str | None = None
+    metadata: ObjectMetadata | None = None
 
 
 class DataSession(abc.ABC):
@@ -42,13 +85,14 @@ class DataSession(abc.ABC):
 
     @abc.abstractmethod
     def stat(self, path: str) -> ObjectInfo:
-        """Describe ``path``; ``PathNotFound`` when nothing is there."""
+        """Describe ``path``, a data object's metadata included; ``PathNotFound`` when nothing is there."""
 
     @abc.abstractmethod
     def list(self, collection: str, *, recursive: bool, start_after: str | None = None) -> Iterator[ObjectInfo]:
         """Yield what lies below ``collection``, ordered by path as compared by UTF-8 bytes.
 
-        With ``recursive`` only data objects are yielded, from every depth; without, the direct children
+        With ``recursive`` the data objects from every depth and the *empty* collections below ``collection``
+        (S3 shows these as "folder" keys ending in ``/``) are yielded; without, the direct children
         (collections included). ``start_after`` (a path) skips everything up to and including it.
         ``PathNotFound`` when ``collection`` is not a collection.
         """
@@ -58,19 +102,53 @@ class DataSession(abc.ABC):
         """A seekable binary stream of the data object at ``path``; ``PathNotFound`` if it is not one."""
 
     @abc.abstractmethod
-    def write(self, path: str, stream: BinaryIO, *, size: int | None = None) -> ObjectInfo:
-        """Store ``stream`` (read to EOF in bounded chunks) as the data object ``path``, replacing any.
+    def write(self, path: str, stream: BinaryIO, *, size: int | None = None,
+              metadata: ObjectMetadata | None = None) -> ObjectInfo:
+        """Store ``stream`` (read to EOF in bounded chunks) as the data object ``path``, replacing any, with
+        ``metadata`` (``None``: none) replacing any metadata it had.
 
         Counts one write file and the bytes written against the ticket's write limits. The limits are
         enforced before the data becomes visible: when one would be exceeded, ``TicketWriteFilesExceeded`` or
         ``TicketWriteBytesExceeded`` is raised and nothing is left behind. An exception from ``stream`` (e.g. a
         signature or checksum mismatch found at EOF) also leaves nothing behind and propagates unchanged.
-        Missing parent collections below the ticket's target are created.
+        Missing parent collections below the ticket's target are created and remembered as *implicit* (see
+        :meth:`delete`).
+        """
+
+    @abc.abstractmethod
+    def copy(self, source: str, path: str, *, metadata: ObjectMetadata | None = None) -> ObjectInfo:
+        """Copy the data object ``source`` to ``path`` inside the backend (no bytes through the caller),
+        replacing any object there; ``metadata`` replaces the source's (``None``: copy the source's).
+
+        Needs ``read`` on ``source`` and ``write`` on ``path``; counts like :meth:`write` (one write file, the
+        source's size in bytes) and refuses like it before anything is visible; a copy onto itself
+        (``source == path``) only replaces the metadata and counts nothing. ``PathNotFound`` when ``source``
+        is not a data object; ``Conflict`` as for :meth:`write`.
         """
 
     @abc.abstractmethod
     def delete(self, path: str) -> None:
-        """Remove the data object at ``path``; ``PathNotFound`` when there is none."""
+        """Remove the data object at ``path``; ``PathNotFound`` when there is none.
+
+        Then every parent collection that a write created implicitly and that is now empty is removed too,
+        nearest first, never the ticket's target and never a collection created explicitly
+        (:meth:`make_collection`) or outside S3 (S3 clients expect no "phantom" prefix to remain).
+        """
+
+    @abc.abstractmethod
+    def make_collection(self, path: str) -> ObjectInfo:
+        """Create the (empty) collection ``path`` explicitly, with missing parents (those implicitly); an
+        existing collection there becomes explicit. Needs ``write``; counts no write file.
+        ``Conflict`` when a data object is at ``path`` or where a parent should be.
+        """
+
+    @abc.abstractmethod
+    def remove_collection(self, path: str) -> None:
+        """Remove the empty collection ``path`` (then empty implicit parents, as :meth:`delete`).
+
+        Needs ``delete``. ``PathNotFound`` when no collection is there; ``Conflict`` when it holds anything;
+        ``PermissionDenied`` for the ticket's target itself.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the session holds."""

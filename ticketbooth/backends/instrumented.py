@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, TypeVar
 from ..errors import BackendError, TicketBoothError
 from ..metrics import Instruments, instruments
 from ..model import Actor, Ticket, TicketChanges, TicketPage, TicketQuery, TicketSpec
-from .base import DataSession, ObjectInfo, TicketBackend
+from .base import DataSession, ObjectInfo, ObjectMetadata, TicketBackend
 
 __all__ = ["InstrumentedBackend", "instrument", "backend_name"]
 
@@ -77,11 +77,21 @@ class _InstrumentedSession(DataSession):
     def open_read(self, path: str) -> BinaryIO:
         return self._timer.call("session.open_read", self._session.open_read, path)
 
-    def write(self, path: str, stream: BinaryIO, *, size: int | None = None) -> ObjectInfo:
-        return self._timer.call("session.write", self._session.write, path, stream, size=size)
+    def write(self, path: str, stream: BinaryIO, *, size: int | None = None,
+              metadata: ObjectMetadata | None = None) -> ObjectInfo:
+        return self._timer.call("session.write", self._session.write, path, stream, size=size, metadata=metadata)
+
+    def copy(self, source: str, path: str, *, metadata: ObjectMetadata | None = None) -> ObjectInfo:
+        return self._timer.call("session.copy", self._session.copy, source, path, metadata=metadata)
 
     def delete(self, path: str) -> None:
         self._timer.call("session.delete", self._session.delete, path)
+
+    def make_collection(self, path: str) -> ObjectInfo:
+        return self._timer.call("session.make_collection", self._session.make_collection, path)
+
+    def remove_collection(self, path: str) -> None:
+        self._timer.call("session.remove_collection", self._session.remove_collection, path)
 
     def close(self) -> None:
         self._timer.call("session.close", self._session.close)

@@ -12,8 +12,8 @@ import contextlib
 import functools
 import hashlib
 import logging
-import mimetypes
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +29,7 @@ from ..audit import AuditStore, AuditTrail
 from ..backends.base import ObjectInfo, TicketBackend
 from ..backends.instrumented import instrument
 from ..errors import (
+    Conflict,
     PathNotFound,
     TicketBoothError,
     TicketExhausted,
@@ -42,7 +43,7 @@ from ..metricsapp import ROUTE_KEY, MetricsMiddleware
 from ..model import TargetKind
 from ..resolver import KeyResolver
 from ..responseheaders import is_scriptable, security_headers
-from ..s3.access import Decision, RequestParts, authorize, authorize_link, object_path
+from ..s3.access import Decision, RequestParts, authorize, authorize_link, copy_source, object_path
 from ..s3.clientaddr import client_address
 from ..s3.decisions import REFUSED_ROUTE, DecisionLog
 from ..s3.errors import S3Error, to_s3_error
@@ -50,7 +51,7 @@ from ..s3.operations import OPERATIONS
 from ..s3.routing import decode_component
 from ..settings import Settings
 from ..sigv4 import with_content_checks
-from . import s3xml
+from . import metadata, s3xml
 from .conditions import evaluate, http_date
 from .disposition import content_disposition, inline_type
 from .linkpage import LinkEntry, listing_page, message_page
@@ -65,6 +66,7 @@ __all__ = ["GatewayApp", "create_gateway_app", "CHUNK_BYTES", "MAX_PUT_SIZE"]
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
+EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 MAX_PUT_SIZE = 5 * 1024**3
 LINK_PREFIX = "/_t/"
 _RESPONSE_OVERRIDES = {
@@ -201,8 +203,8 @@ def _read_small(stream: BinaryIO, limit: int) -> bytes:
 
 
 def _object_headers(info: ObjectInfo, key: str) -> dict[str, str]:
-    content_type = mimetypes.guess_type(key)[0] or "binary/octet-stream"
-    headers = {"Content-Type": content_type, "Accept-Ranges": "bytes"}
+    headers = {"Content-Type": metadata.content_type(info.metadata, key), "Accept-Ranges": "bytes"}
+    headers.update(metadata.to_headers(info.metadata))
     if info.etag:
         headers["ETag"] = f'"{info.etag}"'
     if info.modified_at is not None:
@@ -382,9 +384,17 @@ class GatewayApp:
                 items = d.session.list(collection, recursive=False, start_after=start_after)
             else:
                 items = d.session.list(collection, recursive=True, start_after=start_after)
+            empty = True
             for info in items:
+                empty = False
                 key = paths.relative_to(root, info.path)
                 yield (key + "/" if info.is_collection else key), info
+            if empty and base and prefix == base + "/" and (marker is None or marker < prefix):
+                # Listing "dir/" of an empty collection shows its folder marker, as S3 shows a "dir/" object
+                # (pyarrow and s3fs decide "is a directory" from it).
+                info = d.session.stat(collection)
+                if info.is_collection and not any(True for _ in d.session.list(collection, recursive=False)):
+                    yield prefix, info
         except PathNotFound:
             if collection == root:
                 raise S3Error("NoSuchBucket", 404, "The specified bucket does not exist.",
@@ -410,7 +420,7 @@ class GatewayApp:
         body = s3xml.list_objects(
             version=2, bucket=d.bucket, prefix=prefix, delimiter=delimiter, max_keys=max_keys,
             encoding_type=encoding, holder=d.holder, is_truncated=page.is_truncated,
-            contents=[s3xml.ObjectEntry(k, i.size, i.modified_at, i.etag) for k, i in page.contents],
+            contents=[_listed(k, i) for k, i in page.contents],
             common_prefixes=page.common_prefixes, continuation_token=token, start_after=start_after,
             next_continuation_token=encode_token(page.last) if page.is_truncated and page.last else None,
             fetch_owner=params.get("fetch-owner") == "true",
@@ -426,7 +436,7 @@ class GatewayApp:
         body = s3xml.list_objects(
             version=1, bucket=d.bucket, prefix=prefix, delimiter=delimiter, max_keys=max_keys,
             encoding_type=encoding, holder=d.holder, is_truncated=page.is_truncated, marker=marker,
-            contents=[s3xml.ObjectEntry(k, i.size, i.modified_at, i.etag) for k, i in page.contents],
+            contents=[_listed(k, i) for k, i in page.contents],
             common_prefixes=page.common_prefixes,
             next_marker=page.last if page.is_truncated and delimiter else None,
         )
@@ -436,6 +446,11 @@ class GatewayApp:
 
     def _stat_object(self, d: Decision) -> ObjectInfo:
         info = d.session.stat(d.path)
+        if d.folder:
+            if not info.is_collection:  # "dir/" never names the data object "dir"
+                raise PathNotFound()
+            # A folder marker reads as the empty object S3 clients created with PUT "dir/".
+            return ObjectInfo(info.path, False, 0, info.modified_at, EMPTY_MD5, None)
         if info.is_collection:
             raise PathNotFound()
         return info
@@ -478,6 +493,8 @@ class GatewayApp:
             response = Response(b"", status=status, headers=headers)
             response.headers["Content-Length"] = str(length)
             return response
+        if length == 0:
+            return Response(b"", status=status, headers=headers)
         stream = d.session.open_read(d.path)
         if start:
             stream.seek(start)
@@ -530,34 +547,90 @@ class GatewayApp:
                           details={"MaxSizeAllowed": str(MAX_PUT_SIZE)})
         if size is None and "content-length" not in req.headers and "x-amz-decoded-content-length" not in req.headers:
             raise S3Error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
+        stored = metadata.from_headers(req.headers)
+        if d.folder:
+            return self._put_folder(d, req, size)
         self._conditional_write(d, req)
         md5 = hashlib.md5(usedforsecurity=False)
         body = _Hashing(with_content_checks(d.auth.body, list(req.headers.items())), md5)
-        info = d.session.write(d.path, body, size=size)  # type: ignore[arg-type]
+        info = d.session.write(d.path, body, size=size, metadata=stored)  # type: ignore[arg-type]
         response = Response(b"", status=200)
         response.headers["ETag"] = f'"{info.etag or md5.hexdigest()}"'
         return response
 
+    @staticmethod
+    def _put_folder(d: Decision, req: _Request, size: int | None) -> Response:
+        """``PUT dir/`` with an empty body: the collection, created explicitly (S3 clients' "create folder")."""
+        if size:
+            raise _folder_with_data()
+        try:  # read to EOF: that is where the (empty) payload is verified
+            _read_small(with_content_checks(d.auth.body, list(req.headers.items())), 0)
+        except S3Error as err:
+            if err.code == "MaxMessageLengthExceeded":
+                raise _folder_with_data() from None
+            raise
+        d.session.make_collection(d.path)
+        response = Response(b"", status=200)
+        response.headers["ETag"] = f'"{EMPTY_MD5}"'
+        return response
+
+    def _op_CopyObject(self, d: Decision, req: _Request) -> Response:
+        source = copy_source(d.ticket, req.headers["x-amz-copy-source"])
+        directive = req.headers.get("x-amz-metadata-directive", "COPY").strip().upper()
+        if directive not in ("COPY", "REPLACE"):
+            raise S3Error("InvalidArgument", 400, "Unknown metadata directive.",
+                          details={"ArgumentName": "x-amz-metadata-directive"})
+        if source == d.path and directive == "COPY":
+            raise S3Error("InvalidRequest", 400, "This copy request is illegal because it is trying to copy an "
+                          "object to itself without changing the object's metadata, storage class, website "
+                          "redirect location or encryption attributes.")
+        replaced = metadata.from_headers(req.headers) if directive == "REPLACE" else None
+        self._copy_source_info(d, req, source)
+        self._conditional_write(d, req)
+        info = d.session.copy(source, d.path, metadata=replaced)
+        return self._xml(s3xml.copy_result("CopyObjectResult", info.etag or "", info.modified_at))
+
+    def _copy_source_info(self, d: Decision, req: _Request, source: str) -> ObjectInfo:
+        """The copy source's info once its ``x-amz-copy-source-if-*`` conditions hold (``412`` otherwise)."""
+        info = d.session.stat(source)
+        if info.is_collection:
+            raise S3Error("NoSuchKey", 404, "The specified key does not exist.")
+        conditions = {name[len("x-amz-copy-source-"):]: value for name, value in req.headers.items()
+                      if name.startswith("x-amz-copy-source-if-")}
+        # S3 answers every failed copy-source condition with 412 (a copy is never "not modified").
+        if evaluate(conditions, info.etag, info.modified_at, method="GET") is not None:
+            raise S3Error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not "
+                          "hold", details={"Condition": "x-amz-copy-source-If-*"})
+        return info
+
     def _op_DeleteObject(self, d: Decision, req: _Request) -> Response:
-        try:
-            if not d.session.stat(d.path).is_collection:
-                d.session.delete(d.path)
-        except PathNotFound:
-            pass  # S3: deleting a missing key succeeds
+        self._delete_key(d, d.path, folder=d.folder)
         return Response(b"", status=204)
+
+    @staticmethod
+    def _delete_key(d: Decision, path: str, *, folder: bool) -> None:
+        """Delete the object (or, for a folder marker, the empty collection) at ``path``; a missing one, or a
+        marker whose collection still holds anything, is deleted as far as S3 is concerned (nothing removed)."""
+        try:
+            is_collection = d.session.stat(path).is_collection
+            if folder and is_collection:
+                d.session.remove_collection(path)
+            elif not folder and not is_collection:
+                d.session.delete(path)
+        except (PathNotFound, Conflict):
+            pass  # S3: deleting a missing key succeeds
 
     def _op_DeleteObjects(self, d: Decision, req: _Request) -> Response:
         body = _read_small(with_content_checks(d.auth.body, list(req.headers.items())), s3xml.MAX_REQUEST_XML)
         quiet, keys = s3xml.parse_delete(body)
         deleted, errors = [], []
-        for key in keys:
+        # Folder markers last, deepest first: "dir/" can go only once the objects below it have.
+        order = sorted(range(len(keys)), key=lambda i: (keys[i].endswith("/"), -keys[i].count("/")))
+        for key in [keys[i] for i in order]:
             try:
-                path = object_path(d.ticket, key)
-                try:
-                    if not d.session.stat(path).is_collection:
-                        d.session.delete(path)
-                except PathNotFound:
-                    pass
+                path = object_path(d.ticket, key, folders=True)
+                self._delete_key(d, path, folder=len(key) > 1 and key.endswith("/")
+                                 and d.ticket.target_kind is TargetKind.COLLECTION)
                 deleted.append(key)
             except S3Error as err:
                 if err.code == "NoSuchKey":  # a data-object ticket's other keys never exist
@@ -575,28 +648,51 @@ class GatewayApp:
         return self.multipart.get(d.ticket.id, d.route.key or "", d.route.params.get("uploadId", ""), d.holder)
 
     def _op_CreateMultipartUpload(self, d: Decision, req: _Request) -> Response:
+        stored = metadata.from_headers(req.headers)
         self._conditional_write(d, req)
         ticket = d.session.ticket  # as the session judged it now, not as the key cache remembers it
         files_left = ticket.write_file_limit - ticket.write_file_count if ticket.write_file_limit else None
         upload = self.multipart.create(d.ticket.id, d.route.key or "", d.holder, self.clock(),
-                                       write_files_left=files_left)
+                                       write_files_left=files_left, metadata=stored)
         return self._xml(s3xml.initiate_multipart(d.bucket, upload.key, upload.upload_id))
 
-    def _op_UploadPart(self, d: Decision, req: _Request) -> Response:
-        upload = self._upload(d)
+    @staticmethod
+    def _part_number(d: Decision) -> int:
         number = parse_decimal(d.route.params.get("partNumber"), cap=MAX_PART_NUMBER + 1)
         if number is None:
             raise S3Error("InvalidArgument", 400, "Part number must be an integer between 1 and 10000, inclusive",
                           details={"ArgumentName": "partNumber"})
+        return number
+
+    @staticmethod
+    def _part_budget(d: Decision) -> int | None:
+        """The bytes the ticket may still write (``None``: no limit), as the session judged it now."""
+        ticket = d.session.ticket
+        return max(ticket.write_byte_limit - ticket.write_byte_count, 0) if ticket.write_byte_limit else None
+
+    def _op_UploadPartCopy(self, d: Decision, req: _Request) -> Response:
+        upload = self._upload(d)
+        number = self._part_number(d)
+        source = copy_source(d.ticket, req.headers["x-amz-copy-source"])
+        info = self._copy_source_info(d, req, source)
+        start, length = _copy_range(req.headers.get("x-amz-copy-source-range"), info.size)
+        with d.session.open_read(source) as stream:
+            if start:
+                stream.seek(start)
+            part = self.multipart.put_part(upload, number, _Limited(stream, length), declared=length,  # type: ignore[arg-type]
+                                           budget=self._part_budget(d))
+        return self._xml(s3xml.copy_result("CopyPartResult", part.etag, part.modified_at))
+
+    def _op_UploadPart(self, d: Decision, req: _Request) -> Response:
+        upload = self._upload(d)
+        number = self._part_number(d)
         declared = d.auth.decoded_content_length
         if declared is None:
             declared = parse_decimal(req.headers.get("content-length"))
         if declared is None:
             raise S3Error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
-        ticket = d.session.ticket
-        budget = max(ticket.write_byte_limit - ticket.write_byte_count, 0) if ticket.write_byte_limit else None
         body = with_content_checks(d.auth.body, list(req.headers.items()))
-        part = self.multipart.put_part(upload, number, body, declared=declared, budget=budget)
+        part = self.multipart.put_part(upload, number, body, declared=declared, budget=self._part_budget(d))
         response = Response(b"", status=200)
         response.headers["ETag"] = f'"{part.etag}"'
         return response
@@ -607,7 +703,7 @@ class GatewayApp:
         requested = s3xml.parse_complete(body)
         stream, size, etag = self.multipart.assemble(upload, requested)
         with stream:
-            d.session.write(d.path, stream, size=size)  # type: ignore[arg-type]
+            d.session.write(d.path, stream, size=size, metadata=upload.metadata)  # type: ignore[arg-type]
         self.multipart.remove(upload)
         after = self.backend.find_ticket(d.ticket.id)
         if after is None or not upload_can_complete(after, self.clock()):
@@ -764,6 +860,51 @@ class GatewayApp:
 def _redirect_to_slash(raw_path: str, query: str) -> Response:
     """A collection addressed without its trailing slash: send the browser to the listing's URL."""
     return Response(b"", status=301, headers={"Location": raw_path + "/" + (f"?{query}" if query else "")})
+
+
+def _listed(key: str, info: ObjectInfo) -> s3xml.ObjectEntry:
+    # A folder marker (an empty collection) lists as the empty object S3 clients would have made.
+    return s3xml.ObjectEntry(key, info.size, info.modified_at, info.etag or (EMPTY_MD5 if info.is_collection else None))
+
+
+def _folder_with_data() -> S3Error:
+    return S3Error("InvalidArgument", 400, "A key ending in '/' names a collection, which holds no data: send "
+                   "an empty body to create it.", details={"ArgumentName": "key"})
+
+
+_COPY_RANGE = re.compile(r"bytes=([0-9]{1,19})-([0-9]{1,19})")
+
+
+def _copy_range(header: str | None, size: int) -> tuple[int, int]:
+    """``(start, length)`` of ``x-amz-copy-source-range`` (``bytes=first-last``, both given, as S3 requires)
+    within a source of ``size`` bytes; the whole source when absent."""
+    if header is None:
+        return 0, size
+    match = _COPY_RANGE.fullmatch(header.strip())
+    if match is None or int(match.group(1)) > int(match.group(2)) or int(match.group(2)) >= size:
+        raise S3Error("InvalidArgument", 400, f"Range specified is not valid for source object of size: {size}",
+                      details={"ArgumentName": "x-amz-copy-source-range"})
+    first, last = int(match.group(1)), int(match.group(2))
+    return first, last - first + 1
+
+
+class _Limited:
+    """At most ``length`` bytes of ``raw`` (an UploadPartCopy range)."""
+
+    def __init__(self, raw: BinaryIO, length: int) -> None:
+        self._raw = raw
+        self._left = length
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        size = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._raw.read(size)
+        self._left -= len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
 
 
 def _link_decode(raw: str) -> str:

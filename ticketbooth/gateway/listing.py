@@ -39,7 +39,8 @@ def paginate(entries: Iterable[tuple[str, T]], *, prefix: str = "", delimiter: s
     """One page of ``entries`` (``(key, item)`` in ascending key order).
 
     An entry whose key ends with ``delimiter`` and has ``is_collection`` set stands for a sub-collection
-    (seen in a non-recursive listing): it only ever contributes a common prefix.
+    (seen in a non-recursive listing): it only ever contributes a common prefix. A collection entry the
+    delimiter does not cut (a recursive listing's empty collection, ``dir/``) is listed as a folder marker.
     """
     contents: list[tuple[str, T]] = []
     prefixes: list[str] = []
@@ -60,7 +61,7 @@ def paginate(entries: Iterable[tuple[str, T]], *, prefix: str = "", delimiter: s
                 return Page(contents, prefixes, True, last)
             prefixes.append(common)
             last = common
-        elif not getattr(item, "is_collection", False):
+        else:
             if len(contents) + len(prefixes) == max_keys:
                 return Page(contents, prefixes, True, last)
             contents.append((key, item))

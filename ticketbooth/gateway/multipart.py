@@ -1,6 +1,7 @@
 """Multipart uploads spooled on local disk until CompleteMultipartUpload hands them to the backend.
 
-Layout: ``<spool_dir>/<ticket id>/<upload id>/`` holds ``upload.json`` (key, holder, initiation time) and one
+Layout: ``<spool_dir>/<ticket id>/<upload id>/`` holds ``upload.json`` (key, holder, initiation time, the
+object metadata CreateMultipartUpload asked for) and one
 file per part named ``<number:05d>.<md5 hex>``, written to a temporary name first and renamed when complete,
 so a part is either wholly there or absent. Upload ids are 32 random URL-safe characters, checked against a
 strict pattern before they touch the file system, and bound to the ticket, the key *and the holder*: the same
@@ -40,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 from .. import policy
+from ..backends.base import ObjectMetadata
 from ..errors import TicketWriteBytesExceeded, TicketWriteFilesExceeded
 from ..model import Ticket, TicketStatus
 from ..privatefiles import DIR_MODE, FILE_MODE, make_private_dirs, write_private
@@ -75,6 +77,8 @@ class Upload:
     holder: str
     initiated: datetime
     directory: str
+    #: What CreateMultipartUpload asked to store with the object (CompleteMultipartUpload stores it).
+    metadata: ObjectMetadata | None = None
 
 
 def upload_can_complete(ticket: Ticket, now: datetime) -> bool:
@@ -160,8 +164,9 @@ class MultipartStore:
     # -- uploads ---------------------------------------------------------------------------------------
 
     def create(self, ticket_id: int, key: str, holder: str, now: datetime, *, write_files_left: int | None = None,
-               ) -> Upload:
-        """Start an upload; ``write_files_left`` (``None``: no write-file limit) bounds the uploads in progress.
+               metadata: ObjectMetadata | None = None) -> Upload:
+        """Start an upload; ``write_files_left`` (``None``: no write-file limit) bounds the uploads in progress;
+        ``metadata`` is kept with it for the completed object.
 
         Refused with ``TicketWriteFilesExceeded`` when the ticket can store no more files, and with
         ``InvalidRequest``-like ``S3Error`` beyond :data:`MAX_UPLOADS_PER_TICKET`.
@@ -178,11 +183,13 @@ class MultipartStore:
             # Written under a temporary name and renamed: an upload directory always has its upload.json.
             temp = os.path.join(ticket_dir, f".new-{upload_id}")
             os.mkdir(temp, DIR_MODE)
-            meta = {"key": key, "holder": holder, "initiated": now.astimezone(UTC).isoformat()}
+            meta: dict[str, object] = {"key": key, "holder": holder, "initiated": now.astimezone(UTC).isoformat()}
+            if metadata:
+                meta["metadata"] = metadata.to_dict()
             write_private(os.path.join(temp, "upload.json"), json.dumps(meta).encode("utf-8"))
             directory = os.path.join(ticket_dir, upload_id)
             os.rename(temp, directory)
-        return Upload(ticket_id, upload_id, key, holder, now, directory)
+        return Upload(ticket_id, upload_id, key, holder, now, directory, metadata)
 
     def get(self, ticket_id: int, key: str, upload_id: str, holder: str) -> Upload:
         """The upload ``upload_id`` of ``key`` started by ``holder`` through ticket ``ticket_id``.
@@ -202,8 +209,10 @@ class MultipartStore:
         try:
             with open(os.path.join(directory, "upload.json"), encoding="utf-8") as handle:
                 meta = json.load(handle)
+            stored = meta.get("metadata")
             return Upload(ticket_id, upload_id, meta["key"], meta["holder"],
-                          datetime.fromisoformat(meta["initiated"]), directory)
+                          datetime.fromisoformat(meta["initiated"]), directory,
+                          None if stored is None else ObjectMetadata.from_dict(stored))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

@@ -24,7 +24,7 @@ from .numbers import parse_decimal
 __all__ = [
     "NS", "MAX_REQUEST_XML", "iso8601", "document", "element", "ObjectEntry", "PartEntry", "UploadEntry",
     "list_buckets", "bucket_location", "list_objects", "initiate_multipart", "complete_multipart", "list_parts",
-    "list_multipart_uploads", "delete_result", "parse_delete", "parse_complete", "encode_key",
+    "list_multipart_uploads", "delete_result", "parse_delete", "parse_complete", "encode_key", "copy_result",
 ]
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -162,6 +162,11 @@ def initiate_multipart(bucket: str, key: str, upload_id: str) -> bytes:
 def complete_multipart(location: str, bucket: str, key: str, etag: str) -> bytes:
     return document("CompleteMultipartUploadResult", [element("Location", location), element("Bucket", bucket),
                                                       element("Key", key), element("ETag", f'"{etag}"')])
+
+
+def copy_result(root: str, etag: str, modified_at: datetime | None) -> bytes:
+    """``CopyObjectResult`` (CopyObject) or ``CopyPartResult`` (UploadPartCopy): ``root`` names which."""
+    return document(root, [element("LastModified", iso8601(modified_at)), element("ETag", f'"{etag}"')])
 
 
 def list_parts(*, bucket: str, key: str, upload_id: str, parts: Sequence[PartEntry], marker: int, max_parts: int,

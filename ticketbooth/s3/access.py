@@ -46,11 +46,11 @@ from ..sigv4.query import Query
 from .buckets import public_ticket_string
 from .clientaddr import client_address
 from .errors import S3Error
-from .operations import OPERATIONS
-from .routing import Route, locate, resolve
+from .operations import BY_NAME, OPERATIONS
+from .routing import Route, decode_component, locate, parse_query_params, resolve
 
 __all__ = ["RequestParts", "Decision", "authorize", "authorize_link", "ACTIONS", "PUBLIC_OPERATIONS", "bucket_name",
-           "object_path"]
+           "object_path", "copy_source"]
 
 #: The ticket action (``ticketbooth.policy`` READ_ACTIONS / WRITE_ACTIONS) each operation needs, from the table.
 ACTIONS: Mapping[str, str] = {op.name: op.action for op in OPERATIONS}
@@ -134,6 +134,12 @@ class Decision:
         """The bucket as the request named it: ``ticket-<id>``, or the ticket's public bucket."""
         return self.route.bucket or bucket_name(self.ticket)
 
+    @property
+    def folder(self) -> bool:
+        """Whether the key is a folder marker (``dir/``) and :attr:`path` the collection it names."""
+        key = self.route.key or ""
+        return len(key) > 1 and key.endswith("/") and self.ticket.target_kind is TargetKind.COLLECTION
+
     def close(self) -> None:
         self.session.close()
 
@@ -162,11 +168,12 @@ def _check_bucket(ticket: Ticket, bucket: str | None) -> None:
     raise S3Error("NoSuchBucket", 404, "The specified bucket does not exist.", details={"BucketName": bucket})
 
 
-def object_path(ticket: Ticket, key: str, *, for_write: bool = False) -> str:
+def object_path(ticket: Ticket, key: str, *, for_write: bool = False, folders: bool = False) -> str:
     """The logical path of object ``key`` in the ticket's bucket.
 
-    A key ending in ``/`` (an S3 "folder marker") names no data object: ``NoSuchKey``, or ``InvalidArgument``
-    ``for_write``.
+    A key ending in ``/`` (an S3 "folder marker") names no data object: with ``folders`` (operations whose
+    table row has ``folder_keys``) and a collection ticket it names the collection without the slash;
+    otherwise ``NoSuchKey``, or ``InvalidArgument`` ``for_write``.
 
     Collection ticket: ``key`` joined under the collection (no empty, ``.`` or ``..`` segment, no control
     character, within the path length limit). Data-object ticket: the bucket holds exactly the object's
@@ -174,11 +181,13 @@ def object_path(ticket: Ticket, key: str, *, for_write: bool = False) -> str:
     ``NoSuchKey`` for any other key of a data-object ticket.
     """
     if len(key) > 1 and key.endswith("/"):
-        # A "folder marker" key: refused or absent, but never mistaken for the object without the slash.
-        object_path(ticket, key[:-1])
+        # A "folder marker" key: a collection, refused or absent, but never the object without the slash.
+        path = object_path(ticket, key[:-1])
+        if folders and ticket.target_kind is TargetKind.COLLECTION:
+            return path
         if for_write:
             raise S3Error("InvalidArgument", 400, "Keys ending in '/' (folder markers) cannot be written: "
-                          "collections are created by writing objects below them.", details={"ArgumentName": "key"})
+                          "only PutObject with an empty body creates the collection.", details={"ArgumentName": "key"})
         raise S3Error("NoSuchKey", 404, "The specified key does not exist.", details={"Key": key})
     if ticket.target_kind is TargetKind.DATA_OBJECT:
         if key == paths.basename(ticket.path):
@@ -194,6 +203,25 @@ def object_path(ticket: Ticket, key: str, *, for_write: bool = False) -> str:
         raise S3Error("InvalidArgument", 400,
                       "Object keys must not contain empty, '.' or '..' segments or control characters.",
                       details={"ArgumentName": "key"}) from err
+
+
+def copy_source(ticket: Ticket, header: str) -> str:
+    """The logical path of the data object ``x-amz-copy-source`` names (``[/]bucket/key``, percent-encoded),
+    which must lie in the ticket's own bucket, as any key does.
+
+    Raises ``S3Error``: ``InvalidArgument`` (malformed), ``NotImplemented`` (a ``versionId``: no versions
+    are kept), ``AccessDenied``/``NoSuchBucket`` (another bucket), and whatever :func:`object_path` raises.
+    """
+    raw_path, _, query = header.strip().partition("?")
+    if query and "versionId" in parse_query_params(query):
+        raise S3Error("NotImplemented", 501, "This gateway keeps no object versions: a versionId in "
+                      "x-amz-copy-source cannot be honoured.", details={"Header": "x-amz-copy-source"})
+    bucket, slash, key = decode_component(raw_path.lstrip("/"), "copy source").partition("/")
+    if not bucket or not slash or not key:
+        raise S3Error("InvalidArgument", 400, "Copy Source must mention the source bucket and key: "
+                      "sourcebucket/sourcekey", details={"ArgumentName": "x-amz-copy-source"})
+    _check_bucket(ticket, bucket)
+    return object_path(ticket, key)
 
 
 def _refuse_encryption(parts: RequestParts, params: Mapping[str, str]) -> None:
@@ -218,9 +246,10 @@ def _grant(ticket: Ticket, holder: str, the_route: Route, *, backend: TicketBack
            client_host: str | None, now: datetime, auth: Any = None, access_key_id: str | None = None,
            window: float = 0.0) -> Decision:
     _check_bucket(ticket, the_route.bucket)
-    action = ACTIONS[the_route.operation]
+    operation = BY_NAME[the_route.operation]
+    action = operation.action
     target = ticket.path if the_route.key is None else object_path(
-        ticket, the_route.key, for_write=action == "write")
+        ticket, the_route.key, for_write=action == "write", folders=operation.folder_keys)
     if not policy.action_allowed(ticket, action):
         raise _access_denied(f"Access Denied: a {ticket.access.value} ticket does not allow {action}.")
     groups = () if ticket.anonymous else backend.user_groups(holder)

@@ -33,7 +33,9 @@ class Operation:
     ``query_keys``: query parameters that must be present (``"name"``) or have a value (``"name=value"``);
     ``headers``: lower-case request headers that must be present. ``action``: the ticket action
     (``ticketbooth.policy`` READ_ACTIONS / WRITE_ACTIONS) it needs. ``handler``: the name of the gateway
-    method that serves it (``GatewayApp`` binds every row's handler when it is built).
+    method that serves it (``GatewayApp`` binds every row's handler when it is built). ``folder_keys``: a key
+    ending in ``/`` (an S3 "folder marker") names the collection without the slash; elsewhere such a key
+    names nothing (read) or is refused (write).
     """
 
     name: str
@@ -43,6 +45,7 @@ class Operation:
     action: str
     handler: str
     headers: tuple[str, ...] = ()
+    folder_keys: bool = False
 
     def matches(self, params: Mapping[str, str], headers: Mapping[str, str]) -> bool:
         """Whether the request's decoded query ``params`` and lower-case ``headers`` select this row."""
@@ -66,12 +69,15 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("CreateBucket", "PUT", _B, (), "stat", "_op_CreateBucket"),
     Operation("DeleteObjects", "POST", _B, ("delete",), "delete", "_op_DeleteObjects"),
     Operation("ListParts", "GET", _O, ("uploadId",), "list", "_op_ListParts"),
-    Operation("GetObject", "GET", _O, (), "read", "_op_GetObject"),
-    Operation("HeadObject", "HEAD", _O, (), "stat", "_op_HeadObject"),
+    Operation("GetObject", "GET", _O, (), "read", "_op_GetObject", folder_keys=True),
+    Operation("HeadObject", "HEAD", _O, (), "stat", "_op_HeadObject", folder_keys=True),
+    Operation("UploadPartCopy", "PUT", _O, ("partNumber", "uploadId"), "write", "_op_UploadPartCopy",
+              headers=("x-amz-copy-source",)),
     Operation("UploadPart", "PUT", _O, ("partNumber", "uploadId"), "write", "_op_UploadPart"),
-    Operation("PutObject", "PUT", _O, (), "write", "_op_PutObject"),
+    Operation("CopyObject", "PUT", _O, (), "write", "_op_CopyObject", headers=("x-amz-copy-source",)),
+    Operation("PutObject", "PUT", _O, (), "write", "_op_PutObject", folder_keys=True),
     Operation("AbortMultipartUpload", "DELETE", _O, ("uploadId",), "write", "_op_AbortMultipartUpload"),
-    Operation("DeleteObject", "DELETE", _O, (), "delete", "_op_DeleteObject"),
+    Operation("DeleteObject", "DELETE", _O, (), "delete", "_op_DeleteObject", folder_keys=True),
     Operation("CreateMultipartUpload", "POST", _O, ("uploads",), "write", "_op_CreateMultipartUpload"),
     Operation("CompleteMultipartUpload", "POST", _O, ("uploadId",), "write", "_op_CompleteMultipartUpload"),
 )

@@ -184,9 +184,6 @@ def _operation(method: str, located: Route, headers: Mapping[str, str]) -> Opera
         raise S3Error("InvalidArgument", 400, "Invalid list-type.", details={"ArgumentName": "list-type"})
     if level is Level.OBJECT and method == "PUT" and ("uploadId" in params) != ("partNumber" in params):
         raise S3Error("InvalidRequest", 400, "UploadPart needs both partNumber and uploadId.")
-    copy = "x-amz-copy-source" in headers
-    if level is Level.OBJECT and method == "PUT" and copy:
-        raise _not_implemented("UploadPartCopy" if "uploadId" in params else "CopyObject")
     operation = select(method, level, params, headers)
     if operation is not None:
         return operation

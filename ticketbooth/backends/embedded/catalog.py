@@ -1,4 +1,5 @@
-"""The embedded backend's SQLite catalogue: tickets and their allow-lists, users, groups, the index of the zone.
+"""The embedded backend's SQLite catalogue: tickets and their allow-lists, users, groups, the index of the zone,
+S3 object metadata and the collections writes created implicitly.
 
 SQLite in WAL mode, so readers never wait for a writer. Every write runs in a ``BEGIN IMMEDIATE`` transaction:
 the write lock is taken *before* a count is read, so two threads or two processes sharing the data directory
@@ -10,6 +11,7 @@ Times are stored as integer microseconds since the Unix epoch (UTC) so they comp
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
@@ -21,6 +23,7 @@ from typing import Any
 from ...errors import BackendError, BackendUnavailable
 from ...model import Access, TargetKind, Ticket, TicketStatus
 from ...privatefiles import FILE_MODE
+from ..base import ObjectMetadata
 
 __all__ = ["Catalog", "PageFilter", "to_micros", "from_micros"]
 
@@ -84,6 +87,15 @@ CREATE TABLE IF NOT EXISTS tree (
     size     INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     md5      TEXT
+) WITHOUT ROWID;
+-- S3 object metadata (system headers and x-amz-meta-*) as JSON, by logical path of the data object.
+CREATE TABLE IF NOT EXISTS object_meta (
+    path     TEXT PRIMARY KEY,
+    meta     TEXT NOT NULL
+) WITHOUT ROWID;
+-- Collections a write created as missing parents: removed again when their last object goes (no phantom prefix).
+CREATE TABLE IF NOT EXISTS implicit_collections (
+    path     TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 """
 # Before the index, checksums lived in "objects"; they carry over (collections appear with the first pass).
@@ -391,6 +403,36 @@ class Catalog:
     @staticmethod
     def missing_groups(conn: sqlite3.Connection, names: Iterable[str]) -> list[str]:
         return [n for n in names if conn.execute("SELECT 1 FROM groups WHERE name = ?", (n,)).fetchone() is None]
+
+    # -- object metadata (S3 system headers and x-amz-meta-*) ---------------------------------------------
+
+    @staticmethod
+    def object_metadata(conn: sqlite3.Connection, path: str) -> ObjectMetadata:
+        row = conn.execute("SELECT meta FROM object_meta WHERE path = ?", (path,)).fetchone()
+        return ObjectMetadata() if row is None else ObjectMetadata.from_dict(json.loads(row[0]))
+
+    @staticmethod
+    def put_metadata(conn: sqlite3.Connection, path: str, metadata: ObjectMetadata | None) -> None:
+        """Replace the metadata of ``path`` (``None`` or empty: it has none)."""
+        conn.execute("DELETE FROM object_meta WHERE path = ?", (path,))
+        if metadata:
+            conn.execute("INSERT INTO object_meta (path, meta) VALUES (?, ?)",
+                         (path, json.dumps(metadata.to_dict(), sort_keys=True)))
+
+    # -- collections a write created implicitly ----------------------------------------------------------
+
+    @staticmethod
+    def mark_implicit(conn: sqlite3.Connection, collections: Iterable[str]) -> None:
+        conn.executemany("INSERT OR IGNORE INTO implicit_collections (path) VALUES (?)",
+                         [(path,) for path in collections])
+
+    @staticmethod
+    def is_implicit(conn: sqlite3.Connection, path: str) -> bool:
+        return conn.execute("SELECT 1 FROM implicit_collections WHERE path = ?", (path,)).fetchone() is not None
+
+    @staticmethod
+    def forget_collection(conn: sqlite3.Connection, path: str) -> None:
+        conn.execute("DELETE FROM implicit_collections WHERE path = ?", (path,))
 
 
 @contextlib.contextmanager

@@ -180,7 +180,8 @@ def _from_disk(catalog: Catalog, entries: Iterable[Entry]) -> Iterator[Row]:
 
 def list_files(catalog: Catalog, storage: ZoneStorage, collection: str, after: str | None,
                on_stale: Callable[[], None]) -> Iterator[Row]:
-    """Every data object below ``collection`` at any depth, in key order, with a key after ``after``.
+    """Every data object below ``collection`` at any depth, and every empty collection (S3's folder marker
+    ``C/``: a collection row the next row does not lie below), in key order, with a key after ``after``.
 
     Reads :data:`BATCH` rows at a time. Before a batch is yielded, the collections it spans (and those holding
     its first key) are compared with the disk; when one changed by hand, the rest comes from a disk walk.
@@ -188,6 +189,7 @@ def list_files(catalog: Catalog, storage: ZoneStorage, collection: str, after: s
     base = _key(collection, True)
     low = base if after is None or after < base else after
     first = True
+    pending: Row | None = None  # a collection row; empty unless the next row lies below it
     while True:
         with catalog.read() as conn:
             rows = _range(conn, low, _end(base), inclusive=False, limit=BATCH)
@@ -197,14 +199,29 @@ def list_files(catalog: Catalog, storage: ZoneStorage, collection: str, after: s
         spanned = holding + [r.key for r in rows if r.is_collection]
         if _stale(storage, spanned, known):
             on_stale()
-            yield from _from_disk(catalog, storage.walk(collection, low.encode("utf-8", "surrogatepass")))
+            if pending is not None and _empty_on_disk(storage, pending.path):
+                yield pending
+            yield from _from_disk(catalog, storage.walk(collection, low.encode("utf-8", "surrogatepass"),
+                                                        empty_collections=True))
             return
         for row in rows:
+            if pending is not None and not row.key.startswith(pending.key):
+                yield pending
+            pending = row if row.is_collection else None
             if not row.is_collection:
                 yield row
         if len(rows) < BATCH:
+            if pending is not None:
+                yield pending
             return
         low, first = rows[-1].key, False
+
+
+def _empty_on_disk(storage: ZoneStorage, collection: str) -> bool:
+    try:
+        return not storage.children(collection)
+    except TicketBoothError:  # gone or changed meanwhile: not a marker to show
+        return False
 
 
 def list_children(catalog: Catalog, storage: ZoneStorage, collection: str, after: str | None,

@@ -1,12 +1,14 @@
 """Data access through one ticket in the embedded backend (one gateway request = one session = one use)."""
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import BinaryIO
 
 from ... import paths, policy
 from ...errors import (
+    Conflict,
     PathNotFound,
     PermissionDenied,
     TicketBoothError,
@@ -15,10 +17,10 @@ from ...errors import (
     TicketWriteFilesExceeded,
 )
 from ...model import Ticket
-from ..base import DataSession, ObjectInfo
+from ..base import DataSession, ObjectInfo, ObjectMetadata
 from . import index
 from .catalog import Catalog, from_micros, to_micros
-from .storage import ZoneStorage
+from .storage import Touched, ZoneStorage
 
 __all__ = ["EmbeddedSession"]
 
@@ -68,7 +70,9 @@ class EmbeddedSession(DataSession):
         # The disk says what is there; the index only knows its MD5 (when it saw this very size and mtime).
         with self._catalog.read() as conn:
             row = index.lookup(conn, [path]).get(path)
-        return ObjectInfo(path, False, st.st_size, modified, index.etag_of(row, st.st_size, st.st_mtime_ns))
+            metadata = self._catalog.object_metadata(conn, path)
+        return ObjectInfo(path, False, st.st_size, modified, index.etag_of(row, st.st_size, st.st_mtime_ns),
+                          metadata)
 
     def list(self, collection: str, *, recursive: bool, start_after: str | None = None) -> Iterator[ObjectInfo]:
         collection = self._inside(collection, "list")
@@ -94,7 +98,8 @@ class EmbeddedSession(DataSession):
     def open_read(self, path: str) -> BinaryIO:
         return self._storage.open_read(self._inside(path, "read"))
 
-    def write(self, path: str, stream: BinaryIO, *, size: int | None = None) -> ObjectInfo:
+    def write(self, path: str, stream: BinaryIO, *, size: int | None = None,
+              metadata: ObjectMetadata | None = None) -> ObjectInfo:
         path = self._inside(path, "write")
         ticket_id = self.ticket.id
         with self._catalog.read() as conn:
@@ -121,10 +126,28 @@ class EmbeddedSession(DataSession):
                 st, touched = self._storage.place(spooled, path, mtime_ns=mtime_ns)
                 index.record_object(conn, path, st.st_size, st.st_mtime_ns, spooled.md5)
                 index.record_collections(conn, touched)
+                self._catalog.mark_implicit(conn, [t.path for t in touched if t.before_ns is None])
+                self._catalog.put_metadata(conn, path, metadata)
                 self._catalog.count_write(conn, ticket_id, spooled.size)
         finally:
             self._storage.discard(spooled)
-        return ObjectInfo(path, False, spooled.size, from_micros(st.st_mtime_ns // 1000), spooled.md5)
+        return ObjectInfo(path, False, spooled.size, from_micros(st.st_mtime_ns // 1000), spooled.md5,
+                          metadata or ObjectMetadata())
+
+    def copy(self, source: str, path: str, *, metadata: ObjectMetadata | None = None) -> ObjectInfo:
+        source = self._inside(source, "read")
+        self._inside(path, "write")
+        info = self.stat(source)
+        if info.is_collection:
+            raise PathNotFound("not a data object", details={"path": source})
+        kept = info.metadata if metadata is None else metadata
+        if source == path:  # a copy onto itself changes only the metadata (rclone's mtime repair)
+            with self._catalog.write() as conn:
+                self._catalog.put_metadata(conn, path, kept)
+            return self.stat(path)
+        # The bytes move inside this process (disk to spool to disk), never through the caller.
+        with self._storage.open_read(source) as stream:
+            return self.write(path, stream, size=info.size, metadata=kept)
 
     @staticmethod
     def _check_write_files(ticket: Ticket) -> None:
@@ -137,3 +160,41 @@ class EmbeddedSession(DataSession):
             touched = self._storage.remove(path)
             index.forget(conn, path)
             index.record_collections(conn, [touched])
+            self._catalog.put_metadata(conn, path, None)
+            self._prune(conn, paths.parent(path))
+
+    def _prune(self, conn: sqlite3.Connection, collection: str) -> None:
+        """Remove ``collection`` and its parents while each is implicit, empty and below the ticket's target.
+        Runs inside the catalogue's write transaction, so no write through TicketBooth places a file between."""
+        while collection != self.ticket.path and paths.is_within(self.ticket.path, collection):
+            if not self._catalog.is_implicit(conn, collection):
+                return
+            try:
+                self._forget_collection(conn, collection, self._storage.remove_collection(collection))
+            except Conflict:
+                return
+            except PathNotFound:
+                self._catalog.forget_collection(conn, collection)
+            collection = paths.parent(collection)
+
+    def _forget_collection(self, conn: sqlite3.Connection, collection: str, touched: Touched) -> None:
+        index.forget(conn, collection + "/")  # a collection's index key ends with "/"
+        index.record_collections(conn, [touched])
+        self._catalog.forget_collection(conn, collection)
+
+    def make_collection(self, path: str) -> ObjectInfo:
+        path = self._inside(path, "write")
+        with self._catalog.write() as conn:
+            touched = self._storage.make_collections(path)
+            index.record_collections(conn, touched)
+            self._catalog.mark_implicit(conn, [t.path for t in touched if t.before_ns is None and t.path != path])
+            self._catalog.forget_collection(conn, path)  # explicit now, also when it was there already
+        return self.stat(path)
+
+    def remove_collection(self, path: str) -> None:
+        path = self._inside(path, "delete")
+        if path == self.ticket.path:
+            raise PermissionDenied("the ticket's target itself is never removed", details={"path": path})
+        with self._catalog.write() as conn:
+            self._forget_collection(conn, path, self._storage.remove_collection(path))
+            self._prune(conn, paths.parent(path))

@@ -256,11 +256,13 @@ class ZoneStorage:
         finally:
             os.close(fd)
 
-    def walk(self, logical: str, start_after: bytes | None = None, *, files_only: bool = True) -> Iterator[Entry]:
+    def walk(self, logical: str, start_after: bytes | None = None, *, files_only: bool = True,
+             empty_collections: bool = False) -> Iterator[Entry]:
         """Everything below collection ``logical``, at any depth, depth-first in S3 key order.
 
         Entries with a key at or before ``start_after`` are left out and subtrees wholly before it are not
-        descended into. With ``files_only`` only data objects are yielded. Each directory is opened once,
+        descended into. With ``files_only`` only data objects are yielded (and, with ``empty_collections``, the
+        collections that hold nothing: S3's folder markers). Each directory is opened once,
         relative to its parent's fd (so the cost is linear in what is walked, whatever the depth); a
         sub-directory swapped for anything else between the scan and the open is skipped.
         """
@@ -289,10 +291,13 @@ class ZoneStorage:
                 except OSError:
                     continue
                 try:
-                    stack.append((child, iter(self._scan(child, entry.path))))
+                    below = self._scan(child, entry.path)
                 except BaseException:
                     os.close(child)
                     raise
+                if not below and files_only and empty_collections and (start_after is None or key > start_after):
+                    yield entry
+                stack.append((child, iter(below)))
         finally:
             for fd, _ in stack:
                 _close(fd)
@@ -482,6 +487,37 @@ class ZoneStorage:
                 raise PathNotFound(details={"path": logical}) from None
             except IsADirectoryError:  # swapped for a collection since the stat
                 raise PathNotFound(details={"path": logical}) from None
+            return Touched(paths.parent(logical), before, os.fstat(parent).st_mtime_ns)
+        finally:
+            os.close(parent)
+
+
+    def remove_collection(self, logical: str) -> Touched:
+        """Remove the empty collection ``logical``; ``PathNotFound`` when none is there, ``Conflict`` when it
+        holds anything. Returns the parent collection with its new mtime."""
+        try:
+            parent, name = self._parent(logical)
+        except Conflict:
+            raise PathNotFound(details={"path": logical}) from None
+        try:
+            try:
+                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except (FileNotFoundError, NotADirectoryError):
+                raise PathNotFound(details={"path": logical}) from None
+            if stat.S_ISLNK(st.st_mode):
+                raise PermissionDenied("path is refused: it is a symbolic link", details={"path": logical})
+            if not stat.S_ISDIR(st.st_mode):
+                raise PathNotFound(details={"path": logical})
+            before = os.fstat(parent).st_mtime_ns
+            # rmdir at the parent fd never follows a link, and refuses a collection that holds anything.
+            try:
+                os.rmdir(name, dir_fd=parent)
+            except (FileNotFoundError, NotADirectoryError):
+                raise PathNotFound(details={"path": logical}) from None
+            except OSError as err:
+                if err.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise Conflict("the collection is not empty", details={"path": logical}) from None
+                raise _os_error(err, logical) from err
             return Touched(paths.parent(logical), before, os.fstat(parent).st_mtime_ns)
         finally:
             os.close(parent)

@@ -416,7 +416,7 @@ class IrodsBackend(TicketBackend):
             lambda: self._connector.for_ticket(ticket.string, holder, anonymous=ticket.anonymous)
         )
         lent = LentSession(handle, self._warm, key, now) if window > 0 else None
-        session = IrodsDataSession(ticket, holder, lent or handle, self.find_ticket)
+        session = IrodsDataSession(ticket, holder, lent or handle, self.find_ticket, self._connector.service)
         try:
             session.touch()
         except BaseException as err:

@@ -29,7 +29,8 @@ from ...errors import (
     TicketWriteFilesExceeded,
 )
 from ...model import TargetKind, Ticket
-from ..base import DataSession, ObjectInfo
+from ..base import DataSession, ObjectInfo, ObjectMetadata
+from . import s3meta
 from .catalog import quote_safe
 from .connection import TicketSession
 from .errors import translate
@@ -52,13 +53,16 @@ class IrodsDataSession(DataSession):
     """One use of ``ticket`` (see the module docstring). ``lookup`` re-reads the ticket for write limits."""
 
     def __init__(
-        self, ticket: Ticket, holder: str, handle: TicketSession, lookup: Callable[[int], Ticket | None]
+        self, ticket: Ticket, holder: str, handle: TicketSession, lookup: Callable[[int], Ticket | None],
+        service: Callable[[], Any] | None = None,
     ) -> None:
         self.ticket = ticket
         self.holder = holder
         self._handle = handle
         self._session = handle.session
         self._lookup = lookup
+        # The admin session for S3 metadata (AVUs, see s3meta); paths are checked against the ticket first.
+        self._service = service
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
@@ -105,7 +109,12 @@ class IrodsDataSession(DataSession):
         except Exception as err:  # noqa: BLE001 - mapped
             raise translate(err, context="use", path=path) from err
         return ObjectInfo(path=path, is_collection=False, size=int(obj.size or 0),
-                          modified_at=obj.modify_time, etag=_etag(obj.checksum))
+                          modified_at=obj.modify_time, etag=_etag(obj.checksum), metadata=self._metadata(path))
+
+    def _metadata(self, path: str) -> ObjectMetadata:
+        if self._service is None:
+            return ObjectMetadata()
+        return self._call(lambda: s3meta.read_object(self._service(), path), path)  # type: ignore[misc]
 
     def list(self, collection: str, *, recursive: bool, start_after: str | None = None) -> Iterator[ObjectInfo]:
         if self.ticket.target_kind is TargetKind.DATA_OBJECT and collection == paths.parent(self.ticket.path):
@@ -144,13 +153,18 @@ class IrodsDataSession(DataSession):
                                                      modified_at=row.get(Collection.modify_time))
         return sorted(entries.items())
 
-    def _walk(self, collection: str, recursive: bool, after: bytes | None) -> Iterator[ObjectInfo]:
-        for key, info in self._children(collection):
+    def _walk(self, collection: str, recursive: bool, after: bytes | None,
+              children: list[tuple[bytes, ObjectInfo]] | None = None) -> Iterator[ObjectInfo]:
+        for key, info in self._children(collection) if children is None else children:
             if info.is_collection:
                 if after is not None and key < after and not after.startswith(key):
                     continue  # the whole subtree sorts before start_after
                 if recursive:
-                    yield from self._walk(info.path, True, after)
+                    below = self._children(info.path)
+                    if below:
+                        yield from self._walk(info.path, True, after, below)
+                    elif after is None or key > after:
+                        yield info  # an empty collection: S3's folder marker "<name>/"
                     continue
                 if after is not None and key <= after:
                     continue
@@ -164,7 +178,8 @@ class IrodsDataSession(DataSession):
             raise PathNotFound("not a data object", details={"path": path})
         return self._call(lambda: self._session.data_objects.open(path, "r", allow_redirect=False), path)
 
-    def write(self, path: str, stream: BinaryIO, *, size: int | None = None) -> ObjectInfo:
+    def write(self, path: str, stream: BinaryIO, *, size: int | None = None,
+              metadata: ObjectMetadata | None = None) -> ObjectInfo:
         """Spool ``stream`` locally, then store it: iRODS sees nothing until the stream was read to its end.
 
         iRODS counts a write file when a data object is opened for writing and truncates a replaced object at
@@ -178,9 +193,7 @@ class IrodsDataSession(DataSession):
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
             _spool(stream, spool, remaining, path)
             spool.seek(0)
-            parent = paths.parent(path)
-            if parent != self.ticket.path and paths.is_within(self.ticket.path, parent):
-                self._call(lambda: self._session.collections.create(parent, recurse=True), parent)
+            self._make_parents(path)
             handle = self._call(lambda: self._session.data_objects.open(path, "w", allow_redirect=False), path)
             try:
                 shutil.copyfileobj(spool, handle, CHUNK)
@@ -192,6 +205,56 @@ class IrodsDataSession(DataSession):
                 with contextlib.suppress(Exception):
                     self._session.data_objects.unlink(path, force=True)
                 raise
+        self._set_metadata(path, metadata)
+        return self.stat(path)
+
+    def _set_metadata(self, path: str, metadata: ObjectMetadata | None) -> None:
+        if self._service is not None:
+            self._call(lambda: s3meta.replace_object(self._service(), path, metadata), path)  # type: ignore[misc]
+
+    def _missing_parents(self, path: str) -> list[str]:
+        """The collections between the ticket's target and ``path`` that do not exist yet, outermost first."""
+        missing = []
+        ancestor = paths.parent(path)
+        while ancestor != self.ticket.path and paths.is_within(self.ticket.path, ancestor):
+            try:
+                self.stat(ancestor)
+                break
+            except PathNotFound:
+                missing.append(ancestor)
+                ancestor = paths.parent(ancestor)
+        return missing[::-1]
+
+    def _make_parents(self, path: str) -> None:
+        """Create the missing parents of ``path`` and mark them ``s3.implicit`` (see :meth:`delete`)."""
+        missing = self._missing_parents(path)
+        if not missing:
+            return
+        self._call(lambda: self._session.collections.create(missing[-1], recurse=True), missing[-1])
+        if self._service is not None:
+            for collection in missing:
+                self._call(lambda c=collection: s3meta.mark_implicit(self._service(), c), collection)  # type: ignore[misc]
+
+    def copy(self, source: str, path: str, *, metadata: ObjectMetadata | None = None) -> ObjectInfo:
+        """A server-side data object copy (``DATA_OBJ_COPY``): the bytes never leave the zone."""
+        source = self._check(source, "read")
+        path = self._check(path, "write")
+        if self.ticket.target_kind is TargetKind.DATA_OBJECT and path != self.ticket.path:
+            raise PermissionDenied("a data-object ticket writes only its object", details={"path": path})
+        info = self.stat(source)
+        if info.is_collection:
+            raise PathNotFound("not a data object", details={"path": source})
+        kept = info.metadata if metadata is None else metadata
+        if source == path:  # a copy onto itself changes only the metadata (rclone's mtime repair)
+            self._set_metadata(path, kept)
+            return self.stat(path)
+        self._write_budget(info.size)
+        self._check_no_conflict(path)
+        self._make_parents(path)
+        from irods.keywords import FORCE_FLAG_KW
+
+        self._call(lambda: self._session.data_objects.copy(source, path, **{FORCE_FLAG_KW: ""}), path)
+        self._set_metadata(path, kept)
         return self.stat(path)
 
     def _check_no_conflict(self, path: str) -> None:
@@ -225,6 +288,51 @@ class IrodsDataSession(DataSession):
         if self.stat(path).is_collection:
             raise PathNotFound("not a data object", details={"path": path})
         self._call(lambda: self._session.data_objects.unlink(path, force=True), path)
+        self._prune(paths.parent(path))
+
+    def _prune(self, collection: str) -> None:
+        """Remove ``collection`` and its parents while each is ``s3.implicit``, empty and below the target."""
+        while self._service is not None and collection != self.ticket.path and paths.is_within(
+                self.ticket.path, collection):
+            if not self._call(lambda c=collection: s3meta.is_implicit(self._service(), c), collection):  # type: ignore[misc]
+                return
+            if self._children(collection):
+                return
+            try:
+                self._call(lambda c=collection: self._session.collections.remove(c, recurse=False, force=True),
+                           collection)
+            except TicketBoothError:
+                return  # somebody put something there meanwhile, or iRODS refused: keep it
+            collection = paths.parent(collection)
+
+    def make_collection(self, path: str) -> ObjectInfo:
+        path = self._check(path, "write")
+        if self.ticket.target_kind is TargetKind.DATA_OBJECT:
+            raise PermissionDenied("a data-object ticket holds no collections", details={"path": path})
+        with contextlib.suppress(PathNotFound):
+            if not self.stat(path).is_collection:
+                raise Conflict("a data object exists at that path", details={"path": path})
+        self._check_no_conflict(path + "/x")
+        missing = self._missing_parents(path + "/x")
+        if missing:
+            self._call(lambda: self._session.collections.create(path, recurse=True), path)
+        if self._service is not None:
+            for collection in missing[:-1]:
+                self._call(lambda c=collection: s3meta.mark_implicit(self._service(), c), collection)  # type: ignore[misc]
+            if not missing:  # it was there: explicit from now on
+                self._call(lambda: s3meta.mark_implicit(self._service(), path, False), path)  # type: ignore[misc]
+        return self.stat(path)
+
+    def remove_collection(self, path: str) -> None:
+        path = self._check(path, "delete")
+        if path == self.ticket.path:
+            raise PermissionDenied("the ticket's target itself is never removed", details={"path": path})
+        if not self.stat(path).is_collection:
+            raise PathNotFound("not a collection", details={"path": path})
+        if self._children(path):
+            raise Conflict("the collection is not empty", details={"path": path})
+        self._call(lambda: self._session.collections.remove(path, recurse=False, force=True), path)
+        self._prune(paths.parent(path))
 
     def close(self) -> None:
         self._handle.close()
