@@ -191,3 +191,13 @@ def test_action_allowed():
         assert not policy.action_allowed(ticket(), action)
         assert policy.action_allowed(ticket(access=Access.WRITE), action)
     assert not policy.action_allowed(ticket(access=Access.WRITE), "own")
+
+
+@pytest.mark.parametrize(("uses_limit", "continuing", "needed"), [
+    (0, False, False),  # no limit: the count decides nothing
+    (0, True, False),
+    (5, False, True),  # a new use under a limit: counted atomically with the check
+    (5, True, False),  # continuing a use already counted
+])
+def test_needs_counted_use(uses_limit, continuing, needed):
+    assert policy.needs_counted_use(ticket(uses_limit=uses_limit), continuing=continuing) is needed

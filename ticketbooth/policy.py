@@ -37,6 +37,7 @@ __all__ = [
     "admits",
     "check_usable",
     "continues_use",
+    "needs_counted_use",
     "action_allowed",
     "host_admitted",
 ]
@@ -335,6 +336,16 @@ def continues_use(last_request: datetime | None, now: datetime, window: float) -
     if window <= 0 or last_request is None:
         return False
     return now - last_request <= timedelta(seconds=window)
+
+
+def needs_counted_use(ticket: Ticket, *, continuing: bool) -> bool:
+    """Whether a granted request must have its use counted before it is served, atomically with the check.
+
+    Only a request that starts a new use (not ``continuing`` one, see :func:`continues_use`) of a ticket with a
+    uses limit: that count is what the limit is judged on. The count of any other request changes no decision
+    (there is no limit, or the use is already counted), so a backend may record it later, in batches.
+    """
+    return ticket.uses_limit > 0 and not continuing
 
 
 def action_allowed(ticket: Ticket, action: str) -> bool:

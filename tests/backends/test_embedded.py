@@ -509,6 +509,80 @@ class TestEmbeddedOnly(_Helpers, EmbeddedFixtures):
         assert [w.exitcode for w in workers] == [0, 0, 0]
         assert won == 5 and backend.find_ticket(ticket.id).uses_count == 5
 
+    @staticmethod
+    def _count_request_writes(backend, monkeypatch):
+        """Count write transactions taken on the calling thread (the background flush runs on its own)."""
+        writes, real_write, caller = [], backend._catalog.write, threading.current_thread()
+
+        def counting_write():
+            if threading.current_thread() is caller:
+                writes.append(1)
+            return real_write()
+
+        monkeypatch.setattr(backend._catalog, "write", counting_write)
+        return writes
+
+    def test_uses_without_a_limit_take_no_write_per_request(self, backend, data_dir, clock, alice, ds1, monkeypatch):
+        """Issue 11 item 6: the use count of a ticket without a uses limit is tallied and group-committed."""
+        ticket = self.create(backend, clock, alice, ds1)
+        writes = self._count_request_writes(backend, monkeypatch)
+        for _ in range(50):
+            with backend.open_session(ticket, "alice", client_host=None, now=clock()) as s:
+                s.stat(ds1)
+        assert writes == []
+        assert backend.find_ticket(ticket.id).uses_count == 50  # this process reports what it has not written
+        assert backend.get_ticket(alice, ticket.id).uses_count == 50
+        backend.close()
+        again = EmbeddedBackend(data_dir)
+        try:
+            assert again.find_ticket(ticket.id).uses_count == 50  # written by the group commit at close
+        finally:
+            again.close()
+
+    def test_new_uses_under_a_limit_are_written_before_the_request_is_served(self, backend, clock, alice, ds1,
+                                                                           monkeypatch):
+        ticket = self.create(backend, clock, alice, ds1, uses_limit=3)
+        writes = self._count_request_writes(backend, monkeypatch)
+        for n in range(3):
+            backend.open_session(ticket, "alice", client_host=None, now=clock()).close()
+            with backend._catalog.read() as conn:
+                assert backend._catalog.get_ticket(conn, ticket.id).uses_count == n + 1
+        assert len(writes) == 3
+        with pytest.raises(errors.TicketExhausted):
+            backend.open_session(ticket, "alice", client_host=None, now=clock())
+
+    def test_requests_continuing_a_use_take_no_write(self, backend, clock, alice, ds1, monkeypatch):
+        ticket = self.create(backend, clock, alice, ds1, uses_limit=2)
+        writes = self._count_request_writes(backend, monkeypatch)
+        for _ in range(20):  # one use: the requests follow each other within the window
+            backend.open_session(ticket, "alice", client_host=None, now=clock(), window=30).close()
+            clock.advance(10)
+        assert len(writes) == 1 and backend.find_ticket(ticket.id).uses_count == 1
+        clock.advance(31)  # the window closed: the next request is a new use, counted at once
+        backend.open_session(ticket, "alice", client_host=None, now=clock(), window=30).close()
+        assert len(writes) == 2 and backend.find_ticket(ticket.id).uses_count == 2
+        clock.advance(31)
+        with pytest.raises(errors.TicketExhausted):
+            backend.open_session(ticket, "alice", client_host=None, now=clock(), window=30)
+
+    def test_processes_count_every_use_without_a_limit(self, backend, data_dir, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1)
+        context = multiprocessing.get_context("spawn")
+        start, results = context.Barrier(3), context.Queue()
+        workers = [context.Process(target=_race.race_for_uses, args=(data_dir, ticket.id, 20, start, results))
+                   for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        try:
+            won = sum(results.get(timeout=60) for _ in workers)
+        finally:
+            for worker in workers:
+                worker.join(timeout=60)
+            results.close()
+            results.join_thread()
+        assert [w.exitcode for w in workers] == [0, 0, 0]
+        assert won == 60 and backend.find_ticket(ticket.id).uses_count == 60
+
     def test_list_tickets_of_admin_across_owners(self, backend, clock, alice, bob, admin, ds1, make_path):
         ids = [self.create(backend, clock, alice, ds1).id, self.create(backend, clock, bob, make_path("bob", "x")).id]
         page = backend.list_tickets(admin, TicketQuery(all_owners=True, limit=1))

@@ -39,6 +39,7 @@ from .indexer import Indexer
 from .masterkey import load_or_create_master_key
 from .session import EmbeddedSession
 from .storage import ZoneStorage
+from .usage import UsageTally
 
 if TYPE_CHECKING:
     from ...settings import Settings
@@ -119,6 +120,7 @@ class EmbeddedBackend(TicketBackend):
             self._catalog.close()
             self._storage.close()
             raise
+        self._tally = UsageTally(self._catalog)
         self._indexer = (Indexer(self.data_dir, self.reindex, index_interval)
                          if index_interval is not None and index_interval > 0 else None)
 
@@ -235,17 +237,19 @@ class EmbeddedBackend(TicketBackend):
         if not visible:
             raise TicketNotFound(details={"id": ticket_id})
         assert ticket is not None
-        return ticket
+        return self._with_pending(ticket)
 
     def find_ticket(self, ticket_id: int) -> Ticket | None:
         with self._catalog.read() as conn:
-            return self._catalog.get_ticket(conn, ticket_id)
+            found = self._catalog.get_ticket(conn, ticket_id)
+        return None if found is None else self._with_pending(found)
 
     def find_ticket_by_string(self, ticket_string: str) -> Ticket | None:
         if not isinstance(ticket_string, str) or not ticket_string:
             return None
         with self._catalog.read() as conn:
-            return self._catalog.get_ticket_by_string(conn, ticket_string)
+            found = self._catalog.get_ticket_by_string(conn, ticket_string)
+        return None if found is None else self._with_pending(found)
 
     def list_tickets(self, actor: Actor, query: TicketQuery) -> TicketPage:
         if isinstance(query.limit, bool) or not isinstance(query.limit, int) or not 1 <= query.limit <= MAX_PAGE_SIZE:
@@ -268,7 +272,7 @@ class EmbeddedBackend(TicketBackend):
         )
         with self._catalog.read() as conn:
             rows = self._catalog.page(conn, flt)
-        items = tuple(rows[: query.limit])
+        items = tuple(self._with_pending(t) for t in rows[: query.limit])
         next_cursor = encode_cursor(items[-1].id) if len(rows) > query.limit else None
         return TicketPage(items=items, next_cursor=next_cursor)
 
@@ -293,7 +297,7 @@ class EmbeddedBackend(TicketBackend):
             self._catalog.replace_allow_lists(conn, ticket_id, users=users, groups=groups, hosts=hosts)  # type: ignore[arg-type]
             updated = self._catalog.get_ticket(conn, ticket_id)
         assert updated is not None
-        return updated
+        return self._with_pending(updated)
 
     def delete_ticket(self, actor: Actor, ticket_id: int) -> None:
         with self._catalog.write() as conn:
@@ -316,22 +320,48 @@ class EmbeddedBackend(TicketBackend):
 
     def open_session(self, ticket: Ticket, holder: str, *, client_host: str | None, now: datetime,
                      window: float = 0.0) -> EmbeddedSession:
-        # Check, decide the window and count under one write lock: concurrent sessions (threads or processes
-        # sharing the catalogue) see each other's uses and requests, so a limit of N is never overshot.
-        with self._catalog.write() as conn:
+        # Decide from a read snapshot (WAL: no lock); only a new use under a uses limit takes the write lock.
+        with self._catalog.read() as conn:
             current = self._catalog.get_ticket(conn, ticket.id)
             if current is None:
                 raise TicketNotFound(details={"id": ticket.id})
-            continuing = window > 0 and policy.continues_use(
-                self._catalog.last_request(conn, current.id, holder), now, window)
+            continuing = window > 0 and policy.continues_use(self._last_request(conn, current.id, holder), now,
+                                                             window)
+            groups = self._catalog.groups_of(conn, holder)
+        if policy.needs_counted_use(current, continuing=continuing):
+            used = self._count_use(current.id, holder, client_host, now, window)
+        else:
+            policy.check_usable(current, holder, groups, client_host, now, continuing=continuing)
+            self._tally.add(current.id, holder, use=not continuing, request_at=now if window > 0 else None)
+            used = self._with_pending(current)
+        return EmbeddedSession(self._catalog, self._storage, used, holder, self._clock, self._nudge)
+
+    def _count_use(self, ticket_id: int, holder: str, client_host: str | None, now: datetime,
+                   window: float) -> Ticket:
+        """Check and count one use under the write lock: concurrent sessions (threads or processes sharing the
+        catalogue) see each other's uses and requests, so a limit of N is never overshot."""
+        with self._catalog.write() as conn:
+            current = self._catalog.get_ticket(conn, ticket_id)
+            if current is None:
+                raise TicketNotFound(details={"id": ticket_id})
+            continuing = window > 0 and policy.continues_use(self._last_request(conn, current.id, holder), now,
+                                                             window)
             policy.check_usable(current, holder, self._catalog.groups_of(conn, holder), client_host, now,
                                 continuing=continuing)
             if not continuing:
                 self._catalog.count_use(conn, current.id)
             if window > 0:
                 self._catalog.record_request(conn, current.id, holder, now)
-        used = current if continuing else replace(current, uses_count=current.uses_count + 1)
-        return EmbeddedSession(self._catalog, self._storage, used, holder, self._clock, self._nudge)
+        return self._with_pending(current if continuing else replace(current, uses_count=current.uses_count + 1))
+
+    def _last_request(self, conn: sqlite3.Connection, ticket_id: int, holder: str) -> datetime | None:
+        stored, pending = self._catalog.last_request(conn, ticket_id, holder), self._tally.last_request(ticket_id, holder)
+        return max(stored, pending) if stored is not None and pending is not None else stored or pending
+
+    def _with_pending(self, ticket: Ticket) -> Ticket:
+        """``ticket`` with the uses this process tallied and has not written yet."""
+        pending = self._tally.pending_uses(ticket.id)
+        return replace(ticket, uses_count=ticket.uses_count + pending) if pending else ticket
 
     def _nudge(self) -> None:
         if self._indexer is not None:
@@ -340,6 +370,7 @@ class EmbeddedBackend(TicketBackend):
     def close(self) -> None:
         if self._indexer is not None:
             self._indexer.close()
+        self._tally.close()
         self._catalog.close()
         self._storage.close()
 
