@@ -10,6 +10,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -102,8 +103,16 @@ class Stack:
         assert response.status_code == 200, response.text
         return response.text
 
-    def uses(self, ticket_id: int) -> int:
-        return self.api("GET", f"/v1/tickets/{ticket_id}").json()["uses_count"]
+    def uses(self, ticket_id: int, *, settle: int | None = None) -> int:
+        """The ticket's ``uses_count`` as the API reports it. Uses of a ticket without a uses limit reach
+        other processes with the gateway's next group commit (every 0.25 s): ``settle`` waits (up to 10 s)
+        for that count."""
+        deadline = time.monotonic() + 10
+        while True:
+            count = self.api("GET", f"/v1/tickets/{ticket_id}").json()["uses_count"]
+            if settle is None or count == settle or time.monotonic() > deadline:
+                return count
+            time.sleep(0.05)
 
 
 class ClientFiles:

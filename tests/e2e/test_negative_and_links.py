@@ -109,7 +109,7 @@ def test_anonymous_data_object_link_with_curl(stack, workdir):
     assert ranged.stdout == payload[100:200]
     response = requests.get(link, headers={"Range": "bytes=-10"}, timeout=30)
     assert response.status_code == 206 and response.content == payload[-10:]
-    assert stack.uses(ticket["id"]) == 3
+    assert stack.uses(ticket["id"], settle=3) == 3
 
 
 def test_anonymous_collection_link_page_lists_files(stack):
