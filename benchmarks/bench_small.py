@@ -1,0 +1,156 @@
+"""Benchmark small requests (4 KiB GET, HEAD, PUT) through the gateway against SeaweedFS's S3 server, same run.
+
+Eight client threads, each with its own keep-alive connection, send presigned requests (SigV4 query signature
+by botocore, ``UNSIGNED-PAYLOAD`` for PUT: the shape of ``aws s3 presign`` and presigned-curl clients) for a
+fixed number of requests per operation; the URLs are signed before the clock starts. Reported per server and
+operation: requests per second and the median, p90 and p99 latency. The gateway runs as ``ticketbooth gateway``
+does by default (gunicorn, 1 worker x 8 threads) on the embedded backend, with a read-write ticket without a uses
+limit (the use count is then tallied and group-committed, see docs/embedded.md) and, with ``--limited``, a
+ticket with a uses limit it never reaches (every request then counts its use under SQLite's write lock).
+
+Run from the repository root:  python benchmarks/bench_small.py [--requests 2000] [--clients 8] [--no-seaweedfs]
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import secrets
+import shutil
+import statistics
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+from botocore.auth import S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_gateway import free_port, start  # noqa: E402 - the shared loopback helpers
+from bench_listing import start_seaweedfs  # noqa: E402
+
+from ticketbooth.api.auth import issue_dev_token  # noqa: E402
+from ticketbooth.settings import load_settings  # noqa: E402
+
+BODY = os.urandom(4096)
+
+
+def presign(method: str, url: str, akid: str, secret: str) -> str:
+    request = AWSRequest(method=method, url=url)
+    S3SigV4QueryAuth(Credentials(akid, secret), "s3", "us-east-1", expires=3600).add_auth(request)
+    return request.url
+
+
+def run(port: int, method: str, targets: list[str], clients: int) -> tuple[float, list[float]]:
+    """Send every target (path and query) once, spread over ``clients`` threads; (wall seconds, latencies)."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start_gate = threading.Barrier(clients + 1)
+
+    def client(mine: list[str]) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        own: list[float] = []
+        start_gate.wait()
+        for target in mine:
+            started = time.perf_counter()
+            body = BODY if method == "PUT" else None
+            connection.request(method, target, body=body, headers={"Content-Length": str(len(BODY))}
+                               if method == "PUT" else {})
+            response = connection.getresponse()
+            response.read()
+            if response.status not in (200, 204):
+                raise RuntimeError(f"{method} answered {response.status}")
+            own.append(time.perf_counter() - started)
+        connection.close()
+        with lock:
+            latencies.extend(own)
+
+    threads = [threading.Thread(target=client, args=(targets[i::clients],)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    start_gate.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started, latencies
+
+
+def report(name: str, method: str, wall: float, latencies: list[float]) -> None:
+    ordered = sorted(latencies)
+    p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+    print(f"{name:10} {method:5} {len(ordered) / wall:8.0f}/s  median {statistics.median(ordered) * 1000:6.1f} ms"
+          f"  p90 {p(0.90):6.1f} ms  p99 {p(0.99):6.1f} ms")
+
+
+def measure(name: str, port: int, base_path: str, akid: str, secret: str, count: int, clients: int) -> None:
+    url = f"http://127.0.0.1:{port}{base_path}"
+    for method in ("PUT", "GET", "HEAD"):
+        keys = [f"obj-{n % 64:03d}" for n in range(count)]  # PUT writes 64 objects over and over; GET/HEAD read them
+        targets = []
+        for key in keys:
+            parts = urlsplit(presign(method, f"{url}/{key}", akid, secret))
+            targets.append(f"{parts.path}?{parts.query}")
+        run(port, method, targets[: max(count // 10, clients)], clients)  # warm-up
+        wall, latencies = run(port, method, targets, clients)
+        report(name, method, wall, latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", default="/tmp/tb-small")
+    parser.add_argument("--requests", type=int, default=2000, help="requests per operation")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--limited", action="store_true",
+                        help="also measure a ticket with a (never reached) uses limit: every use counted at once")
+    parser.add_argument("--no-seaweedfs", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(args.workdir)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    api_port, gw_port = free_port(), free_port()
+    config = work / "ticketbooth.toml"
+    config.write_text(
+        f'data_dir = "{work / "data"}"\nlog_level = "WARNING"\n[auth]\nhs256_secret = "{secrets.token_hex(24)}"\n'
+        f'[s3]\nendpoint_url = "http://127.0.0.1:{gw_port}"\nmaster_key = "{secrets.token_hex(32)}"\n'
+        f'[embedded]\nusers = ["alice"]\n')
+    settings = load_settings(config, environ={})
+    env = {"TICKETBOOTH_CONFIG": str(config)}
+    api = start("ticketbooth.wsgi:app", api_port, env, work / "api.log", workers=1, threads=4)
+    gateway = start("ticketbooth.gateway.app:create_gateway_app()", gw_port, env, work / "gateway.log",
+                    workers=1, threads=8)
+    processes = [gateway, api]
+    try:
+        token = issue_dev_token(settings, "alice", False, datetime.now(UTC))
+        headers = {"Authorization": f"Bearer {token}"}
+        print(f"{os.cpu_count()} CPUs; gateway: gunicorn gthread 1 worker x 8 threads; {args.clients} clients, "
+              f"{args.requests} requests per operation, 4 KiB objects")
+        limits = [0] + ([10**9] if args.limited else [])
+        for limit in limits:
+            name = f"ds-{limit}"
+            (work / "data" / "zone" / "tempZone" / "home" / "alice" / name).mkdir(mode=0o700)
+            made = requests.post(f"http://127.0.0.1:{api_port}/v1/tickets", timeout=30, headers=headers,
+                                 json={"path": f"/tempZone/home/alice/{name}", "access": "write",
+                                       **({"uses_limit": limit} if limit else {})}).json()["credentials"]
+            label = "gw limited" if limit else "gateway"
+            measure(label, gw_port, f"/{made['bucket']}", made["access_key_id"], made["secret_access_key"],
+                    args.requests, args.clients)
+        if not args.no_seaweedfs:
+            weed, s3_port = start_seaweedfs(work)
+            processes.append(weed)
+            requests.put(f"http://127.0.0.1:{s3_port}/small", timeout=30).raise_for_status()
+            measure("seaweedfs", s3_port, "/small", "any", "any", args.requests, args.clients)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
