@@ -45,6 +45,10 @@ class Request:
 class PageLoad:
     dom: str
     requests: list[Request]
+    console: list[str]  # the page's console messages, CSP violations included
+
+    def csp_violations(self) -> list[str]:
+        return [line for line in self.console if "Content Security Policy" in line]
 
     def page_requests(self) -> list[Request]:
         """Requests the page made or was navigated by (not the browser's own background services)."""
@@ -69,8 +73,10 @@ class Chromium:
     def load(self, url: str, *, budget_ms: int = 15000) -> PageLoad:
         with tempfile.TemporaryDirectory(prefix="netlog-") as tmp:
             netlog = Path(tmp) / "net.json"
-            result = self._run(url, ["--dump-dom", f"--log-net-log={netlog}"], budget_ms)
-            return PageLoad(result.stdout.decode("utf-8", "replace"), _requests(netlog))
+            result = self._run(url, ["--dump-dom", f"--log-net-log={netlog}", "--enable-logging=stderr",
+                                     "--log-level=0"], budget_ms)
+            console = [line for line in result.stderr.decode("utf-8", "replace").splitlines() if ":CONSOLE" in line]
+            return PageLoad(result.stdout.decode("utf-8", "replace"), _requests(netlog), console)
 
     def screenshot(self, url: str, path: Path, *, size: tuple[int, int] = (1200, 800), budget_ms: int = 10000,
                    ) -> Path:

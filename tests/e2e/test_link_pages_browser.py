@@ -31,6 +31,7 @@ def test_listing_and_inline_text_in_chromium(stack, chromium, tmp_path):
     assert '<nav aria-label="breadcrumb">' in page.dom and "links-browser</a>" in page.dom
     assert "fig 1.png" in page.dom and "Download all (zip)" in page.dom
     assert all(is_loopback(r.url) for r in page.page_requests())
+    assert page.csp_violations() == []  # the page's one <style> block is allowed by the gateway's CSP hash
     shown = chromium.load(link + "README.md")
     assert "# Results" in shown.dom  # shown by the browser, not handed to a download
     out = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
