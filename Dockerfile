@@ -14,7 +14,8 @@ RUN groupadd --system --gid 10001 ticketbooth \
 
 WORKDIR /src
 COPY . .
-RUN pip install . && rm -rf /src
+# The postgresql extra: the audit store of several instances (audit.database_url, docs/operations.md).
+RUN pip install '.[postgresql]' && rm -rf /src
 
 WORKDIR /data
 USER ticketbooth
@@ -30,4 +31,5 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status == 200 else 1)"]
 
-CMD ["gunicorn", "--bind", "0.0.0.0:8080", "ticketbooth.wsgi:app"]
+# ticketbooth.gunicorn_conf: /metrics sums all workers, log_format and the redacting access log apply.
+CMD ["gunicorn", "-c", "python:ticketbooth.gunicorn_conf", "--bind", "0.0.0.0:8080", "ticketbooth.wsgi:app"]
