@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 from ..model import Actor, Ticket, TicketChanges, TicketPage, TicketQuery, TicketSpec
 
-__all__ = ["ObjectMetadata", "ObjectInfo", "TicketBackend", "DataSession"]
+__all__ = ["ObjectMetadata", "ObjectLayout", "ObjectInfo", "TicketBackend", "DataSession"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,43 @@ class ObjectMetadata:
 
 
 @dataclass(frozen=True)
+class ObjectLayout:
+    """How the gateway wrote a data object, kept with it so S3 answers stay stable: the ETag it answered, the
+    sizes of the parts of a multipart upload, and the checksum the client chose.
+
+    It describes the content of ``size`` bytes whose hex MD5 is ``md5``; a backend returns it from
+    :meth:`DataSession.stat` only while the object still holds that content. ``etag``: ``md5`` for a
+    single upload, ``"<md5 of the part MD5s>-<parts>"`` for a multipart one. ``checksum``: base64, a composite
+    one (``checksum_type`` ``COMPOSITE``) ending in ``-<parts>``; ``part_checksums``: base64, one per part.
+    """
+
+    md5: str
+    size: int
+    etag: str
+    parts: tuple[int, ...] = ()
+    checksum_algorithm: str | None = None
+    checksum: str | None = None
+    checksum_type: str | None = None
+    part_checksums: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready form (tuples as lists)."""
+        return {"md5": self.md5, "size": self.size, "etag": self.etag, "parts": list(self.parts),
+                "checksum_algorithm": self.checksum_algorithm, "checksum": self.checksum,
+                "checksum_type": self.checksum_type, "part_checksums": list(self.part_checksums)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> ObjectLayout:
+        """The inverse of :meth:`to_dict`; ``ValueError``/``TypeError``/``KeyError`` for anything else."""
+        parts = tuple(int(p) for p in data.get("parts") or ())  # type: ignore[union-attr]
+        checksums = tuple(str(c) for c in data.get("part_checksums") or ())  # type: ignore[union-attr]
+        optional = {name: None if data.get(name) is None else str(data[name])
+                    for name in ("checksum_algorithm", "checksum", "checksum_type")}
+        return cls(str(data["md5"]), int(data["size"]), str(data["etag"]), parts,  # type: ignore[call-overload]
+                   part_checksums=checksums, **optional)
+
+
+@dataclass(frozen=True)
 class ObjectInfo:
     """A data object or collection seen through a ticket. ``etag`` is the hex MD5 of the content when known.
 
@@ -71,6 +108,7 @@ class ObjectInfo:
     modified_at: datetime | None = None
     etag: str | None = None
     metadata: ObjectMetadata | None = None
+    layout: ObjectLayout | None = None  # from stat only, while it describes the object's content
 
 
 class DataSession(abc.ABC):
@@ -124,6 +162,15 @@ class DataSession(abc.ABC):
         source's size in bytes) and refuses like it before anything is visible; a copy onto itself
         (``source == path``) only replaces the metadata and counts nothing. ``PathNotFound`` when ``source``
         is not a data object; ``Conflict`` as for :meth:`write`.
+        """
+
+    @abc.abstractmethod
+    def set_layout(self, path: str, layout: ObjectLayout) -> bool:
+        """Keep ``layout`` with the data object ``path`` just written through this session (needs ``write``).
+
+        Kept only if ``path`` still holds the content ``layout`` describes (size and MD5, as far as the backend
+        can tell); ``True`` when kept. From then on :meth:`stat` returns it and reports ``layout.etag`` as the
+        ETag (listings too, where the backend can), until the content changes.
         """
 
     @abc.abstractmethod

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, TypeVar
 from ..errors import BackendError, TicketBoothError
 from ..metrics import Instruments, instruments
 from ..model import Actor, Ticket, TicketChanges, TicketPage, TicketQuery, TicketSpec
-from .base import DataSession, ObjectInfo, ObjectMetadata, TicketBackend
+from .base import DataSession, ObjectInfo, ObjectLayout, ObjectMetadata, TicketBackend
 
 __all__ = ["InstrumentedBackend", "instrument", "backend_name"]
 
@@ -83,6 +83,9 @@ class _InstrumentedSession(DataSession):
 
     def copy(self, source: str, path: str, *, metadata: ObjectMetadata | None = None) -> ObjectInfo:
         return self._timer.call("session.copy", self._session.copy, source, path, metadata=metadata)
+
+    def set_layout(self, path: str, layout: ObjectLayout) -> bool:
+        return self._timer.call("session.set_layout", self._session.set_layout, path, layout)
 
     def delete(self, path: str) -> None:
         self._timer.call("session.delete", self._session.delete, path)

@@ -26,7 +26,7 @@ from werkzeug.wsgi import ClosingIterator, get_input_stream
 
 from .. import logredact, paths
 from ..audit import AuditStore, AuditTrail
-from ..backends.base import ObjectInfo, TicketBackend
+from ..backends.base import ObjectInfo, ObjectLayout, TicketBackend
 from ..backends.instrumented import instrument
 from ..errors import (
     Conflict,
@@ -58,7 +58,7 @@ from .linkpage import LinkEntry, listing_page, message_page
 from .listing import decode_token, encode_token, paginate, parse_max_keys
 from .multipart import MAX_PART_NUMBER, SWEEP_INTERVAL, MultipartStore, upload_can_complete
 from .numbers import parse_decimal
-from .ranges import parse_range
+from .ranges import parse_range, part_range
 from .ziparchive import ZipMember, stream_zip
 
 __all__ = ["GatewayApp", "create_gateway_app", "CHUNK_BYTES", "MAX_PUT_SIZE"]
@@ -477,7 +477,16 @@ class GatewayApp:
             raise S3Error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not "
                           "hold", details={"Condition": "If-Match" if "if-match" in req.headers
                                            else "If-Unmodified-Since"})
-        byte_range = parse_range(req.headers.get("range"), info.size)
+        if "partNumber" in params:
+            if "range" in req.headers:
+                raise S3Error("InvalidRequest", 400, "Cannot specify both Range header and partNumber query "
+                              "parameter.")
+            byte_range, parts_count = part_range(params["partNumber"], info.layout.parts if info.layout else (),
+                                                 info.size)
+            if parts_count is not None:
+                headers["x-amz-mp-parts-count"] = str(parts_count)
+        else:
+            byte_range = parse_range(req.headers.get("range"), info.size)
         for name, header in _RESPONSE_OVERRIDES.items():
             if name in params:
                 headers[header] = _header_value(name, params[name])
@@ -702,8 +711,11 @@ class GatewayApp:
         body = _read_small(with_content_checks(d.auth.body, list(req.headers.items())), s3xml.MAX_REQUEST_XML)
         requested = s3xml.parse_complete(body)
         stream, size, etag = self.multipart.assemble(upload, requested)
+        md5 = hashlib.md5(usedforsecurity=False)
         with stream:
-            d.session.write(d.path, stream, size=size, metadata=upload.metadata)  # type: ignore[arg-type]
+            d.session.write(d.path, _Hashing(stream, md5), size=size, metadata=upload.metadata)  # type: ignore[arg-type]
+        # Keep the multipart ETag and the part boundaries: HEAD/GET/List answer that ETag, ?partNumber=N a part.
+        d.session.set_layout(d.path, ObjectLayout(md5.hexdigest(), size, etag, parts=stream.sizes))
         self.multipart.remove(upload)
         after = self.backend.find_ticket(d.ticket.id)
         if after is None or not upload_can_complete(after, self.clock()):

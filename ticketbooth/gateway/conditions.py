@@ -31,13 +31,14 @@ def _parse_date(value: str | None) -> datetime | None:
 
 
 def etag_matches(header: str, etag: str | None) -> bool:
-    """Whether an ``If-Match``/``If-None-Match`` list names ``etag`` (unquoted hex); ``*`` matches any object."""
-    if etag is None:
-        return False
+    """Whether an ``If-Match``/``If-None-Match`` list names ``etag`` (unquoted hex); ``*`` matches any object,
+    also one whose ETag is unknown (``etag`` ``None``: an iRODS object without a checksum)."""
     for candidate in header.split(","):
         candidate = candidate.strip()
         if candidate == "*":
             return True
+        if etag is None:
+            continue
         if candidate.startswith("W/"):
             candidate = candidate[2:]
         if candidate.strip('"') == etag:

@@ -104,9 +104,10 @@ def no_such_upload(upload_id: str = "") -> S3Error:
 class ConcatenatedParts(io.RawIOBase):
     """A read-only stream over part files, one after another, opened one at a time."""
 
-    def __init__(self, files: Sequence[str]) -> None:
+    def __init__(self, files: Sequence[str], sizes: Sequence[int] = ()) -> None:
         super().__init__()
         self._files = list(files)
+        self.sizes = tuple(sizes)  # of the parts, in order (the object's part boundaries)
         self._current: BinaryIO | None = None
 
     def readable(self) -> bool:
@@ -378,7 +379,8 @@ class MultipartStore:
                                                        "MinSizeAllowed": str(self.min_part_size)})
         files = [os.path.join(upload.directory, f"{part.number:05d}.{part.etag}") for part in chosen]
         total = sum(part.size for part in chosen)
-        return ConcatenatedParts(files), total, multipart_etag([part.etag for part in chosen])
+        return (ConcatenatedParts(files, [part.size for part in chosen]), total,
+                multipart_etag([part.etag for part in chosen]))
 
     def remove(self, upload: Upload) -> None:
         """Forget the upload and its parts (abort, or after completion)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..s3.errors import S3Error
 from .numbers import parse_decimal
 
-__all__ = ["ByteRange", "parse_range"]
+__all__ = ["ByteRange", "parse_range", "part_range"]
 
 _RANGE = re.compile(r"bytes=(?:([0-9]+)-([0-9]*)|-([0-9]+))")  # ASCII digits; any length (saturated below)
 
@@ -66,3 +66,28 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if start >= size:
         raise _unsatisfiable(size)
     return ByteRange(start, min(end, size - 1), size)
+
+
+def part_range(text: str, parts: tuple[int, ...], size: int) -> tuple[ByteRange | None, int | None]:
+    """What ``?partNumber=<text>`` selects of an object of ``size`` bytes written in ``parts`` (their sizes; empty
+    for an object not uploaded in parts): ``(range, parts count)``.
+
+    As S3: part N of a multipart object, with the count for ``x-amz-mp-parts-count``; part 1 of any other
+    object is all of it (as a range, count ``None``; ``(None, None)`` for an empty object). Raises
+    ``S3Error``: ``InvalidArgument`` (400) for a number that is not 1 to 10000, ``InvalidPartNumber`` (416)
+    beyond the last part.
+    """
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 10000:
+        raise S3Error("InvalidArgument", 400, "Part number must be an integer between 1 and 10000, inclusive",
+                      details={"ArgumentName": "partNumber", "ArgumentValue": text[:16]})
+    number = int(text)
+    count = len(parts) or 1
+    if number > count:
+        raise S3Error("InvalidPartNumber", 416, "The requested partnumber is not satisfiable",
+                      details={"PartNumberRequested": str(number), "ActualPartCount": str(count)})
+    if not parts:
+        return (ByteRange(0, size - 1, size) if size else None), None
+    start = sum(parts[:number - 1])
+    if parts[number - 1] == 0:
+        return None, len(parts)  # an empty last part: nothing to range over
+    return ByteRange(start, start + parts[number - 1] - 1, size), len(parts)

@@ -97,6 +97,12 @@ CREATE TABLE IF NOT EXISTS object_meta (
 CREATE TABLE IF NOT EXISTS implicit_collections (
     path     TEXT PRIMARY KEY
 ) WITHOUT ROWID;
+-- How the gateway wrote an object (base.ObjectLayout as JSON), valid while tree.md5 holds its etag.
+CREATE TABLE IF NOT EXISTS layouts (
+    path   TEXT PRIMARY KEY,
+    etag   TEXT NOT NULL,
+    layout TEXT NOT NULL
+) WITHOUT ROWID;
 """
 # Before the index, checksums lived in "objects"; they carry over (collections appear with the first pass).
 _MIGRATIONS = (

@@ -1,6 +1,7 @@
 """Data access through one ticket in the embedded backend (one gateway request = one session = one use)."""
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -17,7 +18,7 @@ from ...errors import (
     TicketWriteFilesExceeded,
 )
 from ...model import Ticket
-from ..base import DataSession, ObjectInfo, ObjectMetadata
+from ..base import DataSession, ObjectInfo, ObjectLayout, ObjectMetadata
 from . import index
 from .catalog import Catalog, from_micros, to_micros
 from .storage import Touched, ZoneStorage
@@ -71,8 +72,9 @@ class EmbeddedSession(DataSession):
         with self._catalog.read() as conn:
             row = index.lookup(conn, [path]).get(path)
             metadata = self._catalog.object_metadata(conn, path)
-        return ObjectInfo(path, False, st.st_size, modified, index.etag_of(row, st.st_size, st.st_mtime_ns),
-                          metadata)
+            etag = index.etag_of(row, st.st_size, st.st_mtime_ns)
+            layout = _layout(conn, path, etag)
+        return ObjectInfo(path, False, st.st_size, modified, etag, metadata, layout)
 
     def list(self, collection: str, *, recursive: bool, start_after: str | None = None) -> Iterator[ObjectInfo]:
         collection = self._inside(collection, "list")
@@ -149,6 +151,21 @@ class EmbeddedSession(DataSession):
         with self._storage.open_read(source) as stream:
             return self.write(path, stream, size=info.size, metadata=kept)
 
+    def set_layout(self, path: str, layout: ObjectLayout) -> bool:
+        path = self._inside(path, "write")
+        with self._catalog.write() as conn:
+            row = index.lookup(conn, [path]).get(path)
+            st = self._storage.lstat(path)
+            if (row is None or st is None or row.md5 not in (layout.md5, layout.etag) or row.size != layout.size
+                    or (st.st_size, st.st_mtime_ns) != (row.size, row.mtime_ns)):
+                return False  # another write (or a hand) changed the object since
+            # The index's ETag becomes the one S3 answered, so stat and listings agree; a change on disk makes
+            # the index rehash the file, and the layout stops applying.
+            index.record_object(conn, path, row.size, row.mtime_ns, layout.etag)
+            conn.execute("INSERT OR REPLACE INTO layouts (path, etag, layout) VALUES (?, ?, ?)",
+                         (path, layout.etag, json.dumps(layout.to_dict(), sort_keys=True)))
+        return True
+
     @staticmethod
     def _check_write_files(ticket: Ticket) -> None:
         if ticket.write_file_limit and ticket.write_file_count >= ticket.write_file_limit:
@@ -159,6 +176,7 @@ class EmbeddedSession(DataSession):
         with self._catalog.write() as conn:
             touched = self._storage.remove(path)
             index.forget(conn, path)
+            conn.execute("DELETE FROM layouts WHERE path = ?", (path,))
             index.record_collections(conn, [touched])
             self._catalog.put_metadata(conn, path, None)
             self._prune(conn, paths.parent(path))
@@ -198,3 +216,14 @@ class EmbeddedSession(DataSession):
         with self._catalog.write() as conn:
             self._forget_collection(conn, path, self._storage.remove_collection(path))
             self._prune(conn, paths.parent(path))
+
+
+def _layout(conn: sqlite3.Connection, path: str, etag: str) -> ObjectLayout | None:
+    """The layout kept for ``path`` if it describes the content the index knows (same ETag)."""
+    found = conn.execute("SELECT layout FROM layouts WHERE path = ? AND etag = ?", (path, etag)).fetchone()
+    if found is None:
+        return None
+    try:
+        return ObjectLayout.from_dict(json.loads(found[0]))
+    except (ValueError, TypeError, KeyError):
+        return None
