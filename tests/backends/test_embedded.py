@@ -6,6 +6,8 @@ import io
 import multiprocessing
 import os
 import stat
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -582,6 +584,18 @@ class TestEmbeddedOnly(_Helpers, EmbeddedFixtures):
             results.join_thread()
         assert [w.exitcode for w in workers] == [0, 0, 0]
         assert won == 60 and backend.find_ticket(ticket.id).uses_count == 60
+
+    def test_a_process_leaving_normally_writes_its_tallied_uses(self, backend, data_dir, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1)
+        code = (
+            "import sys\nfrom datetime import UTC, datetime\n"
+            "from ticketbooth.backends.embedded import EmbeddedBackend\n"
+            "b = EmbeddedBackend(sys.argv[1])\nt = b.find_ticket(int(sys.argv[2]))\n"
+            "for _ in range(7):\n    b.open_session(t, 'alice', client_host=None, now=datetime.now(UTC)).close()\n"
+            "# no close(): the interpreter's exit writes the counts\n"
+        )
+        subprocess.run([sys.executable, "-c", code, data_dir, str(ticket.id)], check=True, timeout=120)
+        assert backend.find_ticket(ticket.id).uses_count == 7
 
     def test_list_tickets_of_admin_across_owners(self, backend, clock, alice, bob, admin, ds1, make_path):
         ids = [self.create(backend, clock, alice, ds1).id, self.create(backend, clock, bob, make_path("bob", "x")).id]

@@ -10,8 +10,10 @@ reports; another process sees them at the next commit. A crash loses at most ``i
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
+import weakref
 from datetime import datetime
 
 from .catalog import Catalog, to_micros
@@ -48,6 +50,9 @@ class UsageTally:
             if self._thread is None and not self._stopped:
                 self._thread = threading.Thread(target=self._loop, name="ticketbooth-usage", daemon=True)
                 self._thread.start()
+                # A worker leaving normally (gunicorn --max-requests, a graceful stop) writes its last counts;
+                # weakly, so the hook keeps no closed backend alive.
+                atexit.register(_flush_at_exit, weakref.ref(self))
 
     def pending_uses(self, ticket_id: int) -> int:
         with self._lock:
@@ -102,3 +107,12 @@ class UsageTally:
                 self.flush()
             except Exception as err:  # noqa: BLE001 - the thread must survive a busy or failing catalogue
                 log.warning("could not write use counts (%s); retrying", type(err).__name__)
+
+
+def _flush_at_exit(ref: weakref.ref[UsageTally]) -> None:
+    tally = ref()
+    if tally is not None and not tally._stopped:
+        try:
+            tally.flush()
+        except Exception:  # noqa: BLE001 - the catalogue may be gone at exit; nothing to report to
+            pass
