@@ -585,6 +585,29 @@ class TestEmbeddedOnly(_Helpers, EmbeddedFixtures):
         assert [w.exitcode for w in workers] == [0, 0, 0]
         assert won == 60 and backend.find_ticket(ticket.id).uses_count == 60
 
+    def test_checksums_of_the_old_objects_table_carry_over_into_the_index(self, backend, data_dir, clock, alice, ds1):
+        import sqlite3
+
+        path = ds1 + "/data/measurements.csv"
+        st = os.stat(_disk(backend, path))
+        backend.close()
+        with sqlite3.connect(os.path.join(data_dir, "catalog.sqlite3")) as conn:
+            conn.execute("DELETE FROM tree")
+            conn.execute("CREATE TABLE objects (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+                         " mtime_ns INTEGER NOT NULL, md5 TEXT NOT NULL) WITHOUT ROWID")
+            conn.execute("INSERT INTO objects VALUES (?, ?, ?, ?)", (path, st.st_size, st.st_mtime_ns, "0" * 32))
+        conn.close()
+        again = EmbeddedBackend(data_dir)
+        try:
+            ticket = self.create(again, clock, alice, ds1)
+            with again.open_session(ticket, "alice", client_host=None, now=clock()) as s:
+                assert s.stat(path).etag == "0" * 32  # the stored checksum, not a provisional ETag
+                assert {i.path for i in s.list(ds1, recursive=True)} >= {path}  # from the disk until a pass
+            with again._catalog.read() as conn:
+                assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'objects'").fetchone() is None
+        finally:
+            again.close()
+
     def test_a_process_leaving_normally_writes_its_tallied_uses(self, backend, data_dir, clock, alice, ds1):
         ticket = self.create(backend, clock, alice, ds1)
         code = (
