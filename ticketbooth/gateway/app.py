@@ -51,7 +51,7 @@ from ..s3.operations import OPERATIONS
 from ..s3.routing import decode_component
 from ..settings import Settings
 from ..sigv4 import with_content_checks
-from . import metadata, s3xml
+from . import metadata, objectchecksums, s3xml
 from .conditions import evaluate, http_date
 from .disposition import content_disposition, inline_type
 from .linkpage import LinkEntry, listing_page, message_page
@@ -210,6 +210,20 @@ def _object_headers(info: ObjectInfo, key: str) -> dict[str, str]:
     if info.modified_at is not None:
         headers["Last-Modified"] = http_date(info.modified_at)
     return headers
+
+
+def _checksum_headers(layout: ObjectLayout, part_number: str | None, byte_range: object) -> dict[str, str]:
+    """The stored checksum for a GET/HEAD with ``x-amz-checksum-mode: ENABLED``: the object's for the whole
+    object, a part's for ``?partNumber`` of a multipart object, none for a byte range (as S3)."""
+    if part_number is not None and layout.parts:
+        index = int(part_number) - 1
+        if index < len(layout.part_checksums):
+            return objectchecksums.response_headers(layout.checksum_algorithm, layout.part_checksums[index],
+                                                    layout.checksum_type)
+        return {}
+    if byte_range is not None and part_number is None:
+        return {}
+    return objectchecksums.response_headers(layout.checksum_algorithm, layout.checksum, layout.checksum_type)
 
 
 class _Request:
@@ -487,6 +501,8 @@ class GatewayApp:
                 headers["x-amz-mp-parts-count"] = str(parts_count)
         else:
             byte_range = parse_range(req.headers.get("range"), info.size)
+        if req.headers.get("x-amz-checksum-mode", "").strip().upper() == "ENABLED" and info.layout is not None:
+            headers.update(_checksum_headers(info.layout, params.get("partNumber"), byte_range))
         for name, header in _RESPONSE_OVERRIDES.items():
             if name in params:
                 headers[header] = _header_value(name, params[name])
@@ -561,10 +577,20 @@ class GatewayApp:
             return self._put_folder(d, req, size)
         self._conditional_write(d, req)
         md5 = hashlib.md5(usedforsecurity=False)
-        body = _Hashing(with_content_checks(d.auth.body, list(req.headers.items())), md5)
+        verified = with_content_checks(d.auth.body, list(req.headers.items()))
+        algorithm = objectchecksums.requested(req.headers)
+        checked = objectchecksums.Checksumming(verified, algorithm) if algorithm else None
+        body = _Hashing(checked or verified, md5)
         info = d.session.write(d.path, body, size=size, metadata=stored)  # type: ignore[arg-type]
         response = Response(b"", status=200)
-        response.headers["ETag"] = f'"{info.etag or md5.hexdigest()}"'
+        etag = info.etag or md5.hexdigest()
+        response.headers["ETag"] = f'"{etag}"'
+        if checked is not None:
+            # Keep the checksum with the object (HEAD/GET with x-amz-checksum-mode: ENABLED) and echo it.
+            value = checked.value()
+            d.session.set_layout(d.path, ObjectLayout(md5.hexdigest(), info.size, etag, checksum_algorithm=algorithm,
+                                                      checksum=value, checksum_type="FULL_OBJECT"))
+            response.headers.update(objectchecksums.response_headers(algorithm, value, "FULL_OBJECT"))
         return response
 
     @staticmethod
@@ -661,9 +687,13 @@ class GatewayApp:
         self._conditional_write(d, req)
         ticket = d.session.ticket  # as the session judged it now, not as the key cache remembers it
         files_left = ticket.write_file_limit - ticket.write_file_count if ticket.write_file_limit else None
+        checksum = objectchecksums.upload_checksum(req.headers)
         upload = self.multipart.create(d.ticket.id, d.route.key or "", d.holder, self.clock(),
-                                       write_files_left=files_left, metadata=stored)
-        return self._xml(s3xml.initiate_multipart(d.bucket, upload.key, upload.upload_id))
+                                       write_files_left=files_left, metadata=stored, checksum=checksum)
+        response = self._xml(s3xml.initiate_multipart(d.bucket, upload.key, upload.upload_id))
+        if checksum is not None:
+            response.headers["x-amz-checksum-algorithm"], response.headers["x-amz-checksum-type"] = checksum
+        return response
 
     @staticmethod
     def _part_number(d: Decision) -> int:
@@ -701,9 +731,14 @@ class GatewayApp:
         if declared is None:
             raise S3Error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
         body = with_content_checks(d.auth.body, list(req.headers.items()))
-        part = self.multipart.put_part(upload, number, body, declared=declared, budget=self._part_budget(d))
+        algorithm = objectchecksums.requested(req.headers) or (upload.checksum[0] if upload.checksum else None)
+        checked = objectchecksums.Checksumming(body, algorithm) if algorithm else None
+        part = self.multipart.put_part(upload, number, checked or body, declared=declared,  # type: ignore[arg-type]
+                                       budget=self._part_budget(d))
         response = Response(b"", status=200)
         response.headers["ETag"] = f'"{part.etag}"'
+        if checked is not None:  # echoed so that the client can name it in CompleteMultipartUpload
+            response.headers.update(objectchecksums.response_headers(algorithm, checked.value(), None))
         return response
 
     def _op_CompleteMultipartUpload(self, d: Decision, req: _Request) -> Response:
@@ -711,17 +746,37 @@ class GatewayApp:
         body = _read_small(with_content_checks(d.auth.body, list(req.headers.items())), s3xml.MAX_REQUEST_XML)
         requested = s3xml.parse_complete(body)
         stream, size, etag = self.multipart.assemble(upload, requested)
+        named, part_values = s3xml.complete_checksums(body)
+        algorithm, kind = upload.checksum or ((named, "COMPOSITE") if named else (None, None))
+        if named is not None and named != algorithm:
+            raise S3Error("InvalidRequest", 400, f"The upload was created with the {algorithm or 'no'} checksum "
+                          f"algorithm; the completion names {named} checksums.")
+        checker = None
+        if algorithm is not None:
+            checker = objectchecksums.PartChecker(stream, stream.sizes, [n for n, _ in requested], algorithm,
+                                                  part_values)
         md5 = hashlib.md5(usedforsecurity=False)
         with stream:
-            d.session.write(d.path, _Hashing(stream, md5), size=size, metadata=upload.metadata)  # type: ignore[arg-type]
-        # Keep the multipart ETag and the part boundaries: HEAD/GET/List answer that ETag, ?partNumber=N a part.
-        d.session.set_layout(d.path, ObjectLayout(md5.hexdigest(), size, etag, parts=stream.sizes))
+            d.session.write(d.path, _Hashing(checker or stream, md5), size=size,  # type: ignore[arg-type]
+                            metadata=upload.metadata)
+        # Keep the multipart ETag, the part boundaries and the checksum: HEAD/GET/List answer that ETag,
+        # ?partNumber=N a part, x-amz-checksum-mode: ENABLED the checksum.
+        checksum = None
+        if checker is not None and algorithm is not None and kind is not None:
+            value = (checker.whole() if kind == "FULL_OBJECT"
+                     else objectchecksums.composite(algorithm, checker.part_digests))
+            checksum = (algorithm, value, kind)
+        d.session.set_layout(d.path, ObjectLayout(
+            md5.hexdigest(), size, etag, parts=stream.sizes,
+            checksum_algorithm=checksum and checksum[0], checksum=checksum and checksum[1],
+            checksum_type=checksum and checksum[2],
+            part_checksums=tuple(objectchecksums.encode(x) for x in checker.part_digests) if checker else ()))
         self.multipart.remove(upload)
         after = self.backend.find_ticket(d.ticket.id)
         if after is None or not upload_can_complete(after, self.clock()):
             self.multipart.remove_ticket(d.ticket.id)  # the ticket's write limits are used up: abort the rest
         location = f"{self.settings.s3.endpoint_url.rstrip('/')}/{d.bucket}/{quote(upload.key)}"
-        return self._xml(s3xml.complete_multipart(location, d.bucket, upload.key, etag))
+        return self._xml(s3xml.complete_multipart(location, d.bucket, upload.key, etag, checksum))
 
     def _op_AbortMultipartUpload(self, d: Decision, req: _Request) -> Response:
         self.multipart.remove(self._upload(d))

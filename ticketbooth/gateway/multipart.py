@@ -79,6 +79,8 @@ class Upload:
     directory: str
     #: What CreateMultipartUpload asked to store with the object (CompleteMultipartUpload stores it).
     metadata: ObjectMetadata | None = None
+    #: The (algorithm, type) of the checksum CreateMultipartUpload asked for, if any.
+    checksum: tuple[str, str] | None = None
 
 
 def upload_can_complete(ticket: Ticket, now: datetime) -> bool:
@@ -165,7 +167,7 @@ class MultipartStore:
     # -- uploads ---------------------------------------------------------------------------------------
 
     def create(self, ticket_id: int, key: str, holder: str, now: datetime, *, write_files_left: int | None = None,
-               metadata: ObjectMetadata | None = None) -> Upload:
+               metadata: ObjectMetadata | None = None, checksum: tuple[str, str] | None = None) -> Upload:
         """Start an upload; ``write_files_left`` (``None``: no write-file limit) bounds the uploads in progress;
         ``metadata`` is kept with it for the completed object.
 
@@ -187,10 +189,12 @@ class MultipartStore:
             meta: dict[str, object] = {"key": key, "holder": holder, "initiated": now.astimezone(UTC).isoformat()}
             if metadata:
                 meta["metadata"] = metadata.to_dict()
+            if checksum:
+                meta["checksum"] = list(checksum)
             write_private(os.path.join(temp, "upload.json"), json.dumps(meta).encode("utf-8"))
             directory = os.path.join(ticket_dir, upload_id)
             os.rename(temp, directory)
-        return Upload(ticket_id, upload_id, key, holder, now, directory, metadata)
+        return Upload(ticket_id, upload_id, key, holder, now, directory, metadata, checksum)
 
     def get(self, ticket_id: int, key: str, upload_id: str, holder: str) -> Upload:
         """The upload ``upload_id`` of ``key`` started by ``holder`` through ticket ``ticket_id``.
@@ -211,9 +215,11 @@ class MultipartStore:
             with open(os.path.join(directory, "upload.json"), encoding="utf-8") as handle:
                 meta = json.load(handle)
             stored = meta.get("metadata")
+            checksum = meta.get("checksum")
             return Upload(ticket_id, upload_id, meta["key"], meta["holder"],
                           datetime.fromisoformat(meta["initiated"]), directory,
-                          None if stored is None else ObjectMetadata.from_dict(stored))
+                          None if stored is None else ObjectMetadata.from_dict(stored),
+                          None if checksum is None else (str(checksum[0]), str(checksum[1])))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

@@ -159,9 +159,14 @@ def initiate_multipart(bucket: str, key: str, upload_id: str) -> bytes:
                     [element("Bucket", bucket), element("Key", key), element("UploadId", upload_id)])
 
 
-def complete_multipart(location: str, bucket: str, key: str, etag: str) -> bytes:
-    return document("CompleteMultipartUploadResult", [element("Location", location), element("Bucket", bucket),
-                                                      element("Key", key), element("ETag", f'"{etag}"')])
+def complete_multipart(location: str, bucket: str, key: str, etag: str,
+                       checksum: tuple[str, str, str] | None = None) -> bytes:
+    """``checksum``: (algorithm, value, type) of the object's checksum, when it has one."""
+    body = [element("Location", location), element("Bucket", bucket), element("Key", key),
+            element("ETag", f'"{etag}"')]
+    if checksum is not None:
+        body += [element("Checksum" + checksum[0], checksum[1]), element("ChecksumType", checksum[2])]
+    return document("CompleteMultipartUploadResult", body)
 
 
 def copy_result(root: str, etag: str, modified_at: datetime | None) -> bytes:
@@ -245,6 +250,26 @@ def parse_delete(body: bytes, *, max_keys: int = 1000) -> tuple[bool, list[str]]
     if not keys or len(keys) > max_keys:
         raise _malformed()
     return quiet, keys
+
+
+def complete_checksums(body: bytes) -> tuple[str | None, list[str | None]]:
+    """The part checksums a (valid, see :func:`parse_complete`) CompleteMultipartUpload body names:
+    ``(algorithm or None, [base64 value or None per part, in order])``; ``MalformedXML`` for two algorithms."""
+    root = _parse(body)
+    algorithm: str | None = None
+    values: list[str | None] = []
+    for part in root.findall("Part"):
+        value = None
+        for child in part:
+            if child.tag.startswith("Checksum") and child.tag[8:] in _CHECKSUM_NAMES:
+                if algorithm not in (None, child.tag[8:].upper()):
+                    raise _malformed()
+                algorithm, value = child.tag[8:].upper(), (child.text or "").strip()
+        values.append(value)
+    return algorithm, values
+
+
+_CHECKSUM_NAMES = frozenset({"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"})
 
 
 def parse_complete(body: bytes, *, max_parts: int = 10000) -> list[tuple[int, str]]:
