@@ -93,6 +93,9 @@ class IrodsSettings:
     # TicketBooth's own IPv4 addresses as iRODS sees them: added to every host-restricted ticket, because iRODS
     # checks its host list against whoever connects (the service), while the gateway checks the real client.
     service_hosts: tuple[str, ...] = ()
+    # Where TicketBooth keeps its own use/write counters and their locks (owned by the service account);
+    # empty: /<zone>/home/<service user>/.ticketbooth.
+    state_collection: str = ""
 
 
 @dataclass(frozen=True)

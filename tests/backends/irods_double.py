@@ -6,12 +6,20 @@ for ``irods.session.iRODSSession``. The *real* ``irods.ticket.Ticket`` class tal
 through the real ``irods.exception.get_exception_by_code`` (so -893000..-897000 surface as a bare ``KeyError``).
 Queries use the real ``irods.models`` columns and ``irods.column`` criteria, evaluated here.
 
-Behaviour follows /work/shared/irods-facts.md (iRODS 5.0.2 + python-irodsclient 3.3.0):
-proxied sessions act as ``client_user``; only the owner issues tickets on a path (-818000; missing path -814000);
-a new ticket has ``write_file_limit`` 10; a ticket's use is counted once per connection on which it is supplied
-and then used; restrictions give -893000/-894000/-895000, expiry -891000, exhausted uses -892000; a refused
-write-file attempt is still counted (-896000); deleting someone else's ticket gives -890000 unless a rodsadmin
-passes ``ADMIN_KW``; queries by a non-proxied rodsadmin see every ticket, proxied ones only the user's own.
+Behaviour follows what was observed on iRODS 5.0.2 + python-irodsclient 3.3.0 (docs/irods.md, pinned against the
+real server by tests/backends/test_irods_observed.py): proxied sessions act as ``client_user``; only the owner
+issues tickets on a path (-818000; missing path -814000); a new ticket has ``write_file_limit`` 10; the byte-limit
+keyword is ``write-bytes`` (``write-byte`` is -816000); a ticket is checked (target, expiry, allow-lists, uses) and
+its uses counted only when a data object is opened or a collection created through it, never for a stat or a
+query, and counted only while its limit is above 0 (an open +1 use; a new object +2 uses and +2 write files, a
+replace +1 and +1, once per connection); restrictions give -893000/-894000/-895000, expiry -891000, exhausted uses
+-892000, exhausted write files -896000 (checked before counting); through a ticket a collection or object can be
+created only directly inside the ticket's collection (-818000 deeper), and it belongs to the writer; deleting
+someone else's ticket gives -890000 unless a rodsadmin passes ``ADMIN_KW``; queries by a non-proxied rodsadmin
+see every ticket, proxied ones only the user's own; a TicketQuery filter on a data object's collection without a
+condition on its name is -806000; ``Query.all()`` returns at most 500 rows (``get_results()`` pages through all);
+creating an existing collection without ``recurse`` is -809000; a checksum is stored only when the writer asks
+(``VERIFY_CHKSUM_KW`` with the MD5).
 Metadata (AVUs) goes through the real ``MetadataManager`` as ``MOD_AVU_METADATA_AN`` requests: only the owner
 changes an object's AVUs, or a rodsadmin with ``ADMIN_KW`` (as ``imeta -M``); AVUs survive an overwrite of the
 object's content. A ticket's allowed hosts are compared with the address of the connecting client, which for
@@ -47,8 +55,13 @@ from irods.ticket import Ticket as IrodsTicket
 
 CAT_SQL_ERR = -806000
 CAT_NO_ROWS_FOUND = -808000
+CATALOG_ALREADY_HAS_ITEM_BY_THAT_NAME = -809000
+USER_CHKSUM_MISMATCH = -314000
+#: python-irodsclient's IRODS_QUERY_LIMIT: the rows one GenQuery (Query.all()) returns at most.
+QUERY_ROW_LIMIT = 500
 CAT_UNKNOWN_COLLECTION = -814000
 CAT_INVALID_ARGUMENT = -816000
+CAT_COLLECTION_NOT_EMPTY = -821000
 CAT_UNKNOWN_FILE = -817000
 CAT_NO_ACCESS_PERMISSION = -818000
 CAT_COLLECTION_NOT_EMPTY = -821000
@@ -106,6 +119,7 @@ class Obj:
     data: bytes
     modified: datetime
     avus: dict[str, str] = field(default_factory=dict)  # attribute -> value (one value per attribute here)
+    checksum: str | None = None  # only when the writer asked for one
 
 
 @dataclass(frozen=True)
@@ -165,9 +179,10 @@ class FakeZone:
             sub = "/" + "/".join(parts[:i])
             self.collections.setdefault(sub, Obj(next(self._ids), owner, b"", self.clock()))
 
-    def put(self, path: str, data: bytes, owner: str) -> None:
+    def put(self, path: str, data: bytes, owner: str, *, checksum: bool = True) -> None:
+        """Store ``path`` as ``owner``; with ``checksum`` its MD5 is registered (as the real fixture does)."""
         self.make_collection(path.rpartition("/")[0], owner)
-        self.objects[path] = Obj(next(self._ids), owner, data, self.clock())
+        self.objects[path] = Obj(next(self._ids), owner, data, self.clock(), checksum=_md5(data) if checksum else None)
 
     def avus(self, path: str) -> dict[str, str]:
         """The AVUs on the collection or data object at ``path`` (for assertions)."""
@@ -263,8 +278,8 @@ class FakeZone:
         if command != "mod":
             raise IrodsError(CAT_INVALID_ARGUMENT)
         what = rest[0]
-        if what in ("uses", "write-file", "write-byte"):
-            attr = {"uses": "uses_limit", "write-file": "write_file_limit", "write-byte": "write_byte_limit"}[what]
+        if what in ("uses", "write-file", "write-bytes"):
+            attr = {"uses": "uses_limit", "write-file": "write_file_limit", "write-bytes": "write_byte_limit"}[what]
             setattr(row, attr, int(rest[1]))
         elif what == "expire":
             seconds = int(rest[1])
@@ -285,10 +300,17 @@ class FakeZone:
             raise IrodsError(CAT_INVALID_ARGUMENT)
         row.modified = now
 
-    def use_ticket(self, conn: FakeConnection, path: str, *, write: bool = False) -> Row:
-        """The server's ticket check for an operation on ``path`` over ``conn`` (counts a use once per conn)."""
+    def ticket_covers(self, conn: FakeConnection, path: str) -> bool:
+        """What a stat or query sees through the ticket: its target and below, whatever its state (observed)."""
         row = self.by_string(conn.ticket)
-        if row is None or not (path == row.path or path.startswith(row.path.rstrip("/") + "/")):
+        return row is not None and (path == row.path or path.startswith(row.path.rstrip("/") + "/"))
+
+    def use_ticket(self, conn: FakeConnection, path: str, *, write: bool = False, uses: int = 1,
+                   files: int = 0) -> Row:
+        """The server's ticket check for opening ``path`` (or creating it) over ``conn``; counts ``uses`` uses and
+        ``files`` write files, each only while its limit is above 0."""
+        row = self.by_string(conn.ticket)
+        if row is None or not self.ticket_covers(conn, path):
             raise IrodsError(CAT_TICKET_INVALID)
         if write and row.type != "write":
             raise IrodsError(CAT_NO_ACCESS_PERMISSION)
@@ -301,12 +323,26 @@ class FakeZone:
                 raise IrodsError(CAT_TICKET_GROUP_EXCLUDED if row.groups and not row.users else CAT_TICKET_USER_EXCLUDED)
         if row.hosts and self.gateway_address not in row.hosts:
             raise IrodsError(CAT_TICKET_HOST_EXCLUDED)
-        if not conn.counted:
-            if row.uses_limit and row.uses_count >= row.uses_limit:
+        if row.uses_limit and uses:
+            if row.uses_count >= row.uses_limit:
                 raise IrodsError(CAT_TICKET_USES_EXCEEDED)
-            row.uses_count += 1
-            conn.counted = True
+            row.uses_count += uses
+        if row.write_file_limit and files:
+            if row.write_file_count >= row.write_file_limit:
+                raise IrodsError(CAT_TICKET_WRITE_USES_EXCEEDED)
+            row.write_file_count += files
         return row
+
+    def may_create_in(self, conn: FakeConnection, parent: str) -> bool:
+        """Whether ``conn`` may create something in the collection ``parent``."""
+        session = conn.session
+        if conn.ticket:
+            row = self.by_string(conn.ticket)
+            # Through a ticket: only directly inside the ticket's own collection (observed).
+            return row is not None and row.object_type == "collection" and parent == row.path
+        entry = self.collections.get(parent)
+        admin = self.users.get(session.user) == "rodsadmin" and not session.proxied
+        return entry is not None and (admin or entry.owner == session.client_user)
 
 
 class FakeConnection:
@@ -318,7 +354,7 @@ class FakeConnection:
         self.session = session
         self.number = next(self._numbers)
         self.ticket = ""
-        self.counted = False
+        self.written: set[str] = set()  # objects written over this connection (a replace counts once)
         self._pending: IrodsError | None = None
 
     def send(self, message: Any) -> None:
@@ -499,10 +535,12 @@ class FakeQuery:
         return self._clone()
 
     def all(self) -> list[dict[Any, Any]]:
-        return self.session.run(self._execute)
+        """One GenQuery: at most QUERY_ROW_LIMIT rows, like python-irodsclient's Query.all()."""
+        return self.session.run(self._execute)[:QUERY_ROW_LIMIT]
 
     def get_results(self) -> Any:
-        yield from self.all()
+        """Every row, continued page by page."""
+        yield from self.session.run(self._execute)
 
     __iter__ = get_results
 
@@ -552,6 +590,10 @@ class FakeQuery:
         if T.DataObject in models and not any(c.query_key is T.Ticket.object_type and c.value == "data"
                                               for c in self.criteria):
             raise get_exception_by_code(CAT_SQL_ERR, "double: data-object columns on collection tickets")
+        keys = {c.query_key for c in self.criteria}
+        if T.DataObject.coll in keys and T.DataObject.name not in keys:
+            # iRODS 5.0.2: "missing FROM-clause entry for table r_data_main" (observed).
+            raise get_exception_by_code(CAT_SQL_ERR, "double: data-object collection without a name condition")
         rows: list[dict[Any, Any]] = []
         for t in zone.tickets.values():
             if not admin_view and t.owner != session.client_user:
@@ -619,29 +661,25 @@ class FakeQuery:
         rows: list[dict[Any, Any]] = []
 
         def visible(path: str) -> bool:
-            if conn.ticket:
-                try:
-                    zone.use_ticket(conn, path)
-                except IrodsError as err:
-                    if err.code == CAT_TICKET_INVALID:
-                        return False
-                    raise get_exception_by_code(err.code, "double") from None
+            if conn.ticket and zone.ticket_covers(conn, path):
                 return True
-            return not self.session.proxied or zone.owner_of(path) == self.session.client_user
+            # A proxied session's queries see what the proxy (a rodsadmin) sees (observed).
+            return self.session.user == zone.admin or zone.owner_of(path) == self.session.client_user
 
         if DataObject in models:
             for path, obj in zone.objects.items():
                 coll, _, name = path.rpartition("/")
                 if visible(path):
                     rows.append({DataObject.name: name, DataObject.size: len(obj.data), DataObject.id: obj.id,
-                                 DataObject.modify_time: obj.modified, DataObject.checksum: _md5(obj.data),
+                                 DataObject.modify_time: obj.modified, DataObject.checksum: obj.checksum,
                                  DataObject.collection_id: zone.collections[coll].id,
                                  Collection.name: coll, Collection.id: zone.collections[coll].id})
         else:
             for path, coll in zone.collections.items():
                 if visible(path):
                     rows.append({Collection.name: path, Collection.parent_name: path.rpartition("/")[0] or "/",
-                                 Collection.modify_time: coll.modified, Collection.id: coll.id})
+                                 Collection.modify_time: coll.modified, Collection.create_time: coll.modified,
+                                 Collection.id: coll.id})
         return rows
 
 
@@ -658,7 +696,7 @@ class _Info:
         self.name = path.rpartition("/")[2]
         self.size = len(obj.data)
         self.modify_time = obj.modified
-        self.checksum = _md5(obj.data)
+        self.checksum = obj.checksum
         self.id = obj.id
 
 
@@ -672,13 +710,8 @@ class FakeCollections:
         def op(conn: FakeConnection) -> _Info:
             if path not in zone.collections:
                 raise CollectionDoesNotExist()
-            if conn.ticket:
-                try:
-                    zone.use_ticket(conn, path)
-                except IrodsError as err:
-                    if err.code == CAT_TICKET_INVALID:
-                        raise CollectionDoesNotExist() from None
-                    raise
+            if conn.ticket and not zone.ticket_covers(conn, path):
+                raise CollectionDoesNotExist()
             return _Info(path, zone.collections[path])
 
         return self.session.run(op)
@@ -687,8 +720,22 @@ class FakeCollections:
         zone = self.session.zone
 
         def op(conn: FakeConnection) -> None:
-            owner = zone.use_ticket(conn, path, write=True).owner if conn.ticket else self.session.client_user
-            zone.make_collection(path, owner)
+            if path in zone.collections:
+                if not recurse:
+                    raise IrodsError(CATALOG_ALREADY_HAS_ITEM_BY_THAT_NAME)
+                return
+            parent = path.rpartition("/")[0]
+            missing = []
+            while parent not in zone.collections:
+                if not recurse:
+                    raise IrodsError(CAT_UNKNOWN_COLLECTION)
+                missing.append(parent)
+                parent = parent.rpartition("/")[0]
+            if not zone.may_create_in(conn, parent) or (missing and conn.ticket):
+                raise IrodsError(CAT_NO_ACCESS_PERMISSION)
+            if conn.ticket:
+                zone.use_ticket(conn, path, write=True, uses=1, files=1)
+            zone.make_collection(path, self.session.client_user)
 
         self.session.run(op)
         return self.get(path)
@@ -698,10 +745,16 @@ class FakeCollections:
         zone = self.session.zone
 
         def op(conn: FakeConnection) -> None:
-            if conn.ticket:
-                zone.use_ticket(conn, path, write=True)
-            if path not in zone.collections:
+            entry = zone.collections.get(path)
+            if entry is None:
                 raise IrodsError(CAT_UNKNOWN_COLLECTION)
+            session = conn.session
+            if conn.ticket:
+                zone.use_ticket(conn, path, write=True, uses=0)
+            else:
+                admin = zone.users.get(session.user) == "rodsadmin" and not session.proxied
+                if not (admin or entry.owner == session.client_user):
+                    raise IrodsError(CAT_NO_ACCESS_PERMISSION)
             inside = [p for p in (*zone.collections, *zone.objects) if p.startswith(path + "/")]
             if inside and not recurse:
                 raise IrodsError(CAT_COLLECTION_NOT_EMPTY)
@@ -747,13 +800,8 @@ class FakeDataObjects:
         def op(conn: FakeConnection) -> _Info:
             if path not in zone.objects:
                 raise DataObjectDoesNotExist()
-            if conn.ticket:
-                try:
-                    zone.use_ticket(conn, path)
-                except IrodsError as err:
-                    if err.code == CAT_TICKET_INVALID:
-                        raise DataObjectDoesNotExist() from None
-                    raise
+            if conn.ticket and not zone.ticket_covers(conn, path):
+                raise DataObjectDoesNotExist()
             return _Info(path, zone.objects[path])
 
         return self.session.run(op)
@@ -767,26 +815,40 @@ class FakeDataObjects:
                 if path not in zone.objects:
                     raise IrodsError(CAT_UNKNOWN_FILE)
                 if conn.ticket:
-                    zone.use_ticket(conn, path)
+                    zone.use_ticket(conn, path, uses=1)
                 return _ReadHandle(zone.objects[path].data, conn)
-            row = zone.use_ticket(conn, path, write=True) if conn.ticket else None
-            if row is not None:
-                if row.write_byte_limit and row.write_byte_count > row.write_byte_limit:
-                    raise IrodsError(CAT_TICKET_WRITE_BYTES_EXCEEDED)
-                row.write_file_count += 1  # counted even when refused (irods-facts.md)
-                if row.write_file_limit and row.write_file_count > row.write_file_limit:
-                    raise IrodsError(CAT_TICKET_WRITE_USES_EXCEEDED)
-            owner = row.owner if row is not None else self.session.client_user
-            if path.rpartition("/")[0] not in zone.collections:
+            parent = path.rpartition("/")[0]
+            if parent not in zone.collections:
                 raise IrodsError(CAT_UNKNOWN_COLLECTION)
             old = zone.objects.get(path)
+            row = None
+            if conn.ticket:
+                if old is None and not zone.may_create_in(conn, parent):
+                    raise IrodsError(CAT_NO_ACCESS_PERMISSION)
+                again = path in conn.written
+                row = zone.use_ticket(conn, path, write=True, uses=0 if again else 1 if old else 2,
+                                      files=0 if again else 1 if old else 2)
+                if row.write_byte_limit and row.write_byte_count > row.write_byte_limit:
+                    raise IrodsError(CAT_TICKET_WRITE_BYTES_EXCEEDED)
+                conn.written.add(path)
+            elif old is None and not zone.may_create_in(conn, parent):
+                raise IrodsError(CAT_NO_ACCESS_PERMISSION)
+            elif old is not None and old.owner != self.session.client_user and self.session.proxied:
+                raise IrodsError(CAT_NO_ACCESS_PERMISSION)
+            owner = old.owner if old is not None else self.session.client_user
             zone.objects[path] = Obj(old.id if old else next(zone._ids), owner, b"", zone.clock(),
                                      dict(old.avus) if old else {})
+            expected = options.get(kw.VERIFY_CHKSUM_KW)
 
             def finish(data: bytes) -> None:
+                checksum = None
+                if expected is not None:
+                    if expected != _md5(data):
+                        raise get_exception_by_code(USER_CHKSUM_MISMATCH, "double")
+                    checksum = expected
                 if path in zone.objects:
                     current = zone.objects[path]
-                    zone.objects[path] = Obj(current.id, owner, data, zone.clock(), current.avus)
+                    zone.objects[path] = Obj(current.id, owner, data, zone.clock(), current.avus, checksum)
                 if row is not None:
                     row.write_byte_count += len(data)
 
@@ -829,10 +891,12 @@ class FakeDataObjects:
         zone = self.session.zone
 
         def op(conn: FakeConnection) -> None:
-            if conn.ticket:
-                zone.use_ticket(conn, path, write=True)
             if path not in zone.objects:
                 raise IrodsError(CAT_UNKNOWN_FILE)
+            if conn.ticket:
+                zone.use_ticket(conn, path, write=True, uses=0)  # a delete through a ticket counted nothing
+            elif self.session.proxied and zone.objects[path].owner != self.session.client_user:
+                raise IrodsError(CAT_NO_ACCESS_PERMISSION)
             del zone.objects[path]
 
         self.session.run(op)

@@ -6,6 +6,7 @@ default 127.0.0.1). See docs/irods.md. Every test starts with no tickets owned b
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from datetime import UTC, datetime
@@ -78,15 +79,19 @@ class RealIrodsFixtures(IrodsCapabilities):
             _delete_test_tickets(session)
 
     @pytest.fixture
-    def backend(self, admin_session, clock):
+    def backend(self, admin_session, clock, run_root):
         from ticketbooth.backends.irods import IrodsBackend
 
+        # A state collection (TicketBooth's counters and their locks) of this test's own, removed afterwards.
+        state = f"/{_ENV['ZONE']}/home/{_ENV['USER']}/{run_root}-state"
         settings = Settings(backend="irods", irods=IrodsSettings(
             host=_ENV["HOST"], port=int(_ENV["PORT"]), zone=_ENV["ZONE"], user=_ENV["USER"],
-            password=_ENV["PASSWORD"]))
+            password=_ENV["PASSWORD"], state_collection=state))
         backend = IrodsBackend.from_settings(settings, clock=clock, service_hosts=_SERVICE_HOSTS)
         yield backend
         backend.close()
+        if admin_session.collections.exists(state):
+            admin_session.collections.remove(state, recurse=True, force=True)
 
     @pytest.fixture
     def run_root(self):
@@ -98,6 +103,7 @@ class RealIrodsFixtures(IrodsCapabilities):
 
     @pytest.fixture
     def make_path(self, admin_session, run_root):
+        from irods.keywords import VERIFY_CHKSUM_KW
         from irods.session import iRODSSession
 
         def make(owner, relative, content=None):
@@ -108,7 +114,10 @@ class RealIrodsFixtures(IrodsCapabilities):
                               password=_ENV["PASSWORD"], zone=_ENV["ZONE"], client_user=owner) as session:
                 session.collections.create(target, recurse=True)
                 if content is not None:
-                    with session.data_objects.open(path, "w") as handle:
+                    # Registered with its MD5, as TicketBooth writes objects (iRODS keeps no checksum unless
+                    # asked; an object without one has no ETag: see test_irods_observed.py).
+                    with session.data_objects.open(path, "w", **{VERIFY_CHKSUM_KW: hashlib.md5(content).hexdigest()}
+                                                   ) as handle:
                         handle.write(content)
             return path
 

@@ -13,12 +13,14 @@ from ticketbooth.backends.irods import IrodsBackend
 from ticketbooth.backends.irods import errors as irods_errors
 from ticketbooth.backends.irods.catalog import BATCH, decode_cursor, encode_cursor
 from ticketbooth.backends.irods.connection import session_kwargs
+from ticketbooth.backends.irods.counters import Counters, decode
 from ticketbooth.model import Actor, TicketChanges, TicketQuery
 from ticketbooth.settings import IrodsSettings, Settings
 
 from .irods_double import FakeZone
 
 NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+STATE = "/tempZone/home/rods/.ticketbooth"
 ANON = policy.AnonymousPolicy(allow_write=True)
 ALICE, BOB, CAROL, ADMIN = Actor("alice"), Actor("bob"), Actor("carol"), Actor("rods", is_admin=True)
 
@@ -71,16 +73,22 @@ def create(backend, actor=ALICE, path="/tempZone/home/alice/ds1", **request):
 # -- create ---------------------------------------------------------------------------------------------------
 
 
+def ticket_calls(zone):
+    return [c for c in zone.calls if not c.command.startswith("avu:")]
+
+
+def counters_of(zone, ticket_id):
+    return decode(zone.avus(STATE)[f"ticketbooth.counters.{ticket_id}"])
+
+
 def test_create_issues_as_the_caller_then_modifies_in_order(backend, zone):
     ticket = create(backend, access="write", uses_limit=3, write_byte_limit=100, expires_in=60,
                     users=["bob"], groups=["lab"], hosts=["192.0.2.7"])
-    calls = [(c.client_user, c.command, c.args[1:], c.options) for c in zone.calls]
+    calls = [(c.client_user, c.command, c.args[1:], c.options) for c in ticket_calls(zone)]
     expiry = str(int((NOW + timedelta(seconds=60)).timestamp()))
     assert calls == [
         ("alice", "create", ("write", "/tempZone/home/alice/ds1"), {}),
-        ("alice", "mod", ("uses", "3"), {}),
-        ("alice", "mod", ("write-file", "0"), {}),
-        ("alice", "mod", ("write-byte", "100"), {}),
+        ("alice", "mod", ("write-file", "0"), {}),  # iRODS's default of 10 would be enforced by its own count
         ("alice", "mod", ("expire", expiry), {}),
         ("alice", "mod", ("add", "user", "bob"), {}),
         ("alice", "mod", ("add", "group", "lab"), {}),
@@ -89,7 +97,12 @@ def test_create_issues_as_the_caller_then_modifies_in_order(backend, zone):
     ]
     assert all(c.user == "rods" for c in zone.calls)  # proxied: authenticated as the service account
     row = zone.tickets[ticket.id]
-    assert (row.owner, row.write_file_limit, row.uses_limit) == ("alice", 0, 3)
+    assert (row.owner, row.write_file_limit, row.uses_limit, row.write_byte_limit) == ("alice", 0, 0, 0)
+    # The limits live in TicketBooth's counters, written by the service account on its state collection.
+    assert counters_of(zone, ticket.id) == Counters(uses_limit=3, write_byte_limit=100)
+    (avu,) = [c for c in zone.calls if c.command.startswith("avu:")]
+    assert (avu.user, avu.client_user, avu.command, avu.args[:2]) == ("rods", "rods", "avu:set", ("-C", STATE))
+    assert (ticket.uses_limit, ticket.write_file_limit, ticket.write_byte_limit) == (3, 0, 100)
     assert (ticket.owner, ticket.users, ticket.groups, ticket.hosts) == ("alice", ("bob",), ("lab",), ("192.0.2.7",))
     assert zone.tickets[ticket.id].hosts == ["192.0.2.7", zone.gateway_address]
     assert ticket.expires_at == NOW.replace(microsecond=0) + timedelta(seconds=60)
@@ -107,15 +120,19 @@ def test_anonymous_ticket_has_no_user_restriction(backend, zone):
     assert ticket.anonymous and not [c for c in zone.calls if c.args[1:2] == ("add",)]
 
 
-@pytest.mark.parametrize("failing", ["uses", "write-file", "expire", "add"])
+@pytest.mark.parametrize("failing", ["write-file", "expire", "add", "counters"])
 def test_a_failing_step_deletes_the_ticket_with_the_admin_keyword(backend, zone, failing):
-    zone.fail(lambda c: c.command == "mod" and c.args[1] == failing, -827000 if failing == "add" else -818000)
+    if failing == "counters":
+        zone.fail(lambda c: c.command == "avu:set" and c.args[1] == STATE, -818000)
+    else:
+        zone.fail(lambda c: c.command == "mod" and c.args[1] == failing, -827000 if failing == "add" else -818000)
     with pytest.raises(errors.TicketBoothError) as caught:
-        create(backend, users=["bob"], expires_in=60)
+        create(backend, users=["bob"], expires_in=60, uses_limit=4)
     assert caught.value.details["irods_code"] in (-827000, -818000)
     assert zone.tickets == {}
-    last = zone.calls[-1]
+    last = ticket_calls(zone)[-1]
     assert (last.user, last.client_user, last.command, last.options) == ("rods", "rods", "delete", {kw.ADMIN_KW: ""})
+    assert not [a for a in zone.avus(STATE) if a.startswith("ticketbooth.counters.")]
 
 
 def test_create_refusals_are_mapped(backend, zone):
@@ -160,7 +177,7 @@ def label_of(zone, ticket):
 def test_label_is_an_avu_on_the_target_set_by_the_owner(backend, zone):
     ticket = create(backend, label="for bob")
     assert ticket.label == "for bob" and label_of(zone, ticket) == "for bob"
-    (call,) = [c for c in zone.calls if c.command.startswith("avu:")]
+    (call,) = [c for c in zone.calls if c.command.startswith("avu:") and c.args[1] != STATE]
     assert (call.user, call.client_user, call.command, call.args) == (
         "rods", "alice", "avu:set", ("-C", ticket.path, f"ticketbooth.label.{ticket.id}", "for bob"))
     obj = create(backend, path="/tempZone/home/alice/ds1/a.txt", label="one file")
@@ -176,7 +193,7 @@ def test_label_is_an_avu_on_the_target_set_by_the_owner(backend, zone):
 def test_admin_relabels_with_the_admin_keyword(backend, zone):
     ticket = create(backend, label="old")
     assert backend.modify_ticket(ADMIN, ticket.id, TicketChanges(label="new"), now=NOW).label == "new"
-    last = [c for c in zone.calls if c.command.startswith("avu:")][-1]
+    last = [c for c in zone.calls if c.command.startswith("avu:") and c.args[1] != STATE][-1]
     assert (last.user, last.client_user, last.options) == ("rods", "rods", {kw.ADMIN_KW: ""})
     backend.delete_ticket(ADMIN, ticket.id)
     assert zone.avus(ticket.path) == {}
@@ -210,43 +227,54 @@ def test_modify_as_owner_applies_a_diff(backend, zone):
     ticket = create(backend, users=["bob"])
     zone.calls.clear()
     changes = policy.apply_changes(ticket, now=NOW, anonymous_policy=ANON, uses_limit=7, users=["carol"])
-    updated = backend.modify_ticket(ALICE, ticket.id, changes, now=NOW)
-    assert [(c.client_user, c.args[1:], c.options) for c in zone.calls] == [
-        ("alice", ("uses", "7"), {}), ("alice", ("add", "user", "carol"), {}), ("alice", ("remove", "user", "bob"), {}),
+    updated = backend.modify_ticket(ALICE, ticket.id, changes, now=NOW + timedelta(seconds=30))
+    assert [(c.client_user, c.args[1:], c.options) for c in ticket_calls(zone)] == [
+        ("alice", ("add", "user", "carol"), {}), ("alice", ("remove", "user", "bob"), {}),
     ]
     assert (updated.uses_limit, updated.users) == (7, ("carol",))
+    assert counters_of(zone, ticket.id).uses_limit == 7 and zone.tickets[ticket.id].uses_limit == 0
+    assert updated.modified_at == NOW + timedelta(seconds=30)  # the change time, also for a limit-only change
 
 
 def test_modify_undoes_applied_steps_when_one_fails(backend, zone):
     ticket = create(backend, users=["bob"])
     zone.fail(lambda c: c.args[1:] == ("add", "user", "nobody"), -827000)
-    changes = policy.apply_changes(ticket, now=NOW, anonymous_policy=ANON, uses_limit=7, users=["bob", "nobody"])
+    changes = policy.apply_changes(ticket, now=NOW, anonymous_policy=ANON, uses_limit=7, users=["carol", "nobody"])
     with pytest.raises(errors.InvalidRequest):
         backend.modify_ticket(ALICE, ticket.id, changes, now=NOW)
     assert backend.find_ticket(ticket.id) == ticket
-    assert zone.calls[-1].args[1:] == ("uses", "0")
+    assert zone.calls[-1].args[1:] == ("remove", "user", "carol")
+    # A failing counter update undoes the ticket steps and the limits stay.
+    zone.fail(lambda c: c.command == "avu:set" and c.args[1] == STATE, -818000)
+    with pytest.raises(errors.PermissionDenied):
+        backend.modify_ticket(ALICE, ticket.id, policy.apply_changes(
+            ticket, now=NOW, anonymous_policy=ANON, uses_limit=7, users=["carol"]), now=NOW)
+    assert backend.find_ticket(ticket.id) == ticket and zone.tickets[ticket.id].users == ["bob"]
 
 
 def test_admin_modifies_and_deletes_with_the_admin_keyword(backend, zone):
     ticket = create(backend)
     zone.calls.clear()
-    changes = policy.apply_changes(ticket, now=NOW, anonymous_policy=ANON, uses_limit=2)
+    changes = policy.apply_changes(ticket, now=NOW, anonymous_policy=ANON, uses_limit=2, users=["bob"])
     backend.modify_ticket(ADMIN, ticket.id, changes, now=NOW)
+    assert counters_of(zone, ticket.id).uses_limit == 2
     backend.delete_ticket(ADMIN, ticket.id)
-    assert [(c.client_user, c.command, c.options) for c in zone.calls] == [
-        ("rods", "mod", {kw.ADMIN_KW: ""}), ("rods", "delete", {kw.ADMIN_KW: ""}),
+    assert [(c.client_user, c.command, c.options) for c in ticket_calls(zone)] == [
+        ("rods", "mod", {kw.ADMIN_KW: ""}), ("rods", "mod", {kw.ADMIN_KW: ""}), ("rods", "delete", {kw.ADMIN_KW: ""}),
     ]
     assert backend.find_ticket(ticket.id) is None
+    assert f"ticketbooth.counters.{ticket.id}" not in zone.avus(STATE)  # tidied up after the delete
 
 
 def test_non_owners_see_ticket_not_found(backend, zone):
     ticket = create(backend)
+    before = list(zone.calls)
     for call in (lambda: backend.delete_ticket(BOB, ticket.id),
                  lambda: backend.modify_ticket(BOB, ticket.id, policy.apply_changes(
                      ticket, now=NOW, anonymous_policy=ANON, uses_limit=1), now=NOW)):
         with pytest.raises(errors.TicketNotFound):
             call()
-    assert [c.command for c in zone.calls] == ["create", "mod", "mod", "mod"]
+    assert zone.calls == before and backend.find_ticket(ticket.id) == ticket
 
 
 def test_server_side_refusal_of_a_foreign_delete_is_ticket_not_found():
@@ -332,12 +360,13 @@ def test_one_fresh_session_per_use_with_ticket_and_proxy(backend, zone):
     assert len(made) == 1
     assert made[0].kwargs["client_user"] == "alice" and made[0].ticket__ == ticket.string
     assert made[0].cleaned_up and len(made[0].pool.all) == 1
-    assert zone.tickets[ticket.id].uses_count == 1
+    # TicketBooth counts the use; iRODS counts nothing (the ticket carries no uses limit there).
+    assert backend.find_ticket(ticket.id).uses_count == 1 and zone.tickets[ticket.id].uses_count == 0
     assert made[0].data_objects.open_calls[0][2] == {"allow_redirect": False}
     backend.open_session(ticket, "alice", client_host=None, now=NOW).close()
     with pytest.raises(errors.TicketExhausted):
         backend.open_session(ticket, "alice", client_host=None, now=NOW)
-    assert zone.tickets[ticket.id].uses_count == 2
+    assert backend.find_ticket(ticket.id).uses_count == 2
 
 
 def test_anonymous_session_logs_in_as_the_anonymous_user(backend, zone):
@@ -367,8 +396,10 @@ def test_user_excluded_from_the_server_is_mapped(backend, zone):
     ticket = create(backend, users=["bob"])
     zone.tickets[ticket.id].users = ["carol"]  # changed out of band after TicketBooth read the ticket
     backend.find_ticket = lambda ticket_id: ticket  # the catalog read raced with that change
-    with pytest.raises(errors.TicketUserExcluded) as caught:
-        backend.open_session(ticket, "bob", client_host=None, now=NOW)
+    with backend.open_session(ticket, "bob", client_host=None, now=NOW) as s:
+        s.stat("/tempZone/home/alice/ds1/a.txt")  # iRODS checks a ticket only when an object is opened
+        with pytest.raises(errors.TicketUserExcluded) as caught:
+            s.open_read("/tempZone/home/alice/ds1/a.txt")
     assert caught.value.details["irods_code"] == -893000
 
 

@@ -29,9 +29,9 @@ def test_requests_within_the_window_share_one_connection_and_one_irods_use(backe
     before = len(zone.sessions)
     for seconds in (0, 30, 60, 90):
         use(backend, ticket, NOW + timedelta(seconds=seconds))
-    assert len(zone.sessions) - before == 1 and zone.tickets[ticket.id].uses_count == 1
+    assert len(zone.sessions) - before == 1 and backend.find_ticket(ticket.id).uses_count == 1
     use(backend, ticket, NOW + timedelta(seconds=200))  # a gap longer than the window: a new connection
-    assert len(zone.sessions) - before == 2 and zone.tickets[ticket.id].uses_count == 2
+    assert len(zone.sessions) - before == 2 and backend.find_ticket(ticket.id).uses_count == 2
     assert zone.sessions[before].cleaned_up  # the first connection was closed when its window passed
 
 
@@ -41,7 +41,7 @@ def test_the_last_use_goes_on_within_its_window_and_then_the_limit_holds(backend
     use(backend, ticket, NOW + timedelta(seconds=10))  # continues: iRODS sees the same connection
     with pytest.raises(errors.TicketExhausted):
         use(backend, ticket, NOW + timedelta(seconds=100))
-    assert zone.tickets[ticket.id].uses_count == 1
+    assert backend.find_ticket(ticket.id).uses_count == 1
 
 
 def test_holders_do_not_share_connections(backend, zone):
@@ -66,7 +66,7 @@ def test_zero_window_keeps_a_fresh_connection_per_request(backend, zone):
     before = len(zone.sessions)
     for _ in range(3):
         use(backend, ticket, NOW, window=0)
-    assert len(zone.sessions) - before == 3 and zone.tickets[ticket.id].uses_count == 3
+    assert len(zone.sessions) - before == 3 and backend.find_ticket(ticket.id).uses_count == 3
     assert all(s.cleaned_up for s in zone.sessions[before:])
 
 

@@ -39,16 +39,18 @@ from ...settings import Settings
 from ..base import DataSession, TicketBackend
 from .catalog import Catalog, quote_safe
 from .connection import Connector
+from .counters import Counters, CounterStore, admit_use
 from .data import IrodsDataSession
 from .errors import CAT_TICKET_INVALID, irods_code, translate
 from .labels import remove_label, set_label
 from .warm import LentSession, WarmSessions
 
-__all__ = ["IrodsBackend", "change_steps", "creation_steps"]
+__all__ = ["IrodsBackend", "LIMIT_FIELDS", "change_steps", "creation_steps", "limit_changes"]
 
 log = logging.getLogger(__name__)
 
 Step = tuple[str, ...]
+LIMIT_FIELDS = ("uses_limit", "write_file_limit", "write_byte_limit")
 
 
 def _epoch(when: datetime | None) -> str:
@@ -59,11 +61,11 @@ def _epoch(when: datetime | None) -> str:
 def creation_steps(spec: TicketSpec, service_hosts: Sequence[str] = ()) -> list[Step]:
     """The ``Ticket.modify`` argument tuples that configure a freshly issued ticket, in order (pure).
 
+    The count limits are not among them: TicketBooth keeps them itself (see ``counters``), and the iRODS ticket
+    gets ``write-file 0`` (iRODS gives every new ticket a limit of 10, which it would enforce by its own count).
     A host-restricted ticket also lists ``service_hosts`` (TicketBooth's own addresses, which iRODS sees).
     """
-    steps: list[Step] = [("uses", str(spec.uses_limit)), ("write-file", str(spec.write_file_limit))]
-    if spec.write_byte_limit:
-        steps.append(("write-byte", str(spec.write_byte_limit)))
+    steps: list[Step] = [("write-file", "0")]
     if spec.expires_at is not None:
         steps.append(("expire", _epoch(spec.expires_at)))
     steps += [("add", "user", u) for u in spec.users]
@@ -79,16 +81,12 @@ def _with_service_hosts(hosts: Sequence[str], service_hosts: Sequence[str]) -> l
 def change_steps(ticket: Ticket, changes: TicketChanges, service_hosts: Sequence[str] = ()) -> list[tuple[Step, Step]]:
     """(do, undo) ``Ticket.modify`` argument pairs that turn ``ticket`` into ``ticket + changes`` (pure).
 
-    ``ticket.hosts`` is the list as shown (without ``service_hosts``); iRODS holds them too while any host is
-    listed, so they come and go with the first and the last host.
+    Limit changes are not among them (see :func:`limit_changes`). ``ticket.hosts`` is the list as shown (without
+    ``service_hosts``); iRODS holds them too while any host is listed, so they come and go with the first and the
+    last host.
     """
     steps: list[tuple[Step, Step]] = []
     removals: list[tuple[Step, Step]] = []
-    for field_name, keyword in (("uses_limit", "uses"), ("write_file_limit", "write-file"),
-                                ("write_byte_limit", "write-byte")):
-        value = getattr(changes, field_name)
-        if value is not UNSET and value != getattr(ticket, field_name):
-            steps.append(((keyword, str(value)), (keyword, str(getattr(ticket, field_name)))))
     if changes.expires_at is not UNSET and changes.expires_at != ticket.expires_at:
         steps.append((("expire", _epoch(changes.expires_at)), ("expire", _epoch(ticket.expires_at))))  # type: ignore[arg-type]
     for field_name, kind in (("users", "user"), ("groups", "group"), ("hosts", "host")):
@@ -107,6 +105,16 @@ def change_steps(ticket: Ticket, changes: TicketChanges, service_hosts: Sequence
     # Every addition before any removal: replacing users by groups never leaves the ticket, even for one
     # step, with empty allow-lists (which iRODS reads as "anyone").
     return steps + removals
+
+
+def limit_changes(ticket: Ticket, changes: TicketChanges) -> dict[str, int]:
+    """The count limits ``changes`` sets to a new value (pure); TicketBooth's counters hold them."""
+    found: dict[str, int] = {}
+    for name in LIMIT_FIELDS:
+        value = getattr(changes, name)
+        if value is not UNSET and value != getattr(ticket, name):
+            found[name] = int(value)  # type: ignore[arg-type]
+    return found
 
 
 def _check_hosts(hosts: object, service_hosts: Sequence[str]) -> None:
@@ -142,13 +150,16 @@ class IrodsBackend(TicketBackend):
     """A :class:`TicketBackend` on a real iRODS zone (see the module docstring)."""
 
     def __init__(self, connector: Connector, zone: str, *, clock: Callable[[], datetime] | None = None,
-                 service_hosts: Sequence[str] = ()) -> None:
+                 service_hosts: Sequence[str] = (), state_collection: str = "") -> None:
         self.zone = zone
         self.service_hosts = tuple(service_hosts)
         self._connector = connector
         # At most half the connection slots wait parked for a use window's next request.
         self._warm = WarmSessions(max_idle=connector.settings.pool_size // 2)
-        self._catalog = Catalog(connector.service, zone, self.service_hosts)
+        state = state_collection or f"/{zone}/home/{connector.service_user()}/.ticketbooth"
+        self._counters = CounterStore(connector.service, quote_safe(state, "state_collection"),
+                                      lock_timeout=connector.settings.connection_timeout)
+        self._catalog = Catalog(connector.service, zone, self.service_hosts, counters=self._counters)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._modify_lock = threading.Lock()  # see modify_ticket
 
@@ -169,7 +180,7 @@ class IrodsBackend(TicketBackend):
         if service_hosts is None:
             service_hosts = settings.irods.service_hosts
         return cls(Connector(settings.irods, session_factory), settings.irods.zone, clock=clock,
-                   service_hosts=service_hosts)
+                   service_hosts=service_hosts, state_collection=settings.irods.state_collection)
 
     # -- plumbing ---------------------------------------------------------------------------------------------
 
@@ -198,6 +209,7 @@ class IrodsBackend(TicketBackend):
         _check_hosts(spec.hosts, self.service_hosts)
         quote_safe(spec.path)
         issued: str | None = None
+        created: Ticket | None = None
         labelled: Ticket | None = None
         try:
             with self._connector.as_user(actor.name) as session:
@@ -209,10 +221,12 @@ class IrodsBackend(TicketBackend):
                         api.modify(*step)
                     except Exception as err:  # noqa: BLE001 - mapped, naming the refused entry
                         raise _step_error(err, step) from err
+                created = self._catalog.by_string(issued)
+                if created is None:
+                    raise TicketNotFound("the new ticket is not in the catalog")
+                limits = Counters.of(spec)
+                self._counters.update(created.id, lambda _: limits, initial=limits)
                 if spec.label is not None:
-                    created = self._catalog.by_string(issued)
-                    if created is None:
-                        raise TicketNotFound("the new ticket is not in the catalog")
                     set_label(session, created.target_kind, created.path, created.id, spec.label)
                     labelled = created
             ticket = self._catalog.by_string(issued)
@@ -222,6 +236,8 @@ class IrodsBackend(TicketBackend):
         except BaseException as err:
             if issued is not None:
                 self._roll_back(issued)
+            if created is not None:
+                self._forget_counters(created.id)
             if labelled is not None:
                 self._drop_label(labelled, spec.label, actor.name, as_admin=False)
             if isinstance(err, TicketBoothError) or not isinstance(err, Exception):
@@ -234,6 +250,12 @@ class IrodsBackend(TicketBackend):
         except Exception as err:  # noqa: BLE001 - the original failure is what the caller must see
             # Never log the string; the catalog id is unknown here, the owner's listing will show the ticket.
             log.error("could not delete a half-configured iRODS ticket (%s); delete it by hand", type(err).__name__)
+
+    def _forget_counters(self, ticket_id: int) -> None:
+        try:
+            self._counters.forget(ticket_id)
+        except Exception as err:  # noqa: BLE001 - a leftover record names an id iRODS never reuses
+            log.warning("could not remove the counters of deleted ticket %s (%s)", ticket_id, type(err).__name__)
 
     def _drop_label(self, ticket: Ticket, label: str | None, user: str, *, as_admin: bool) -> None:
         """Best effort: a label AVU left behind is harmless (no ticket row, no label), but untidy."""
@@ -303,21 +325,24 @@ class IrodsBackend(TicketBackend):
             ticket, as_admin = self._managed(actor, ticket_id)
             policy.check_kind_kept(ticket, changes)
             steps = change_steps(ticket, changes, self.service_hosts)
+            limits = limit_changes(ticket, changes)
             relabel = changes.label is not UNSET and changes.label != ticket.label
-            if steps or relabel:
-                self._apply(ticket, steps, changes.label if relabel else UNSET, actor.name, as_admin)
+            if steps or limits or relabel:
+                self._apply(ticket, steps, limits, changes.label if relabel else UNSET, actor.name, as_admin, now)
         updated = self.find_ticket(ticket_id)
         if updated is None:
             raise TicketNotFound()
         return updated
 
-    def _apply(self, ticket: Ticket, steps: list[tuple[Step, Step]], label: object, user: str,
-               as_admin: bool) -> None:
-        """Run ``steps`` then the label change (``UNSET`` for none); on failure undo the steps already done."""
+    def _apply(self, ticket: Ticket, steps: list[tuple[Step, Step]], limits: dict[str, int], label: object,
+               user: str, as_admin: bool, now: datetime) -> None:
+        """Run ``steps``, then set ``limits`` and the change time ``now`` in the counters, then the label change
+        (``UNSET`` for none); on failure undo the steps already done."""
         from irods.keywords import ADMIN_KW
 
         options = {ADMIN_KW: ""} if as_admin else {}
         done: list[Step] = []
+        limits_set: list[bool] = []
 
         def run(session: Any) -> None:
             api = self._ticket_api(session, ticket.string)
@@ -328,9 +353,20 @@ class IrodsBackend(TicketBackend):
                     except Exception as err:  # noqa: BLE001 - mapped, naming the refused entry
                         raise _step_error(err, do) from err
                     done.append(undo)
+                stamp = int(now.timestamp())
+                self._counters.update(ticket.id, lambda c: c.replace(**limits, modified=stamp),
+                                      initial=Counters.of(ticket))
+                limits_set.append(True)
                 if label is not UNSET:
                     self._relabel(session, ticket, label, options)  # type: ignore[arg-type]
             except Exception as err:
+                if limits_set and limits:
+                    old = {name: getattr(ticket, name) for name in limits}
+                    try:
+                        self._counters.update(ticket.id, lambda c: c.replace(**old), initial=Counters.of(ticket))
+                    except Exception as undo_err:  # noqa: BLE001 - report the first failure
+                        log.error("could not undo a limit change on ticket %s (%s)", ticket.id,
+                                  type(undo_err).__name__)
                 for undo in reversed(done):
                     try:
                         api.modify(*undo, **options)
@@ -367,8 +403,9 @@ class IrodsBackend(TicketBackend):
             raise
         except Exception as err:  # noqa: BLE001 - mapped
             raise translate(err) from err
-        # The ticket row is gone, so the label is already invisible; removing the AVU only tidies up.
+        # The ticket row is gone, so its label and counters are already invisible; removing them only tidies up.
         self._drop_label(ticket, ticket.label, actor.name, as_admin=as_admin)
+        self._forget_counters(ticket.id)
 
     def user_groups(self, user: str) -> frozenset[str]:
         return self._catalog_call(lambda: self._catalog.user_groups(user))
@@ -392,8 +429,8 @@ class IrodsBackend(TicketBackend):
 
     def open_session(self, ticket: Ticket, holder: str, *, client_host: str | None, now: datetime,
                      window: float = 0.0) -> DataSession:
-        # iRODS counts the uses, one per connection with the ticket supplied: within ``window`` the pair's parked
-        # session (its connection) is taken back, so iRODS counts no new use (warm.py, docs/irods.md).
+        # TicketBooth counts the uses (counters.py). Within ``window`` the pair's parked session (its connection)
+        # is taken back and the request continues that use: nothing new is counted (warm.py, docs/irods.md).
         # Judge the ticket as the catalog holds it now, not as the caller last saw it (allow-lists may have
         # changed, and a resolver's cache may be seconds old).
         current = self.find_ticket(ticket.id)
@@ -416,9 +453,14 @@ class IrodsBackend(TicketBackend):
             lambda: self._connector.for_ticket(ticket.string, holder, anonymous=ticket.anonymous)
         )
         lent = LentSession(handle, self._warm, key, now) if window > 0 else None
-        session = IrodsDataSession(ticket, holder, lent or handle, self.find_ticket, self._connector.service)
+        session = IrodsDataSession(ticket, holder, lent or handle, self._counters,
+                                   owner_session=lambda: self._connector.proxied(ticket.owner),
+                                   service=self._connector.service)
         try:
             session.touch()
+            if warm is None:
+                # The use itself: counted by TicketBooth, atomically across instances (see counters.py).
+                session.counted(self._counters.update(ticket.id, admit_use, initial=Counters.of(ticket)))
         except BaseException as err:
             if lent is not None:
                 lent.discard()  # never park a session that just failed

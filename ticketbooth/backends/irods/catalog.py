@@ -12,6 +12,7 @@ trusted alone), status (uses_count >= uses_limit compares two columns) and wheth
 from __future__ import annotations
 
 import base64
+import dataclasses
 import heapq
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,6 +28,7 @@ from ... import errors as _errors
 from ... import paths, policy
 from ...errors import InvalidRequest
 from ...model import Access, TargetKind, Ticket, TicketQuery
+from .counters import COUNT_FIELDS, Counters, CounterStore
 from .labels import label_attribute, ticket_id_of
 
 __all__ = [
@@ -96,10 +98,15 @@ def ticket_from_row(
     groups: Sequence[str] = (),
     hosts: Sequence[str] = (),
     label: str | None = None,
+    counters: Counters | None = None,
 ) -> Ticket:
-    """Build a :class:`Ticket` from a ``TicketQuery.Ticket`` row plus what other queries found (pure)."""
+    """Build a :class:`Ticket` from a ``TicketQuery.Ticket`` row plus what other queries found (pure).
+
+    ``counters`` (TicketBooth's own record, see ``counters.py``) replace the row's limits and counts; a ticket
+    made outside TicketBooth has none and shows iRODS's.
+    """
     kind = TargetKind.COLLECTION if row[TQ.Ticket.object_type] == "collection" else TargetKind.DATA_OBJECT
-    return Ticket(
+    ticket = Ticket(
         id=int(row[TQ.Ticket.id]),
         string=row[TQ.Ticket.string],
         path=path,
@@ -120,6 +127,14 @@ def ticket_from_row(
         modified_at=row.get(TQ.Ticket.modify_time),
         label=label,
     )
+    if counters is None:
+        return ticket
+    changes: dict[str, Any] = {name: getattr(counters, name) for name in COUNT_FIELDS}
+    if counters.modified:
+        stamp = datetime.fromtimestamp(counters.modified, UTC)
+        if ticket.modified_at is None or stamp > ticket.modified_at:
+            changes["modified_at"] = stamp
+    return dataclasses.replace(ticket, **changes)
 
 
 @dataclass(frozen=True)
@@ -136,10 +151,12 @@ class Catalog:
     host-restricted ticket so that iRODS admits TicketBooth, and they are not part of the ticket as shown.
     """
 
-    def __init__(self, session_getter: Callable[[], Any], zone: str, service_hosts: Sequence[str] = ()) -> None:
+    def __init__(self, session_getter: Callable[[], Any], zone: str, service_hosts: Sequence[str] = (), *,
+                 counters: CounterStore | None = None) -> None:
         self._session = session_getter
         self.zone = zone
         self.service_hosts = frozenset(service_hosts)
+        self._counters = counters
 
     # -- single tickets ------------------------------------------------------------------------------------
 
@@ -155,7 +172,7 @@ class Catalog:
         return found if found is not None and found.string == ticket_string else None
 
     def _one(self, criterion: Any) -> Ticket | None:
-        rows = list(self._session().query(*_TICKET_COLUMNS, TQ.Owner.name).filter(criterion).limit(2).all())
+        rows = list(self._session().query(*_TICKET_COLUMNS, TQ.Owner.name).filter(criterion).get_results())
         if not rows:
             return None
         tickets = self._hydrate(rows)
@@ -200,8 +217,11 @@ class Catalog:
         for head in heads:
             # Superset filters ('like' wildcards); containment is re-checked on whole segments in Python.
             sources.append(_Source(tuple(head + [Like(TQ.Collection.name, root + "%")])))
+            # iRODS 5.0.2 answers CAT_SQL_ERR to a data-object collection filter without a condition on the
+            # data object's name; "like %" is that condition.
             sources.append(_Source(tuple(head + [TQ.Ticket.object_type == "data",
-                                                 Like(TQ.DataObject.coll, root + "%")])))
+                                                 Like(TQ.DataObject.coll, root + "%"),
+                                                 Like(TQ.DataObject.name, "%")])))
             sources.append(_Source(tuple(head + [TQ.Ticket.object_type == "data",
                                                  TQ.DataObject.coll == paths.parent(root),
                                                  TQ.DataObject.name == paths.basename(root)])))
@@ -218,7 +238,8 @@ class Catalog:
                 .order_by(TQ.Ticket.id)
                 .limit(BATCH)
             )
-            rows = list(q.all())
+            # Query.all() is one GenQuery of at most 500 rows (IRODS_QUERY_LIMIT); get_results() pages to the end.
+            rows = list(q.get_results())
             rows.sort(key=lambda r: int(r[TQ.Ticket.id]))
             yield from rows
             if len(rows) < BATCH:
@@ -270,13 +291,14 @@ class Catalog:
         data_ids = [int(r[TQ.Ticket.id]) for r in rows if r[TQ.Ticket.object_type] != "collection"]
         coll_ids = [i for i in ids if i not in set(data_ids)]
         for chunk in _chunks(coll_ids):
-            for r in self._session().query(TQ.Ticket.id, TQ.Collection.name).filter(In(TQ.Ticket.id, chunk)).all():
+            for r in self._session().query(TQ.Ticket.id, TQ.Collection.name).filter(
+                    In(TQ.Ticket.id, chunk)).get_results():
                 coll_paths[int(r[TQ.Ticket.id])] = r[TQ.Collection.name]
         for chunk in _chunks(data_ids):
             q = self._session().query(TQ.Ticket.id, TQ.DataObject.name, TQ.DataObject.coll).filter(
                 TQ.Ticket.object_type == "data", In(TQ.Ticket.id, chunk)
             )
-            for r in q.all():
+            for r in q.get_results():
                 data_paths[int(r[TQ.Ticket.id])] = paths.join(r[TQ.DataObject.coll], r[TQ.DataObject.name])
         users = self._allowed(TQ.AllowedUsers.ticket_id, TQ.AllowedUsers.user_name, ids)
         groups = self._allowed(TQ.AllowedGroups.ticket_id, TQ.AllowedGroups.group_name, ids)
@@ -284,6 +306,7 @@ class Catalog:
         labels = self._labels(coll_ids, CollectionMeta, (Collection.name,), lambda r: r[Collection.name])
         labels.update(self._labels(data_ids, DataObjectMeta, (Collection.name, DataObject.name),
                                    lambda r: paths.join(r[Collection.name], r[DataObject.name])))
+        counters = self._counters.read(ids) if self._counters is not None else {}
         tickets: list[Ticket] = []
         for row in rows:
             ident = int(row[TQ.Ticket.id])
@@ -297,6 +320,7 @@ class Catalog:
                 hosts=[h for h in hosts.get(ident, ()) if h not in self.service_hosts],
                 # Only an AVU on the ticket's own target is its label (see labels.py).
                 label=labels.get((ident, path)),
+                counters=counters.get(ident),
             ))
         return tickets
 
@@ -307,7 +331,7 @@ class Catalog:
         for chunk in _chunks(ids):
             q = self._session().query(*path_columns, meta.name, meta.value).filter(
                 In(meta.name, [label_attribute(i) for i in chunk]))
-            for r in q.all():
+            for r in q.get_results():
                 ident = ticket_id_of(r[meta.name])
                 if ident is not None:
                     found[(ident, path_of(r))] = r[meta.value]
@@ -316,7 +340,7 @@ class Catalog:
     def _allowed(self, id_column: Any, value_column: Any, ids: Iterable[int]) -> dict[int, list[str]]:
         found: dict[int, list[str]] = {}
         for chunk in _chunks(list(ids)):
-            for r in self._session().query(id_column, value_column).filter(In(id_column, chunk)).all():
+            for r in self._session().query(id_column, value_column).filter(In(id_column, chunk)).get_results():
                 found.setdefault(int(r[id_column]), []).append(r[value_column])
         return found
 

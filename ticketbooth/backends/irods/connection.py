@@ -30,6 +30,20 @@ from .errors import RETRY_AFTER_SECONDS, translate
 __all__ = ["Connector", "session_kwargs"]
 
 _VERIFY_MODES = ("none", "cert", "hostname")
+#: The keys of an irods_environment.json that decide TLS; an anonymous session (which cannot use the file: that
+#: would log in as the service account) takes them over, so the ticket string never travels in plaintext where
+#: the service session uses TLS.
+ENVIRONMENT_TLS_KEYS = (
+    "irods_client_server_negotiation",
+    "irods_client_server_policy",
+    "irods_ssl_verify_server",
+    "irods_ssl_ca_certificate_file",
+    "irods_ssl_ca_certificate_path",
+    "irods_encryption_algorithm",
+    "irods_encryption_key_size",
+    "irods_encryption_num_hash_rounds",
+    "irods_encryption_salt_size",
+)
 
 
 def _tls_kwargs(settings: IrodsSettings) -> dict[str, Any]:
@@ -71,8 +85,10 @@ def session_kwargs(
         env = environment or {}
         host = settings.host or env.get("irods_host", "")
         port = settings.port if settings.host else int(env.get("irods_port", settings.port))
-        return {"host": host, "port": port, "user": settings.anonymous_user, "password": "", "zone": settings.zone,
-                **_tls_kwargs(settings), **timeout}
+        zone = settings.zone or env.get("irods_zone_name", "")
+        tls = _tls_kwargs(settings) if settings.ssl else {k: env[k] for k in ENVIRONMENT_TLS_KEYS if k in env}
+        return {"host": host, "port": port, "user": settings.anonymous_user, "password": "", "zone": zone,
+                **tls, **timeout}
     if settings.environment_file:
         kwargs: dict[str, Any] = {"irods_env_file": settings.environment_file, **timeout}
     else:
@@ -147,6 +163,17 @@ class Connector:
                 yield session
             finally:
                 _cleanup(session)
+
+    def proxied(self, user: str) -> Any:
+        """A fresh session proxied as ``user`` that takes no pool slot (its caller already holds one).
+
+        The caller must clean it up (``session.cleanup()``).
+        """
+        return self._make(**session_kwargs(self.settings, client_user=user, environment=self._environment))
+
+    def service_user(self) -> str:
+        """The service account's name (from the settings or the environment file)."""
+        return self.settings.user or str(self._environment.get("irods_user_name", ""))
 
     def for_ticket(self, ticket_string: str, holder: str, *, anonymous: bool) -> TicketSession:
         """A fresh session using ``ticket_string``: as the anonymous user, or proxied as ``holder``.

@@ -1,16 +1,20 @@
 """Data through one iRODS ticket: the :class:`DataSession` the gateway uses for one request.
 
-The session owns one fresh iRODS session with the ticket supplied (see ``connection.Connector.for_ticket``).
-Operations run one after another on its single pooled connection, so iRODS counts one use for the whole
-session; a stream from :meth:`open_read` holds that connection until it is closed, and an operation started
-while it is open would make python-irodsclient open a second connection (a second iRODS use). Redirects to other
-servers are disabled for the same reason.
-
-Every path is checked on whole segments against the ticket's target before iRODS sees it.
+The session owns one fresh iRODS session with the ticket supplied (see ``connection.Connector.for_ticket``):
+stats, listings and reads go through it, so iRODS applies the ticket (target, expiry, allow-lists) to every
+open. Writes and deletes go through a second session proxied as the ticket's *owner*, made when first needed,
+because iRODS 5.0.2 lets a write ticket create objects and collections only directly inside the ticket's
+collection (``CAT_NO_ACCESS_PERMISSION`` deeper) and makes what it writes belong to the writer, whom the owner
+cannot read. TicketBooth has by then checked everything the ticket says (``open_session``), the path
+(whole segments, below the target) and the ticket's type; the write limits it enforces through its own counters.
+Redirects to other servers are disabled (one connection per session).
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
+import logging
 import re
 import shutil
 import tempfile
@@ -22,6 +26,7 @@ from irods.models import Collection, DataObject
 from ... import paths, policy
 from ...errors import (
     Conflict,
+    InvalidPath,
     PathNotFound,
     PermissionDenied,
     TicketBoothError,
@@ -33,6 +38,7 @@ from ..base import DataSession, ObjectInfo, ObjectLayout, ObjectMetadata
 from . import s3meta
 from .catalog import quote_safe
 from .connection import TicketSession
+from .counters import COUNT_FIELDS, Counters, CounterStore, refund_write, reserve_write
 from .errors import translate
 
 __all__ = ["CHUNK", "SPOOL_MEMORY", "IrodsDataSession"]
@@ -43,6 +49,8 @@ CHUNK = 1024 * 1024
 SPOOL_MEMORY = 8 * CHUNK
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 
+log = logging.getLogger(__name__)
+
 
 def _etag(checksum: object) -> str | None:
     """iRODS keeps 'sha2:<base64>' or a bare hex MD5; only the latter is an S3 ETag."""
@@ -50,17 +58,20 @@ def _etag(checksum: object) -> str | None:
 
 
 class IrodsDataSession(DataSession):
-    """One use of ``ticket`` (see the module docstring). ``lookup`` re-reads the ticket for write limits."""
+    """One use of ``ticket`` (see the module docstring).
 
-    def __init__(
-        self, ticket: Ticket, holder: str, handle: TicketSession, lookup: Callable[[int], Ticket | None],
-        service: Callable[[], Any] | None = None,
-    ) -> None:
+    ``counters`` holds the write limits; ``owner_session()`` makes the session proxied as the ticket's owner.
+    """
+
+    def __init__(self, ticket: Ticket, holder: str, handle: TicketSession, counters: CounterStore, *,
+                 owner_session: Callable[[], Any], service: Callable[[], Any] | None = None) -> None:
         self.ticket = ticket
         self.holder = holder
         self._handle = handle
         self._session = handle.session
-        self._lookup = lookup
+        self._counters = counters
+        self._owner_factory = owner_session
+        self._owner: Any = None
         # The admin session for S3 metadata (AVUs, see s3meta); paths are checked against the ticket first.
         self._service = service
 
@@ -83,10 +94,30 @@ class IrodsDataSession(DataSession):
             raise translate(err, context="use", path=path) from err
 
     def touch(self) -> None:
-        """Stat the target once: the request in which iRODS counts this session's use (or refuses it)."""
+        """Stat the target once through the ticket: a ticket or target gone since the catalog read shows here."""
         self.stat(self.ticket.path)
-        # Show the caller the ticket as this use left it (its use counted).
-        self.ticket = self._lookup(self.ticket.id) or self.ticket
+
+    def counted(self, counters: Counters) -> None:
+        """Show the caller the ticket as the latest counter change left it."""
+        self.ticket = dataclasses.replace(self.ticket, **{name: getattr(counters, name) for name in COUNT_FIELDS})
+
+    def _owner_session(self) -> Any:
+        if self._owner is None:
+            self._owner = self._call(self._owner_factory, self.ticket.path)
+        return self._owner
+
+    def _reserve(self, length: int) -> None:
+        """Reserve one write file and ``length`` bytes, atomically (or raise the write-limit error)."""
+        self.counted(self._counters.update(self.ticket.id, lambda c: reserve_write(c, length),
+                                           initial=Counters.of(self.ticket)))
+
+    def _refund(self, length: int) -> None:
+        try:
+            self.counted(self._counters.update(self.ticket.id, lambda c: refund_write(c, length),
+                                               initial=Counters.of(self.ticket)))
+        except Exception as err:  # noqa: BLE001 - the store's failure is what the caller must see
+            log.error("could not give back the write budget of a failed write on ticket %s (%s)",
+                      self.ticket.id, type(err).__name__)
 
     # -- DataSession ------------------------------------------------------------------------------------------
 
@@ -138,7 +169,11 @@ class IrodsDataSession(DataSession):
         entries: dict[bytes, ObjectInfo] = {}
         objects = self._session.query(DataObject.name, DataObject.size, DataObject.modify_time, DataObject.checksum)
         for row in self._call(lambda: list(objects.filter(Collection.name == collection).get_results()), collection):
-            path = paths.join(collection, row[DataObject.name])
+            try:
+                path = paths.join(collection, row[DataObject.name])
+            except InvalidPath as err:
+                _skipped(collection, err)
+                continue
             # One row per replica: the first one describes the object.
             entries.setdefault(paths.listing_key(path, False), ObjectInfo(
                 path=path, is_collection=False, size=int(row[DataObject.size] or 0),
@@ -148,6 +183,11 @@ class IrodsDataSession(DataSession):
         for row in self._call(lambda: list(subs.filter(Collection.parent_name == collection).get_results()), collection):
             name = row[Collection.name]
             if name == collection or not paths.is_within(collection, name):
+                continue
+            try:
+                paths.join(collection, paths.basename(name))
+            except InvalidPath as err:
+                _skipped(collection, err)
                 continue
             entries[paths.listing_key(name, True)] = ObjectInfo(path=name, is_collection=True,
                                                      modified_at=row.get(Collection.modify_time))
@@ -180,10 +220,12 @@ class IrodsDataSession(DataSession):
 
     def write(self, path: str, stream: BinaryIO, *, size: int | None = None,
               metadata: ObjectMetadata | None = None) -> ObjectInfo:
-        """Spool ``stream`` locally, then store it: iRODS sees nothing until the stream was read to its end.
+        """Spool ``stream`` locally, reserve the write budget, then store it as the ticket's owner.
 
-        iRODS counts a write file when a data object is opened for writing and truncates a replaced object at
-        once, so a stream that fails (or turns out too long for the write-byte limit) must fail before that.
+        iRODS truncates a replaced object when it is opened, so a stream that fails (or turns out too long for the
+        write-byte limit) must fail before that: it is read to its end into the spool first. The budget (one
+        write file, the spooled size) is then reserved atomically in TicketBooth's counters, so concurrent writes
+        can never exceed a limit together; a store that fails gives the reservation back.
         """
         path = self._check(path, "write")
         if self.ticket.target_kind is TargetKind.DATA_OBJECT and path != self.ticket.path:
@@ -191,22 +233,35 @@ class IrodsDataSession(DataSession):
         remaining = self._write_budget(size)
         self._check_no_conflict(path)
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
-            _spool(stream, spool, remaining, path)
+            length, md5 = _spool(stream, spool, remaining, path)
             spool.seek(0)
-            self._make_parents(path)
-            handle = self._call(lambda: self._session.data_objects.open(path, "w", allow_redirect=False), path)
+            self._reserve(length)
             try:
-                shutil.copyfileobj(spool, handle, CHUNK)
-                self._call(handle.close, path)
+                self._store(path, spool, md5)
             except BaseException:
-                # iRODS already truncated or created the object: a partial object is worse than none.
-                with contextlib.suppress(Exception):
-                    handle.close()
-                with contextlib.suppress(Exception):
-                    self._session.data_objects.unlink(path, force=True)
+                self._refund(length)
                 raise
         self._set_metadata(path, metadata)
         return self.stat(path)
+
+    def _store(self, path: str, spool: BinaryIO, md5: str) -> None:
+        from irods import keywords as kw
+
+        owner = self._owner_session()
+        self._make_parents(path)
+        # The MD5 is registered as the object's checksum (and verified by the server), so it is the S3 ETag later.
+        handle = self._call(lambda: owner.data_objects.open(path, "w", allow_redirect=False,
+                                                            **{kw.VERIFY_CHKSUM_KW: md5}), path)
+        try:
+            shutil.copyfileobj(spool, handle, CHUNK)
+            self._call(handle.close, path)
+        except BaseException:
+            # iRODS already truncated or created the object: a partial object is worse than none.
+            with contextlib.suppress(Exception):
+                handle.close()
+            with contextlib.suppress(Exception):
+                owner.data_objects.unlink(path, force=True)
+            raise
 
     def _set_metadata(self, path: str, metadata: ObjectMetadata | None) -> None:
         if self._service is not None:
@@ -230,7 +285,8 @@ class IrodsDataSession(DataSession):
         missing = self._missing_parents(path)
         if not missing:
             return
-        self._call(lambda: self._session.collections.create(missing[-1], recurse=True), missing[-1])
+        owner = self._owner_session()
+        self._call(lambda: owner.collections.create(missing[-1], recurse=True), missing[-1])
         if self._service is not None:
             for collection in missing:
                 self._call(lambda c=collection: s3meta.mark_implicit(self._service(), c), collection)  # type: ignore[misc]
@@ -250,10 +306,16 @@ class IrodsDataSession(DataSession):
             return self.stat(path)
         self._write_budget(info.size)
         self._check_no_conflict(path)
-        self._make_parents(path)
-        from irods.keywords import FORCE_FLAG_KW
+        self._reserve(info.size)
+        try:
+            self._make_parents(path)
+            from irods.keywords import FORCE_FLAG_KW
 
-        self._call(lambda: self._session.data_objects.copy(source, path, **{FORCE_FLAG_KW: ""}), path)
+            owner = self._owner_session()
+            self._call(lambda: owner.data_objects.copy(source, path, **{FORCE_FLAG_KW: ""}), path)
+        except BaseException:
+            self._refund(info.size)
+            raise
         self._set_metadata(path, kept)
         return self.stat(path)
 
@@ -276,8 +338,9 @@ class IrodsDataSession(DataSession):
                 ancestor = paths.parent(ancestor)
 
     def _write_budget(self, size: int | None) -> int | None:
-        """Refuse before anything is written when a write limit is already reached; the bytes still allowed."""
-        current = self._lookup(self.ticket.id) or self.ticket
+        """Refuse before spooling when a write limit is already reached; the bytes still allowed (a first check:
+        the reservation after spooling is the one that holds under concurrency)."""
+        current = self._counters.read([self.ticket.id]).get(self.ticket.id) or Counters.of(self.ticket)
         if current.write_file_limit and current.write_file_count >= current.write_file_limit:
             raise TicketWriteFilesExceeded()
         if not current.write_byte_limit:
@@ -291,7 +354,8 @@ class IrodsDataSession(DataSession):
         path = self._check(path, "delete")
         if self.stat(path).is_collection:
             raise PathNotFound("not a data object", details={"path": path})
-        self._call(lambda: self._session.data_objects.unlink(path, force=True), path)
+        owner = self._owner_session()
+        self._call(lambda: owner.data_objects.unlink(path, force=True), path)
         self._prune(paths.parent(path))
 
     def _prune(self, collection: str) -> None:
@@ -303,8 +367,8 @@ class IrodsDataSession(DataSession):
             if self._children(collection):
                 return
             try:
-                self._call(lambda c=collection: self._session.collections.remove(c, recurse=False, force=True),
-                           collection)
+                owner = self._owner_session()
+                self._call(lambda c=collection: owner.collections.remove(c, recurse=False, force=True), collection)
             except TicketBoothError:
                 return  # somebody put something there meanwhile, or iRODS refused: keep it
             collection = paths.parent(collection)
@@ -319,7 +383,8 @@ class IrodsDataSession(DataSession):
         self._check_no_conflict(path + "/x")
         missing = self._missing_parents(path + "/x")
         if missing:
-            self._call(lambda: self._session.collections.create(path, recurse=True), path)
+            owner = self._owner_session()
+            self._call(lambda: owner.collections.create(path, recurse=True), path)
         if self._service is not None:
             for collection in missing[:-1]:
                 self._call(lambda c=collection: s3meta.mark_implicit(self._service(), c), collection)  # type: ignore[misc]
@@ -335,22 +400,40 @@ class IrodsDataSession(DataSession):
             raise PathNotFound("not a collection", details={"path": path})
         if self._children(path):
             raise Conflict("the collection is not empty", details={"path": path})
-        self._call(lambda: self._session.collections.remove(path, recurse=False, force=True), path)
+        owner = self._owner_session()
+        self._call(lambda: owner.collections.remove(path, recurse=False, force=True), path)
         self._prune(paths.parent(path))
 
     def close(self) -> None:
-        self._handle.close()
+        owner, self._owner = self._owner, None
+        try:
+            if owner is not None:
+                with contextlib.suppress(Exception):
+                    owner.cleanup()
+        finally:
+            self._handle.close()
 
 
-def _spool(stream: BinaryIO, spool: BinaryIO, remaining: int | None, path: str) -> None:
-    """Copy ``stream`` into ``spool`` in CHUNK reads; stop at once when more than ``remaining`` bytes arrive."""
+def _skipped(collection: str, err: InvalidPath) -> None:
+    # iRODS allows names S3 keys cannot carry (control characters, over 1,024 bytes joined): such an entry is
+    # left out of the listing, as the embedded backend does, rather than failing the whole listing.
+    log.warning("listing %s: skipped an entry whose name is not a valid key (%s)", collection, err.message)
+
+
+def _spool(stream: BinaryIO, spool: BinaryIO, remaining: int | None, path: str) -> tuple[int, str]:
+    """Copy ``stream`` into ``spool`` in CHUNK reads; stop at once when more than ``remaining`` bytes arrive.
+
+    Returns the length and the hex MD5 of what was spooled.
+    """
     written = 0
+    md5 = hashlib.md5()  # noqa: S324 - the S3 ETag, not security
     while True:
         chunk = stream.read(CHUNK)
         if not chunk:
-            return
+            return written, md5.hexdigest()
         written += len(chunk)
         if remaining is not None and written > remaining:
             raise TicketWriteBytesExceeded(details={"path": path})
+        md5.update(chunk)
         spool.write(chunk)
 
