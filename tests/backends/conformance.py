@@ -19,9 +19,11 @@ Then: ``class TestMineCatalogue(TicketCatalogueTests, MineFixtures): pass`` and 
 """
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import io
 import string
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -363,6 +365,22 @@ class TicketUsageTests(_Helpers):
                 self.open(backend, clock, ticket, "alice")
         assert backend.find_ticket(ticket.id).uses_count == 3  # refused attempts are not counted
 
+    def test_concurrent_sessions_never_exceed_the_uses_limit(self, backend, clock, alice, ds1):
+        ticket = self.create(backend, clock, alice, ds1, uses_limit=3)
+        start = threading.Barrier(6)
+
+        def attempt() -> bool:
+            start.wait()
+            try:
+                self.open(backend, clock, ticket, "alice").close()
+                return True
+            except errors.TicketExhausted:
+                return False
+
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            won = [f.result() for f in [pool.submit(attempt) for _ in range(6)]]
+        assert won.count(True) == 3 and backend.find_ticket(ticket.id).uses_count == 3
+
     def test_no_uses_limit_means_unlimited_and_api_calls_do_not_count(self, backend, clock, alice, ds1):
         ticket = self.create(backend, clock, alice, ds1)
         for _ in range(5):
@@ -570,6 +588,44 @@ class DataSessionTests(_Helpers):
             self.put(s, ds1 + "/four", b"1234")
         current = backend.find_ticket(ticket.id)
         assert (current.write_byte_count, current.write_file_count) == (10, 2)
+
+    def test_concurrent_writes_never_exceed_the_byte_limit(self, backend, clock, alice, ds1):
+        # Both writers are inside write() at once: each has passed any check made before its body arrives (the
+        # hole found by the attack run: two 900-byte PUTs under a 1,000-byte limit both succeeded).
+        ticket = self.create(backend, clock, alice, ds1, access="write", write_byte_limit=1000)
+        inside = threading.Barrier(2, timeout=30)
+
+        class Body(io.RawIOBase):
+            def __init__(self):
+                self.left = 900
+
+            def readable(self):
+                return True
+
+            def readinto(self, buffer):
+                if self.left == 900:
+                    inside.wait()
+                n = min(len(buffer), self.left)
+                buffer[:n] = b"x" * n
+                self.left -= n
+                return n
+
+        def put(name: str) -> bool:
+            with self.session(backend, clock, ticket) as s:
+                try:
+                    s.write(ds1 + "/" + name, io.BufferedReader(Body()), size=900)
+                    return True
+                except errors.TicketWriteBytesExceeded:
+                    return False
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            won = [f.result() for f in [pool.submit(put, name) for name in ("one", "two")]]
+        assert won.count(True) == 1
+        current = backend.find_ticket(ticket.id)
+        assert (current.write_byte_count, current.write_file_count) == (900, 1)
+        with self.session(backend, clock, ticket) as s:
+            assert [i.path for i in s.list(ds1, recursive=False) if not i.is_collection] == sorted(
+                [ds1 + "/README.txt", ds1 + "/" + ("one" if won[0] else "two")])
 
     def test_failing_stream_leaves_nothing_and_counts_nothing(self, backend, clock, alice, ds1):
         class Broken(io.RawIOBase):

@@ -12,7 +12,7 @@ issues tickets on a path (-818000; missing path -814000); a new ticket has ``wri
 keyword is ``write-bytes`` (``write-byte`` is -816000); a ticket is checked (target, expiry, allow-lists, uses) and
 its uses counted only when a data object is opened or a collection created through it, never for a stat or a
 query, and counted only while its limit is above 0 (an open +1 use; a new object +2 uses and +2 write files, a
-replace +1 and +1, once per connection); restrictions give -893000/-894000/-895000, expiry -891000, exhausted uses
+replace +1 and +1; each object once per connection; bytes only with a byte limit); restrictions give -893000/-894000/-895000, expiry -891000, exhausted uses
 -892000, exhausted write files -896000 (checked before counting); through a ticket a collection or object can be
 created only directly inside the ticket's collection (-818000 deeper), and it belongs to the writer; deleting
 someone else's ticket gives -890000 unless a rodsadmin passes ``ADMIN_KW``; queries by a non-proxied rodsadmin
@@ -32,6 +32,7 @@ import hashlib
 import io
 import itertools
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -154,6 +155,9 @@ class FakeZone:
         self.sessions: list[FakeSession] = []
         self.connections_opened = 0
         self.down = False
+        # One server-side operation at a time (the real catalog serialises what it must with transactions and
+        # unique indexes; e.g. only one of two concurrent creates of a collection wins).
+        self.lock = threading.RLock()
         self._faults: list[tuple[Callable[[Call], bool], int]] = []
         self._ids = itertools.count(10000)
         self._ticket_ids = itertools.count(10040)
@@ -354,7 +358,7 @@ class FakeConnection:
         self.session = session
         self.number = next(self._numbers)
         self.ticket = ""
-        self.written: set[str] = set()  # objects written over this connection (a replace counts once)
+        self.opened: set[str] = set()  # objects opened over this connection: iRODS counts each once per connection
         self._pending: IrodsError | None = None
 
     def send(self, message: Any) -> None:
@@ -459,7 +463,8 @@ class FakeSession:
         """Run ``func`` on a pooled connection, raising IrodsErrors as python-irodsclient would."""
         conn = self.pool.get_connection()
         try:
-            return func(conn)
+            with self.zone.lock:
+                return func(conn)
         except IrodsError as err:
             raise get_exception_by_code(err.code, "double") from None
         finally:
@@ -591,7 +596,7 @@ class FakeQuery:
                                               for c in self.criteria):
             raise get_exception_by_code(CAT_SQL_ERR, "double: data-object columns on collection tickets")
         keys = {c.query_key for c in self.criteria}
-        if T.DataObject.coll in keys and T.DataObject.name not in keys:
+        if T.DataObject.coll in keys and T.DataObject.name not in keys | set(self.columns):
             # iRODS 5.0.2: "missing FROM-clause entry for table r_data_main" (observed).
             raise get_exception_by_code(CAT_SQL_ERR, "double: data-object collection without a name condition")
         rows: list[dict[Any, Any]] = []
@@ -671,6 +676,7 @@ class FakeQuery:
                 coll, _, name = path.rpartition("/")
                 if visible(path):
                     rows.append({DataObject.name: name, DataObject.size: len(obj.data), DataObject.id: obj.id,
+                                 DataObject.owner_name: obj.owner,
                                  DataObject.modify_time: obj.modified, DataObject.checksum: obj.checksum,
                                  DataObject.collection_id: zone.collections[coll].id,
                                  Collection.name: coll, Collection.id: zone.collections[coll].id})
@@ -739,6 +745,9 @@ class FakeCollections:
 
         self.session.run(op)
         return self.get(path)
+
+    def exists(self, path: str) -> bool:
+        return path in self.session.zone.collections
 
     def remove(self, path: str, recurse: bool = True, force: bool = False, **options: Any) -> None:
         """``irm -r``/``rmdir``: without ``recurse`` a collection that holds anything is refused."""
@@ -815,7 +824,8 @@ class FakeDataObjects:
                 if path not in zone.objects:
                     raise IrodsError(CAT_UNKNOWN_FILE)
                 if conn.ticket:
-                    zone.use_ticket(conn, path, uses=1)
+                    zone.use_ticket(conn, path, uses=0 if path in conn.opened else 1)
+                    conn.opened.add(path)
                 return _ReadHandle(zone.objects[path].data, conn)
             parent = path.rpartition("/")[0]
             if parent not in zone.collections:
@@ -825,12 +835,12 @@ class FakeDataObjects:
             if conn.ticket:
                 if old is None and not zone.may_create_in(conn, parent):
                     raise IrodsError(CAT_NO_ACCESS_PERMISSION)
-                again = path in conn.written
+                again = path in conn.opened
                 row = zone.use_ticket(conn, path, write=True, uses=0 if again else 1 if old else 2,
                                       files=0 if again else 1 if old else 2)
-                if row.write_byte_limit and row.write_byte_count > row.write_byte_limit:
+                if row.write_byte_limit and row.write_byte_count >= row.write_byte_limit:
                     raise IrodsError(CAT_TICKET_WRITE_BYTES_EXCEEDED)
-                conn.written.add(path)
+                conn.opened.add(path)
             elif old is None and not zone.may_create_in(conn, parent):
                 raise IrodsError(CAT_NO_ACCESS_PERMISSION)
             elif old is not None and old.owner != self.session.client_user and self.session.proxied:
@@ -849,7 +859,7 @@ class FakeDataObjects:
                 if path in zone.objects:
                     current = zone.objects[path]
                     zone.objects[path] = Obj(current.id, owner, data, zone.clock(), current.avus, checksum)
-                if row is not None:
+                if row is not None and row.write_byte_limit:  # bytes are counted only with a limit
                     row.write_byte_count += len(data)
 
             return _WriteHandle(finish, conn)

@@ -1,6 +1,7 @@
 """Unit tests of the iRODS backend against the python-irodsclient-boundary double (tests/backends/irods_double.py)."""
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import UTC, datetime, timedelta
 
@@ -493,3 +494,95 @@ def test_change_steps_add_before_they_remove():
                     owner="a", users=("bob",))
     steps = [do for do, _ in change_steps(ticket, TicketChanges(users=(), groups=("lab",)))]
     assert steps == [("add", "group", "lab"), ("remove", "user", "bob")]
+
+
+# -- what the real server made us change (see test_irods_observed.py for the server side) -------------------------
+
+
+def test_allow_lists_longer_than_one_genquery_are_read_to_the_end(backend, zone):
+    # 101 tickets x 6 users = 606 allow-list rows in one batch: Query.all() would stop at 500 and the last tickets
+    # would lose their users (and look anonymous).
+    users = [f"u{i}" for i in range(6)]
+    for user in users:
+        zone.add_user(user)
+    made = [create(backend, users=users) for _ in range(101)]
+    page = backend.list_tickets(ALICE, TicketQuery(limit=200))
+    assert [t.id for t in page.items] == [t.id for t in made]
+    assert all(t.users == tuple(sorted(users)) and not t.anonymous for t in page.items)
+
+
+def test_names_the_key_rules_refuse_are_left_out_of_listings(backend, zone, caplog):
+    zone.put("/tempZone/home/alice/ds1/bad\x01name", b"1", "alice")
+    zone.put("/tempZone/home/alice/ds1/" + "n" * 1100, b"1", "alice")
+    ticket = create(backend)
+    with backend.open_session(ticket, "alice", client_host=None, now=NOW) as s:
+        listed = [i.path for i in s.list("/tempZone/home/alice/ds1", recursive=True)]
+    assert listed == ["/tempZone/home/alice/ds1/a.txt", "/tempZone/home/alice/ds1/sub/b.txt"]
+    skipped = [r for r in caplog.records if "skipped an entry" in r.getMessage()]
+    assert len(skipped) == 2 and all(r.levelname == "WARNING" for r in skipped)
+
+
+def test_writes_go_through_the_owner_and_register_their_md5(backend, zone):
+    ticket = create(backend, access="write", anonymous=True)
+    with backend.open_session(ticket, "anonymous", client_host=None, now=NOW) as s:
+        info = s.write("/tempZone/home/alice/ds1/new/deep/x.bin", io.BytesIO(b"payload"))
+        s.delete("/tempZone/home/alice/ds1/a.txt")
+    stored = zone.objects["/tempZone/home/alice/ds1/new/deep/x.bin"]
+    assert stored.owner == "alice" and zone.collections["/tempZone/home/alice/ds1/new/deep"].owner == "alice"
+    assert stored.checksum == info.etag == hashlib.md5(b"payload").hexdigest()
+    assert "/tempZone/home/alice/ds1/a.txt" not in zone.objects
+    owner_sessions = [x for x in zone.sessions if x.kwargs.get("client_user") == "alice" and not x.ticket__]
+    assert owner_sessions and all(x.cleaned_up for x in owner_sessions)
+
+
+def test_a_failed_store_gives_the_write_budget_back(backend, zone):
+    ticket = create(backend, access="write", write_byte_limit=10, write_file_limit=1)
+    with backend.open_session(ticket, "alice", client_host=None, now=NOW) as s:
+        real_open = zone.session_factory
+
+        def failing(**kwargs):
+            session = real_open(**kwargs)
+            if kwargs.get("client_user") == "alice" and not session.ticket__:
+                def refuse(*a, **k):
+                    raise ConnectionError("iRODS went away")
+                session.data_objects.open = refuse
+            return session
+
+        backend._connector._factory = failing
+        with pytest.raises(errors.BackendUnavailable):
+            s.write("/tempZone/home/alice/ds1/x.bin", io.BytesIO(b"12345"))
+    current = backend.find_ticket(ticket.id)
+    assert (current.write_file_count, current.write_byte_count) == (0, 0)
+
+
+def test_a_held_counter_lock_makes_a_use_wait_then_fail_unavailable(backend, zone):
+    ticket = create(backend)
+    zone.make_collection(f"{STATE}/locks/{ticket.id}", "rods")  # another instance holds it (fresh: not stale)
+    with pytest.raises(errors.BackendUnavailable) as caught:
+        backend.open_session(ticket, "alice", client_host=None, now=NOW)
+    assert caught.value.retry_after > 0 and backend.find_ticket(ticket.id).uses_count == 0
+
+
+def test_a_stale_counter_lock_is_broken(backend, zone, clock, caplog):
+    ticket = create(backend)
+    lock = f"{STATE}/locks/{ticket.id}"
+    zone.make_collection(lock, "rods")
+    zone.collections[lock].modified = datetime.now(UTC) - timedelta(seconds=120)  # left by a crashed instance
+    backend.open_session(ticket, "alice", client_host=None, now=NOW).close()
+    assert backend.find_ticket(ticket.id).uses_count == 1 and lock not in zone.collections
+    assert any("stale counter lock" in r.getMessage() for r in caplog.records)
+
+
+def test_anonymous_sessions_take_tls_from_the_environment_file():
+    env = IrodsSettings(zone="z", environment_file="/env.json")
+    environment = {"irods_host": "h", "irods_port": 1248, "irods_client_server_negotiation": "request_server_negotiation",
+                   "irods_client_server_policy": "CS_NEG_REQUIRE", "irods_ssl_verify_server": "hostname",
+                   "irods_ssl_ca_certificate_file": "/ca.pem", "irods_encryption_algorithm": "AES-256-CBC",
+                   "irods_encryption_key_size": 32, "irods_encryption_num_hash_rounds": 16,
+                   "irods_encryption_salt_size": 8, "irods_user_name": "rods", "irods_password": "not-copied"}
+    anon = session_kwargs(env, anonymous=True, environment=environment)
+    assert anon["irods_client_server_policy"] == "CS_NEG_REQUIRE"
+    assert anon["irods_ssl_ca_certificate_file"] == "/ca.pem" and anon["irods_encryption_key_size"] == 32
+    assert (anon["user"], anon["password"], "irods_password" in anon) == ("anonymous", "", False)
+    plain = session_kwargs(env, anonymous=True, environment={"irods_host": "h", "irods_port": 1248})
+    assert not [k for k in plain if k.startswith("irods_")]
