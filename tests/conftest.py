@@ -2,7 +2,6 @@
 adds a bearer token. The backend is the real embedded one on a per-test data directory."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +13,7 @@ from ticketbooth.app import create_app
 from ticketbooth.settings import Settings, load_settings
 
 from .browser import chromium  # noqa: F401 - the headless Chromium fixture, for every test
+from .ci_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401 - hooks
 from .clock import Clock
 
 START = datetime(2030, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -98,31 +98,3 @@ def client(app, settings, clock) -> ApiClient:
     """Calls the API as alice (``client.as_user("bob")``, ``as_user("root", admin=True)``, ``as_user(None)``)."""
     return ApiClient(app.test_client(), settings, clock)
 
-
-# -- in CI a skip is a failure ------------------------------------------------------------------------------------
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
-def _skip_fails(report: Any) -> None:
-    """Turn a skip (not an expected failure) into a failure: in CI nothing may skip for a missing tool or server."""
-    if report.skipped and not hasattr(report, "wasxfail"):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        report.outcome = "failed"
-        report.longrepr = f"skipped under CI=true, which counts as a failure: {reason}"
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
-    outcome = yield
-    if _in_ci():
-        _skip_fails(outcome.get_result())
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_make_collect_report(collector: Any) -> Iterator[None]:
-    # A module-level pytest.skip() (e.g. no iRODS zone configured) skips at collection time.
-    outcome = yield
-    if _in_ci():
-        _skip_fails(outcome.get_result())
