@@ -112,3 +112,10 @@ def test_replace_returns_a_copy():
     settings = Settings()
     other = settings.replace(data_dir="/elsewhere")
     assert other.data_dir == "/elsewhere" and settings.data_dir == "./ticketbooth-data"
+
+
+def test_the_test_suites_own_variables_are_not_settings():
+    # .ci/run exports TICKETBOOTH_TEST_IRODS_* for the real-zone tests; servers the suite starts inherit them.
+    environ = {"TICKETBOOTH_TEST_IRODS_HOST": "127.0.0.1", "TICKETBOOTH_TEST_IRODS_PORT": "1247",
+               "TICKETBOOTH_SERVER__PORT": "8099"}
+    assert load_settings(environ=environ).server.port == 8099

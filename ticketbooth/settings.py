@@ -25,6 +25,8 @@ __all__ = ["AuthSettings", "S3Settings", "GatewaySettings", "IrodsSettings", "Em
            "MetricsSettings", "AuditSettings", "Settings", "load_settings", "ENV_PREFIX", "LOG_FORMATS"]
 
 ENV_PREFIX = "TICKETBOOTH_"
+#: Variables the test suite reads (e.g. TICKETBOOTH_TEST_IRODS_HOST); never settings, so never refused as unknown.
+TEST_ENV_PREFIX = ENV_PREFIX + "TEST_"
 LOG_FORMATS = ("text", "json")
 
 
@@ -221,7 +223,7 @@ def _env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, bo
     layer: dict[str, Any] = {}
     marks: dict[str, bool] = {}
     for key, value in environ.items():
-        if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
+        if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG" or key.startswith(TEST_ENV_PREFIX):
             continue
         parts = key[len(ENV_PREFIX):].lower().split("__")
         if len(parts) > 2 or not all(parts):
