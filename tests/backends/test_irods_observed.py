@@ -322,3 +322,24 @@ def test_a_checksum_is_stored_only_when_asked_for(server):
     server.put(alice, server.root + "/summed.bin", b"data", **{kw.VERIFY_CHKSUM_KW: md5})
     assert alice.data_objects.get(server.root + "/plain.bin").checksum is None
     assert alice.data_objects.get(server.root + "/summed.bin").checksum == md5  # a bare hex MD5: an S3 ETag
+
+
+@pytest.mark.irods
+def test_tls_is_required_or_nothing():
+    """``ssl = true`` makes the client insist on TLS; the test zone refuses TLS, so nothing falls back to plaintext."""
+    if not all(_ENV.values()):
+        pytest.skip("set TICKETBOOTH_TEST_IRODS_HOST/PORT/ZONE/USER/PASSWORD to run against a real iRODS zone")
+    from ticketbooth import errors
+    from ticketbooth.backends.irods import IrodsBackend
+    from ticketbooth.settings import IrodsSettings, Settings
+
+    settings = Settings(backend="irods", irods=IrodsSettings(
+        host=_ENV["HOST"], port=int(_ENV["PORT"]), zone=_ENV["ZONE"], user=_ENV["USER"], password=_ENV["PASSWORD"],
+        ssl=True, ssl_verify_server="none", connection_timeout=5.0))
+    backend = IrodsBackend.from_settings(settings)
+    try:
+        with pytest.raises(errors.BackendUnavailable) as caught:
+            backend.check_ready()
+        assert "negotiation" in repr(caught.value.__cause__.__cause__ or caught.value.__cause__)
+    finally:
+        backend.close()

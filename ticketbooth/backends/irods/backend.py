@@ -1,8 +1,8 @@
 """The iRODS backend: real iRODS tickets, issued and changed as the caller, read from the catalog.
 
 - Create: a session proxied as the caller issues the ticket (iRODS checks the caller owns the path and makes them
-  the owner), then the same session applies, in this order, uses, write-file (always: iRODS's default is 10),
-  write-byte, expiry, users, groups, hosts. If any step fails the service account deletes the ticket with
+  the owner), then the same session applies, in this order, write-file 0 (iRODS's default is 10), expiry, users,
+  groups, hosts; the count limits go into TicketBooth's own counters (``counters``). If any step fails the service account deletes the ticket with
   ``ADMIN_KW`` and the caller gets the mapped iRODS reason: no half-configured ticket survives.
 - Modify/delete: proxied as the owner; an admin acting on someone else's ticket uses the service account with
   ``ADMIN_KW``. A failed modification undoes the steps already applied.

@@ -7,9 +7,10 @@ Three kinds of session, all authenticated as the configured rodsadmin service ac
   connection that fails and opens a new one on next use, so this session recovers by itself.
 - :meth:`Connector.as_user` — a fresh session proxied as the caller (``client_user=``), so iRODS itself decides
   whether the caller may ticket a path, and the ticket belongs to the caller.
-- :meth:`Connector.for_ticket` — a fresh session (anonymous, or proxied as the holder) with the ticket supplied.
-  python-irodsclient applies a supplied ticket once per pooled connection and iRODS counts one use per
-  connection, so a fresh session per use is what makes one TicketBooth use equal one iRODS use.
+- :meth:`Connector.for_ticket` — a fresh session (anonymous, or proxied as the holder) with the ticket supplied,
+  one per use (python-irodsclient applies a supplied ticket per pooled connection). Uses are counted by
+  TicketBooth (``counters``), not by iRODS.
+- :meth:`Connector.proxied` — a session proxied as a ticket's owner for the writes of one use (``data``).
 
 ``pool_size`` bounds how many fresh sessions one instance holds at once; waiting longer than the connection
 timeout for a slot raises ``BackendUnavailable``. The session class is injectable (``session_factory``) so tests

@@ -368,7 +368,8 @@ class IrodsDataSession(DataSession):
                 return
             try:
                 owner = self._owner_session()
-                self._call(lambda c=collection: owner.collections.remove(c, recurse=False, force=True), collection)
+                self._call(lambda c=collection, o=owner: o.collections.remove(c, recurse=False, force=True),
+                           collection)
             except TicketBoothError:
                 return  # somebody put something there meanwhile, or iRODS refused: keep it
             collection = paths.parent(collection)
