@@ -177,3 +177,11 @@ def test_a_redirect_is_reported_not_followed(tmp_path):
         server.server_close()
     assert info.value.code == "redirected" and "https://elsewhere.example/v1/tickets" in info.value.message
     assert seen == [("POST", "/v1/tickets")]  # once, and nothing sent to the other host
+
+
+def test_details_of_a_public_ticket_show_its_link_and_bucket():
+    text = ticket_details({"id": 2, "anonymous": True, "access": "read", "path": "/z/home/a/f.txt",
+                           "links": {"public": "http://gw/_t/S/f.txt"},
+                           "s3": {"bucket": "ticket-2", "public_bucket": "pub-abc"}})
+    assert "Public link:   http://gw/_t/S/f.txt\n" in text and "Public bucket: pub-abc\n" in text
+    assert "Access:        read, public link\n" in text

@@ -87,5 +87,7 @@ def ticket_details(t: Mapping[str, Any]) -> str:
     public = (t.get("links") or {}).get("public")
     if public:
         fields.append(("Public link", public))
+    if (t.get("s3") or {}).get("public_bucket"):  # anonymous tickets: unsigned S3 reads of this bucket
+        fields.append(("Public bucket", t["s3"]["public_bucket"]))
     width = max(len(name) for name, _ in fields) + 1
     return "".join(f"{(name + ':').ljust(width)} {value}\n" for name, value in fields)
