@@ -41,9 +41,7 @@ _SCOPE_PART = re.compile(r"[A-Za-z0-9._\-]{1,128}")
 _DIGITS = re.compile(r"[0-9]{1,12}")
 _ACCESS_KEY = re.compile(r"[!-~]+")
 # The shape every SDK sends; anything else goes through the general component parser.
-_COMMON_HEADER = re.compile(
-    r"AWS4-HMAC-SHA256 Credential=([^,]*), ?SignedHeaders=([^,]*), ?Signature=([0-9a-f]{64})"
-)
+_COMMON_HEAD = re.compile(r"AWS4-HMAC-SHA256 Credential=([^,]*), ?SignedHeaders=([^,]*), ?Signature=")
 
 PRESIGN_PARAMS = (
     b"X-Amz-Algorithm",
@@ -153,6 +151,17 @@ def parse_http_date(text: str) -> datetime | None:
         return None
 
 
+@lru_cache(maxsize=1024)
+def _common_head(head: str) -> tuple[Credential, tuple[str, ...], str] | None:
+    """``Credential``, signed header names and their text from the part before the signature."""
+    match = _COMMON_HEAD.fullmatch(head)
+    if match is None:
+        return None
+    credential_text, signed_text = match.groups()
+    error = AuthorizationHeaderMalformed
+    return parse_credential(credential_text, error), parse_signed_headers(signed_text, error), signed_text
+
+
 def parse_authorization_header(value: str) -> V4Authorization:
     """Parse ``AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...``.
 
@@ -162,15 +171,13 @@ def parse_authorization_header(value: str) -> V4Authorization:
         AuthorizationHeaderMalformed: any deviation.
     """
     error = AuthorizationHeaderMalformed
-    common = _COMMON_HEADER.fullmatch(value)
-    if common is not None:
-        credential_text, signed_text, signature = common.groups()
-        return V4Authorization(
-            parse_credential(credential_text, error),
-            parse_signed_headers(signed_text, error),
-            signed_text,
-            signature,
-        )
+    # The shape every SDK sends ends in "Signature=<64 hex>"; all before it is the same for every
+    # request of a credential, day and header set, and is parsed once (the signature never is cached).
+    head, signature = value[:-64], value[-64:]
+    if head.endswith("Signature=") and _SIGNATURE.fullmatch(signature):
+        common = _common_head(head)
+        if common is not None:
+            return V4Authorization(common[0], common[1], common[2], signature)
     algorithm, _, rest = value.partition(" ")
     if algorithm != ALGORITHM:
         raise error(f"unsupported authorization algorithm; expected {ALGORITHM}")

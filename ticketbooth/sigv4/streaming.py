@@ -201,6 +201,10 @@ class AwsChunkedBody(VerifiedBody):
     final chunk, so a consumer treats what it got as provisional until ``read`` returns ``b""``
     (every TicketBooth writer commits only then).
 
+    Chunks of any size are accepted: S3's 8 KiB minimum for non-final chunks is not enforced,
+    because the AWS SDK for JavaScript v3 sends one chunk per piece its body stream yields
+    (a few bytes each for small-piece streams) and works against MinIO.
+
     Raises (while reading): SignatureDoesNotMatch (chunk or trailer signature), BadDigest
     (trailing checksum), IncompleteBody (truncated or malformed framing, a chunk header longer
     than MAX_CHUNK_HEADER, length mismatch), InvalidArgument (chunk over MAX_CHUNK_SIZE),
@@ -357,13 +361,21 @@ class AwsChunkedBody(VerifiedBody):
         False once the final chunk and the trailer are verified.
         """
         if self._owed:
+            # The previous chunk's CRLF and this header: one line after two bytes, read ahead as needed
+            # (inlined _read_line: this runs once per chunk).
             buf, pos = self._buf, self._bpos
             end = buf.find(b"\r\n", pos + 2)
-            if 0 <= end - pos - 2 <= MAX_CHUNK_HEADER:  # the usual case: CRLF and header already read ahead
-                self._bpos = end + 2
-                line = buf[pos:end]
-            else:
-                line = self._read_line(MAX_CHUNK_HEADER, 2)
+            while end < 0 or end - pos - 2 > MAX_CHUNK_HEADER:
+                if end >= 0 or len(buf) - pos - 2 > MAX_CHUNK_HEADER:
+                    raise IncompleteBody("an aws-chunked header line is too long")
+                more = self._source.read(_READ_AHEAD)
+                if not more:
+                    raise IncompleteBody("the aws-chunked body ended in the middle of a chunk header")
+                buf = buf[pos:] + more if pos < len(buf) else more
+                pos = 0
+                end = buf.find(b"\r\n", 2)
+            self._buf, self._bpos = buf, end + 2
+            line = buf[pos:end]
             if line[:2] != b"\r\n":
                 raise IncompleteBody("aws-chunked chunk data is not followed by CRLF")
             self._check_signature()
@@ -375,8 +387,8 @@ class AwsChunkedBody(VerifiedBody):
             match = _SIGNED_CHUNK_LINE.fullmatch(line)
             if match is None:
                 raise IncompleteBody("malformed aws-chunked chunk header (expected <hex-size>;chunk-signature=<sig>)")
-            size = int(match.group(1), 16)
-            self._signature = match.group(2)
+            hex_size, self._signature = match.groups()
+            size = int(hex_size, 16)
             self._hasher = hashlib.sha256()
         else:
             if _UNSIGNED_CHUNK_LINE.fullmatch(line) is None:
@@ -401,7 +413,7 @@ class AwsChunkedBody(VerifiedBody):
             return
         # Chunk string to sign: algorithm, timestamp, scope (hashed once into _inner), previous
         # signature, hash of the empty string, hash of the chunk data.
-        expected = self._signer.hexdigest_of_parts(self._prev, _EMPTY_HASH_LINE, self._hasher.hexdigest().encode())
+        expected = self._signer.hexdigest(self._prev + _EMPTY_HASH_LINE + self._hasher.hexdigest().encode())
         if not hmac.compare_digest(expected.encode(), self._signature):
             raise SignatureDoesNotMatch("an aws-chunked chunk signature does not match")
         self._prev = self._signature
