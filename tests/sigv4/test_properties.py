@@ -152,3 +152,32 @@ def test_amz_date_is_the_basic_format_only() -> None:
                 "２０２６1201T101112Z", "20261201T101112+0000", "20261201 101112Z", ""]:
         with pytest.raises(AuthorizationHeaderMalformed):
             parse_amz_date(bad, AuthorizationHeaderMalformed)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_query_text)
+def test_names_encoded_is_whether_a_raw_name_holds_an_escape_or_plus(raw: str) -> None:
+    from ticketbooth.sigv4.canonical import wire_bytes
+    from ticketbooth.sigv4.query import Query
+
+    names = [segment.partition(b"=")[0] for segment in wire_bytes(raw).split(b"&") if segment]
+    assert Query.parse(raw).names_encoded() == any(b"%" in name or b"+" in name for name in names)
+
+
+def test_auth_parameter_names_are_decided_decoded() -> None:
+    """A presigned URL whose X-Amz-* names are spelled with escapes is the same presigned URL."""
+    from urllib.parse import urlsplit
+
+    from freezegun import freeze_time
+
+    from .test_crosscheck import KEY, NOW, SECRET, boto_client
+
+    client, _ = boto_client(signature_version="s3v4")
+    with freeze_time(NOW):
+        url = client.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"}, ExpiresIn=600)
+    split = urlsplit(url)
+    spelled = "".join(f"%{ord(c):02X}" for c in "X-Amz-Credential")
+    query = split.query.replace("X-Amz-Credential=", spelled + "=")
+    assert query != split.query
+    result = verify("GET", split.path, query, [("Host", split.netloc)], b"", {KEY: SECRET}.get, now=NOW)
+    assert result.scheme == "v4-query"
