@@ -173,7 +173,7 @@ class EmbeddedBackend(TicketBackend):
             self._catalog.add_group(conn, name, list(members), exact=exact)
 
     def reindex(self, stop: Callable[[], bool] = lambda: False) -> index.IndexStats:
-        """Bring the index of the zone in line with the disk and hash new files (see :func:`index.reconcile`)."""
+        """Bring the index of the zone in line with the disk (see :func:`index.reconcile`)."""
         return index.reconcile(self._catalog, self._storage, stop=stop)
 
     def path_kind(self, path: str) -> TargetKind | None:

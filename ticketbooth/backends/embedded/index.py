@@ -10,13 +10,14 @@ directory's modification time at the moment the index last knew all of its entri
 update the rows in the same catalogue transaction as the change on disk, directory times included. Files placed,
 changed or removed on disk by hand change their directory's time: a listing compares the times of the directories
 its page spans with the disk and, when one differs, serves that listing from the disk (correct, only slower) and
-asks for a :func:`reconcile` pass, which brings the index in line and hashes new files off the request path.
+asks for a :func:`reconcile` pass, which brings the index in line. A hand-placed file's ETag is never an MD5
+(see :func:`provisional_etag`): an ETag must not change while the content does not, and hashing in the
+background would flip it under a client that is reading (DuckDB and s3transfer check it between requests).
 Nothing on a read path writes. Changes made by hand that leave a directory's time alone (rewriting a file in
 place) reach listings with the next periodic pass; HEAD and GET always read the disk.
 """
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -56,13 +57,14 @@ class IndexStats:
     added: int = 0
     updated: int = 0
     removed: int = 0
-    hashed: int = 0
 
 
 def provisional_etag(size: int, mtime_ns: int) -> str:
-    """The ETag of a file whose MD5 is not known yet: ``<mtime hex>-<size hex>``, nginx's shape.
+    """The ETag of a file placed by hand, whose MD5 TicketBooth never saw: ``<mtime hex>-<size hex>``, nginx's
+    shape.
 
-    It changes whenever the file does, and its ``-`` tells clients (rclone, aws s3 sync) it is no MD5 to check.
+    It changes whenever the file does and only then, and its ``-`` tells clients (rclone, aws s3 sync) it is no
+    MD5 to check. A rewrite through the gateway gives the file its MD5.
     """
     return f"{mtime_ns:x}-{size:x}"
 
@@ -318,11 +320,11 @@ def _apply(catalog: Catalog, storage: ZoneStorage, changes: list[tuple[str, Row 
 
 def reconcile(catalog: Catalog, storage: ZoneStorage, *, stop: Callable[[], bool] = lambda: False,
               batch: int = 500) -> IndexStats:
-    """Bring the index in line with the zone on disk, then hash the files whose MD5 is unknown.
+    """Bring the index in line with the zone on disk.
 
-    Walks the tree once (merge-joined with the index in key order), so a pass costs one ``lstat`` per entry
-    plus one read of each file not hashed yet. Every change is verified against the disk again under the
-    write lock; a file changed while it was hashed is left for the next pass. ``stop()`` ends the pass early.
+    Walks the tree once (merge-joined with the index in key order), so a pass costs one ``lstat`` per entry and
+    reads no file. Every change is verified against the disk again under the write lock. ``stop()`` ends the
+    pass early.
     """
     stats = IndexStats()
     base = storage.zone_path + "/"
@@ -351,35 +353,5 @@ def reconcile(catalog: Catalog, storage: ZoneStorage, *, stop: Callable[[], bool
             _apply(catalog, storage, changes, stats)
     if changes:
         _apply(catalog, storage, changes, stats)
-    _hash_unknown(catalog, storage, stop, stats)
     return stats
 
-
-def _hash_unknown(catalog: Catalog, storage: ZoneStorage, stop: Callable[[], bool], stats: IndexStats) -> None:
-    low = ""
-    while not stop():
-        with catalog.read() as conn:
-            rows = _rows(conn.execute(
-                f"SELECT {_COLUMNS} FROM tree WHERE md5 IS NULL AND key > ? AND substr(key, -1) <> '/'"
-                " ORDER BY key LIMIT 100", (low,)))
-        if not rows:
-            return
-        low = rows[-1].key
-        hashed: list[tuple[str, int, int, str]] = []
-        for row in rows:
-            try:
-                with storage.open_read(row.path) as stream:
-                    before = os.fstat(stream.fileno())
-                    if (before.st_size, before.st_mtime_ns) != (row.size, row.mtime_ns):
-                        continue
-                    md5 = storage.md5_of(stream, stop=stop)
-                    after = os.fstat(stream.fileno())
-            except (TicketBoothError, OSError):
-                continue
-            if md5 is not None and (after.st_size, after.st_mtime_ns) == (row.size, row.mtime_ns):
-                hashed.append((md5, row.key, row.size, row.mtime_ns))
-        with catalog.write() as conn:
-            for md5, key, size, mtime_ns in hashed:
-                stats.hashed += conn.execute(
-                    "UPDATE tree SET md5 = ? WHERE key = ? AND size = ? AND mtime_ns = ? AND md5 IS NULL",
-                    (md5, key, size, mtime_ns)).rowcount

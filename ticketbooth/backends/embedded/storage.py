@@ -359,16 +359,6 @@ class ZoneStorage:
             os.close(fd)
             raise
 
-    @staticmethod
-    def md5_of(stream: BinaryIO, *, stop: Callable[[], bool] = lambda: False) -> str | None:
-        """The MD5 (hex) of what ``stream`` holds; ``None`` when ``stop()`` turns true on the way."""
-        digest = hashlib.md5(usedforsecurity=False)
-        for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
-            if stop():
-                return None
-            digest.update(chunk)
-        return digest.hexdigest()
-
     # -- writing ---------------------------------------------------------------------------------------
 
     def spool(
