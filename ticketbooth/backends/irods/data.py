@@ -35,7 +35,7 @@ from ...errors import (
 )
 from ...model import TargetKind, Ticket
 from ..base import DataSession, ObjectInfo, ObjectLayout, ObjectMetadata
-from . import s3meta
+from . import layouts, s3meta
 from .catalog import quote_safe
 from .connection import TicketSession
 from .counters import COUNT_FIELDS, Counters, CounterStore, refund_write, reserve_write
@@ -139,8 +139,11 @@ class IrodsDataSession(DataSession):
             raise PathNotFound(details={"path": path}) from None
         except Exception as err:  # noqa: BLE001 - mapped
             raise translate(err, context="use", path=path) from err
-        return ObjectInfo(path=path, is_collection=False, size=int(obj.size or 0),
-                          modified_at=obj.modify_time, etag=_etag(obj.checksum), metadata=self._metadata(path))
+        size = int(obj.size or 0)
+        layout = self._layout(path, size, obj.modify_time)
+        return ObjectInfo(path=path, is_collection=False, size=size, modified_at=obj.modify_time,
+                          etag=layout.etag if layout else _etag(obj.checksum), metadata=self._metadata(path),
+                          layout=layout)
 
     def _metadata(self, path: str) -> ObjectMetadata:
         if self._service is None:
@@ -320,8 +323,23 @@ class IrodsDataSession(DataSession):
         return self.stat(path)
 
     def set_layout(self, path: str, layout: ObjectLayout) -> bool:
-        self._check(path, "write")
-        return False  # not kept on iRODS yet: the ETag stays iRODS's checksum (docs/irods.md)
+        path = self._check(path, "write")
+        if self._service is None:
+            return False
+        info = self.stat(path)
+        if info.is_collection or info.size != layout.size or info.modified_at is None:
+            return False
+        text = layouts.encode(layout, int(info.modified_at.timestamp()))
+        if text is None:
+            return False
+        self._call(lambda: layouts.write(self._service(), path, text), path)  # type: ignore[misc]
+        return True
+
+    def _layout(self, path: str, size: int, modified: Any) -> ObjectLayout | None:
+        if self._service is None or modified is None:
+            return None
+        text = self._call(lambda: layouts.read(self._service(), path), path)  # type: ignore[misc]
+        return layouts.decode(text, size, int(modified.timestamp()))
 
     def _check_no_conflict(self, path: str) -> None:
         """``Conflict`` when a collection is at ``path`` or a data object where a parent collection must be."""
