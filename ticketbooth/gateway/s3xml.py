@@ -37,7 +37,9 @@ def iso8601(when: datetime | None) -> str:
     if when is None:
         when = datetime(1970, 1, 1, tzinfo=UTC)
     when = when.astimezone(UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    # Fields rather than strftime: a listing page formats up to 1,000 of these.
+    return (f"{when.year:04d}-{when.month:02d}-{when.day:02d}T{when.hour:02d}:{when.minute:02d}:{when.second:02d}"
+            f".{when.microsecond // 1000:03d}Z")
 
 
 def element(name: str, value: object) -> str:
@@ -144,11 +146,13 @@ def list_objects(
     if enc:
         body.append(element("EncodingType", enc))
     body.append(element("IsTruncated", is_truncated))
+    # One string per entry, escaping only what can need it (a page has up to 1,000 entries; the timestamp and
+    # the size are digits and punctuation).
+    owner = _owner(holder) if version == 1 or fetch_owner else ""
+    tail = f"{owner}<StorageClass>STANDARD</StorageClass></Contents>"
     for entry in contents:
-        body.append("<Contents>" + element("Key", k(entry.key)) + element("LastModified", iso8601(entry.modified_at))
-                    + element("ETag", _etag(entry.etag)) + element("Size", entry.size)
-                    + (_owner(holder) if version == 1 or fetch_owner else "")
-                    + element("StorageClass", "STANDARD") + "</Contents>")
+        body.append(f"<Contents><Key>{escape(k(entry.key))}</Key><LastModified>{iso8601(entry.modified_at)}"
+                    f"</LastModified><ETag>{escape(_etag(entry.etag))}</ETag><Size>{int(entry.size)}</Size>{tail}")
     for prefix_ in common_prefixes:
         body.append("<CommonPrefixes>" + element("Prefix", k(prefix_)) + "</CommonPrefixes>")
     return document("ListBucketResult", body)
