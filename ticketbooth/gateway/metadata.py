@@ -29,6 +29,7 @@ USER_PREFIX = "x-amz-meta-"
 MAX_USER_METADATA = 2048
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _text(wire: str) -> str:
@@ -40,7 +41,7 @@ def _text(wire: str) -> str:
 
 
 def _wire(text: str) -> str:
-    return text.encode("utf-8").decode("latin-1")
+    return text if text.isascii() else text.encode("utf-8").decode("latin-1")
 
 
 def _content_encoding(value: str) -> str | None:
@@ -72,7 +73,7 @@ def from_headers(headers: Mapping[str, str]) -> ObjectMetadata:
 
 def _safe(value: str) -> bool:
     # Metadata set from iRODS can hold anything; a control character must never split a response header.
-    return not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
+    return _CONTROL.search(value) is None
 
 
 def content_type(metadata: ObjectMetadata | None, key: str) -> str:
