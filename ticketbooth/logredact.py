@@ -1,7 +1,8 @@
 """Keep bearer secrets out of every log line both processes write (pure redaction plus one logging hook).
 
 Secrets that travel in requests: presigned URLs carry ``X-Amz-Signature`` (SigV2: ``Signature``) in the query
-string; anonymous links carry the ticket string in the path (``/_t/<string>/...``); API calls carry a JWT
+string; anonymous links carry the ticket string in the path (``/_t/<string>/...``) and public buckets carry it
+encoded in their name (``pub-<base32>``, in the path or the Host); API calls carry a JWT
 (``Authorization: Bearer ...``); SigV4 headers carry ``Signature=<hex>``. gunicorn writes the request line
 into its error log when a request is malformed or a response fails, and its debug ``pre_request`` hook logs
 the path, so redacting one access-log format is not enough.
@@ -25,6 +26,8 @@ _REDACTED = "<redacted>"
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # Anonymous links, anywhere in the text and however often (also percent-encoded slashes).
     (re.compile(r"(/|%2[fF])_t(/|%2[fF])[^/\s?#\"'<>]+"), r"\1_t\2" + _REDACTED),
+    # Public buckets (ticketbooth.s3.buckets): the name is the ticket string, path-style or virtual-host.
+    (re.compile(r"(?<![A-Za-z0-9-])pub-[a-z2-7]{8,}"), "pub-" + _REDACTED),
     # A query string: every presigned parameter (signature, credential, security token) goes with it.
     (re.compile(r"\?[^\s\"'<>]+"), "?" + _REDACTED),
     # Header forms: SigV4 "Signature=<hex>", SigV2 "AWS <akid>:<signature>", bearer tokens, bare JWTs.
@@ -36,11 +39,12 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 # One scan that every rule's match would trip: most log lines have none, and cost only this.
-_TRIGGER = re.compile(r"_t(?:/|%2[fF])|\?[^\s\"'<>]|Signature=|AWS [A-Za-z0-9]+:|Bearer|eyJ", re.IGNORECASE)
+_TRIGGER = re.compile(r"_t(?:/|%2[fF])|pub-|\?[^\s\"'<>]|Signature=|AWS [A-Za-z0-9]+:|Bearer|eyJ", re.IGNORECASE)
 
 
 def redact_text(text: str) -> str:
-    """``text`` with link ticket strings, query strings, signatures and bearer tokens replaced."""
+    """``text`` with link ticket strings, public bucket names, query strings, signatures and bearer tokens
+    replaced."""
     if not _TRIGGER.search(text):
         return text
     for pattern, replacement in _RULES:

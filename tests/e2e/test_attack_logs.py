@@ -158,3 +158,23 @@ def test_gunicorn_limits_answer_as_documented_without_logging_the_request(world)
         too_big = _raw(port, f"GET /_t/{link}/a.txt HTTP/1.1\r\nHost: x\r\nX-Big: {'b' * 9000}\r\n\r\n".encode())
         assert too_big.startswith(b"HTTP/1.1 431 "), too_big[:80]
     assert link not in _logs(world)
+
+
+def test_public_bucket_names_never_reach_the_logs(world):
+    """A public bucket's name is its ticket string (``pub-<base32>``): path-style and virtual-host requests,
+    granted and refused, are logged with the name redacted."""
+    from ticketbooth.s3.buckets import public_bucket
+
+    bucket = public_bucket(world["link"])
+    encoded = bucket.removeprefix("pub-")
+    url = world["gateway_url"]
+    assert requests.get(f"{url}/{bucket}/a.txt", timeout=10).content == b"hello"
+    assert requests.get(f"{url}/{bucket}/missing.txt", timeout=10).status_code == 404
+    assert requests.put(f"{url}/{bucket}/new.txt", data=b"x", timeout=10).status_code == 403
+    host = f"{bucket}.127.0.0.1:{world['ports']['gateway']}"
+    answer = _raw(world["ports"]["gateway"], f"GET /a.txt HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+                  .encode())
+    assert answer.startswith(b"HTTP/1.1 "), answer[:100]
+    logs = _logs(world)
+    assert encoded not in logs and world["link"] not in logs
+    assert "pub-<redacted>" in logs

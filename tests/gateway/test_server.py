@@ -143,6 +143,8 @@ def test_access_log_atoms_hide_query_and_link_strings():
     ("Invalid HTTP request line: 'GET /_t/LINKSTRING12345/x?X-Amz-Signature=abcdef HTTP/1.1 x'", "abcdef"),
     ("GET /_t/a/../_t/SECONDSTRING99/x", "SECONDSTRING99"),  # every /_t/ segment, not just the first
     ("/b/k?Signature=sig2sig2&AWSAccessKeyId=A", "sig2sig2"),
+    ('"GET /pub-ifcugrcfizdu6ucnjfhuktbp/data.csv HTTP/1.1" 200', "ifcugrcfizdu6ucnjfhuktbp"),  # path style
+    ("Host: pub-ifcugrcfizdu6ucnjfhuktbp.s3.example.org", "ifcugrcfizdu6ucnjfhuktbp"),  # virtual-host style
     ("Authorization: AWS4-HMAC-SHA256 Credential=A/b, SignedHeaders=host, Signature=0a1b2c3d", "0a1b2c3d"),
     ("Authorization: AWS AKIDEXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg=", "frJIUN8DYpKDtOLCwo"),
     ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln", "eyJzdWIiOiJhIn0"),
