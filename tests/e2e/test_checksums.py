@@ -59,3 +59,18 @@ def test_put_object_checksum_is_echoed_and_kept(s3):
     assert put["ChecksumCRC32"] == expected
     got = client.get_object(Bucket=bucket, Key="one.bin", ChecksumMode="ENABLED")
     assert got["ChecksumCRC32"] == expected and got["Body"].read() == body  # botocore validates it too
+
+
+def test_get_object_attributes_with_boto3(s3, workdir):
+    client, bucket = s3
+    data = os.urandom(11 * MiB)
+    (workdir / "big.bin").write_bytes(data)
+    client.upload_file(str(workdir / "big.bin"), bucket, "big.bin", ExtraArgs={"ChecksumAlgorithm": "SHA256"},
+                       Config=TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB))
+    attributes = client.get_object_attributes(Bucket=bucket, Key="big.bin",
+                                              ObjectAttributes=["ETag", "Checksum", "ObjectParts", "ObjectSize"])
+    assert attributes["ObjectSize"] == len(data)
+    assert attributes["ObjectParts"]["TotalPartsCount"] == 3
+    assert [p["Size"] for p in attributes["ObjectParts"]["Parts"]] == [5 * MiB, 5 * MiB, MiB]
+    assert attributes["Checksum"]["ChecksumSHA256"].endswith("-3")
+    assert '"' + attributes["ETag"] + '"' == client.head_object(Bucket=bucket, Key="big.bin")["ETag"]

@@ -127,3 +127,22 @@ def test_a_completion_naming_another_algorithm_is_refused(writer):
 def test_unsupported_upload_checksums_are_refused(writer, headers):
     result = writer.request("POST", "big.bin", "uploads", headers=headers)
     assert (result.status, result.code) == (400, "InvalidRequest")
+
+
+def test_get_object_attributes(writer):
+    _multipart(writer, "big.bin", "SHA256", create_headers={"x-amz-checksum-algorithm": "SHA256"})
+    result = writer.request("GET", "big.bin", "attributes",
+                            headers={"x-amz-object-attributes": "ETag,Checksum,ObjectParts,ObjectSize"})
+    assert result.status == 200
+    head = writer.request("HEAD", "big.bin", headers=ENABLED)
+    assert result.find("ETag") == head.headers["etag"].strip('"')
+    assert result.find("Checksum/ChecksumSHA256") == head.headers["x-amz-checksum-sha256"]
+    assert result.find("ObjectParts/PartsCount") == "3"
+    assert result.findall("ObjectParts/Part/Size") == [str(len(c)) for c in CHUNKS]
+    assert result.findall("ObjectParts/Part/ChecksumSHA256") == [b64(sha256(c)) for c in CHUNKS]
+    assert result.find("ObjectSize") == str(sum(len(c) for c in CHUNKS))
+    assert result.find("StorageClass") is None  # not asked for
+    refused = writer.request("GET", "big.bin", "attributes", headers={"x-amz-object-attributes": "Owner"})
+    assert (refused.status, refused.code) == (400, "InvalidArgument")
+    missing = writer.request("GET", "nothing.bin", "attributes", headers={"x-amz-object-attributes": "ETag"})
+    assert missing.code == "NoSuchKey"

@@ -212,6 +212,9 @@ def _object_headers(info: ObjectInfo, key: str) -> dict[str, str]:
     return headers
 
 
+_OBJECT_ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
+
+
 def _checksum_headers(layout: ObjectLayout, part_number: str | None, byte_range: object) -> dict[str, str]:
     """The stored checksum for a GET/HEAD with ``x-amz-checksum-mode: ENABLED``: the object's for the whole
     object, a part's for ``?partNumber`` of a multipart object, none for a byte range (as S3)."""
@@ -468,6 +471,23 @@ class GatewayApp:
         if info.is_collection:
             raise PathNotFound()
         return info
+
+    def _op_GetObjectAttributes(self, d: Decision, req: _Request) -> Response:
+        wanted = {name.strip() for name in req.headers.get("x-amz-object-attributes", "").split(",") if name.strip()}
+        if not wanted or wanted - _OBJECT_ATTRIBUTES:
+            raise S3Error("InvalidArgument", 400, "Invalid attribute name specified.",
+                          details={"ArgumentName": "x-amz-object-attributes"})
+        info = self._stat_object(d)
+        layout = info.layout
+        checksum = None
+        if layout is not None and layout.checksum_algorithm and layout.checksum and layout.checksum_type:
+            checksum = (layout.checksum_algorithm, layout.checksum, layout.checksum_type)
+        response = self._xml(s3xml.object_attributes(
+            wanted, etag=info.etag, size=info.size, parts=layout.parts if layout else (), checksum=checksum,
+            part_checksums=layout.part_checksums if layout else ()))
+        if info.modified_at is not None:
+            response.headers["Last-Modified"] = http_date(info.modified_at)
+        return response
 
     def _op_HeadObject(self, d: Decision, req: _Request) -> Response:
         return self._op_GetObject(d, req)

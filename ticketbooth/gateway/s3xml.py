@@ -173,6 +173,33 @@ def complete_multipart(location: str, bucket: str, key: str, etag: str,
     return document("CompleteMultipartUploadResult", body)
 
 
+def object_attributes(wanted: Iterable[str], *, etag: str | None, size: int, parts: Sequence[int],
+                      checksum: tuple[str, str, str] | None, part_checksums: Sequence[str]) -> bytes:
+    """``GetObjectAttributesResponse`` with the ``wanted`` attributes (ETag unquoted, as S3 answers it)."""
+    wanted = set(wanted)
+    body = []
+    if "ETag" in wanted and etag:
+        body.append(element("ETag", etag))
+    if "Checksum" in wanted and checksum is not None:
+        body.append("<Checksum>" + element("Checksum" + checksum[0], checksum[1])
+                    + element("ChecksumType", checksum[2]) + "</Checksum>")
+    if "ObjectParts" in wanted and parts:
+        items = []
+        for number, part_size in enumerate(parts, 1):
+            value = (element("Checksum" + checksum[0], part_checksums[number - 1])
+                     if checksum is not None and number <= len(part_checksums) else "")
+            items.append("<Part>" + element("PartNumber", number) + element("Size", part_size) + value + "</Part>")
+        # The wire name of TotalPartsCount is PartsCount (botocore's model says so).
+        body.append("<ObjectParts>" + element("PartsCount", len(parts)) + element("PartNumberMarker", 0)
+                    + element("NextPartNumberMarker", len(parts)) + element("MaxParts", max(len(parts), 1000))
+                    + element("IsTruncated", False) + "".join(items) + "</ObjectParts>")
+    if "StorageClass" in wanted:
+        body.append(element("StorageClass", "STANDARD"))
+    if "ObjectSize" in wanted:
+        body.append(element("ObjectSize", size))
+    return document("GetObjectAttributesResponse", body)
+
+
 def copy_result(root: str, etag: str, modified_at: datetime | None) -> bytes:
     """``CopyObjectResult`` (CopyObject) or ``CopyPartResult`` (UploadPartCopy): ``root`` names which."""
     return document(root, [element("LastModified", iso8601(modified_at)), element("ETag", f'"{etag}"')])

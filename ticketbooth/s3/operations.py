@@ -69,6 +69,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("CreateBucket", "PUT", _B, (), "stat", "_op_CreateBucket"),
     Operation("DeleteObjects", "POST", _B, ("delete",), "delete", "_op_DeleteObjects"),
     Operation("ListParts", "GET", _O, ("uploadId",), "list", "_op_ListParts"),
+    Operation("GetObjectAttributes", "GET", _O, ("attributes",), "stat", "_op_GetObjectAttributes"),
     Operation("GetObject", "GET", _O, (), "read", "_op_GetObject", folder_keys=True),
     Operation("HeadObject", "HEAD", _O, (), "stat", "_op_HeadObject", folder_keys=True),
     Operation("UploadPartCopy", "PUT", _O, ("partNumber", "uploadId"), "write", "_op_UploadPartCopy",

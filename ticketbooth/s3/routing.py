@@ -21,7 +21,7 @@ __all__ = ["Route", "route", "locate", "resolve", "decode_component", "parse_que
 # Sub-resources S3 knows but the gateway does not implement: asking for them is NotImplemented, never a listing
 # or a plain GetObject in disguise.
 _UNSUPPORTED_SUBRESOURCES = frozenset({
-    "accelerate", "acl", "analytics", "attributes", "cors", "encryption", "intelligent-tiering", "inventory",
+    "accelerate", "acl", "analytics", "cors", "encryption", "intelligent-tiering", "inventory",
     "legal-hold", "lifecycle", "logging", "metadata-table", "metrics", "notification", "object-lock",
     "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment",
     "restore", "retention", "select", "session", "tagging", "torrent", "versioning", "versions", "website",
