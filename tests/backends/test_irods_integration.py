@@ -23,6 +23,7 @@ from .conformance import (
     ObjectMetadataTests,
     TicketCatalogueTests,
     TicketUsageTests,
+    _Helpers,
 )
 from .irods_fixtures import IrodsCapabilities
 
@@ -138,3 +139,51 @@ class TestRealIrodsObjectMetadata(ObjectMetadataTests, RealIrodsFixtures):
 
 class TestRealIrodsData(DataSessionTests, RealIrodsFixtures):
     pass
+
+
+class TestRealIrodsAcrossInstances(_Helpers, RealIrodsFixtures):
+    """Several TicketBooth instances share one zone: their PATCHes of one ticket are serialised by the ticket's
+    catalog lock, not only by each process's own lock (issue 9 item 6)."""
+
+    @pytest.fixture
+    def second(self, backend, clock, run_root):
+        """Another instance on the same zone and state collection (as the ``backend`` fixture makes it)."""
+        from ticketbooth.backends.irods import IrodsBackend
+
+        settings = Settings(backend="irods", irods=IrodsSettings(
+            host=_ENV["HOST"], port=int(_ENV["PORT"]), zone=_ENV["ZONE"], user=_ENV["USER"],
+            password=_ENV["PASSWORD"], state_collection=f"/{_ENV['ZONE']}/home/{_ENV['USER']}/{run_root}-state"))
+        other = IrodsBackend.from_settings(settings, clock=clock, service_hosts=_SERVICE_HOSTS)
+        yield other
+        other.close()
+
+    def test_racing_patches_from_two_instances_never_make_a_ticket_anonymous(self, backend, second, clock, alice,
+                                                                            ds1):
+        import threading
+
+        from ticketbooth import errors
+
+        for _ in range(12):  # the old per-process lock let this through in the first rounds of 1 run in 2
+            ticket = self.create(backend, clock, alice, ds1, access="write", users=["bob"])
+            to_groups = self.changes(ticket, clock, users=[], groups=["lab"])
+            drop_groups = self.changes(ticket, clock, groups=[])
+            done = threading.Event()
+
+            def regroup(ticket_id=ticket.id, changes=to_groups, done=done):
+                try:
+                    backend.modify_ticket(alice, ticket_id, changes, now=clock())
+                finally:
+                    done.set()
+
+            writer = threading.Thread(target=regroup)
+            writer.start()
+            # The second instance keeps dropping the groups while the first moves the ticket from users to
+            # groups: judged against a half-applied state, that merge would leave no users and no groups.
+            while not done.is_set():
+                try:
+                    second.modify_ticket(alice, ticket.id, drop_groups, now=clock())
+                except errors.InvalidRequest:
+                    pass
+            writer.join()
+            after = backend.find_ticket(ticket.id)
+            assert not after.anonymous and (after.users, after.groups) in {(("bob",), ()), ((), ("lab",))}

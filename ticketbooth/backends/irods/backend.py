@@ -318,10 +318,12 @@ class IrodsBackend(TicketBackend):
 
     def modify_ticket(self, actor: Actor, ticket_id: int, changes: TicketChanges, *, now: datetime) -> Ticket:
         _check_hosts(changes.hosts, self.service_hosts)
-        # iRODS has no transaction around several ticket changes. Within this process, modifications of one
-        # ticket run one at a time, each re-reading the ticket and judging the merged result under the lock;
-        # change_steps adds before it removes, so no step sequence passes through "no users and no groups".
-        with self._modify_lock:
+        # iRODS has no transaction around several ticket changes. Modifications of one ticket run one at a
+        # time — within this process (the thread lock) and across every instance of the zone (the ticket's
+        # catalog lock, the one its counters change under) — each re-reading the ticket and judging the merged
+        # result under the lock; change_steps adds before it removes, so no step sequence passes through "no
+        # users and no groups".
+        with self._modify_lock, self._counters.hold(ticket_id):
             ticket, as_admin = self._managed(actor, ticket_id)
             policy.check_kind_kept(ticket, changes)
             steps = change_steps(ticket, changes, self.service_hosts)

@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -136,6 +137,7 @@ class CounterStore:
         self.stale_after = stale_after
         self._sleep = sleep
         self._ready = False
+        self._held = threading.local()  # the ticket ids whose lock this thread holds (hold() nests update())
 
     def _ensure(self) -> None:
         if not self._ready:
@@ -193,11 +195,23 @@ class CounterStore:
 
     # -- the lock ---------------------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def hold(self, ticket_id: int) -> Iterator[None]:
+        """Hold the ticket's lock around several steps (re-entrant in this thread: :meth:`update` inside takes
+        it without waiting). A PATCH judged and applied inside is serialised against every other holder in
+        every TicketBooth instance of the zone. Raises ``BackendUnavailable`` after ``lock_timeout``."""
+        with self._locked(ticket_id):
+            yield
+
     def _lock_path(self, ticket_id: int) -> str:
         return f"{self.collection}/locks/{int(ticket_id)}"
 
     @contextlib.contextmanager
     def _locked(self, ticket_id: int) -> Iterator[None]:
+        held: set[int] = self._held.__dict__.setdefault("ids", set())
+        if ticket_id in held:
+            yield
+            return
         path = self._lock_path(ticket_id)
         self._ensure()
         deadline = time.monotonic() + self.lock_timeout
@@ -223,9 +237,11 @@ class CounterStore:
                 raise BackendUnavailable("the ticket's counters are busy; try again", retry_after=RETRY_AFTER_SECONDS)
             self._sleep(delay)
             delay = min(delay * 2, 0.1)
+        held.add(ticket_id)
         try:
             yield
         finally:
+            held.discard(ticket_id)
             try:
                 self._unlock(path)
             except Exception as err:  # noqa: BLE001 - the change is made; the lock goes stale by itself
