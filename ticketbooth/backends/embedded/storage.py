@@ -456,49 +456,19 @@ class ZoneStorage:
 
         Returns the parent collection with its new mtime.
         """
-        try:
-            parent, name = self._parent(logical)
-        except Conflict:
-            raise PathNotFound(details={"path": logical}) from None
-        try:
-            try:
-                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-            except (FileNotFoundError, NotADirectoryError):
-                raise PathNotFound(details={"path": logical}) from None
-            if stat.S_ISLNK(st.st_mode):
-                raise PermissionDenied("path is refused: it is a symbolic link", details={"path": logical})
-            if not stat.S_ISREG(st.st_mode):
-                raise PathNotFound(details={"path": logical})
-            before = os.fstat(parent).st_mtime_ns
+        def unlink(name: str, parent: int) -> None:
             # unlinkat never follows a link: whatever is at the name now, only the name goes.
             try:
                 os.unlink(name, dir_fd=parent)
-            except FileNotFoundError:
+            except (FileNotFoundError, IsADirectoryError):  # gone, or swapped for a collection since the stat
                 raise PathNotFound(details={"path": logical}) from None
-            except IsADirectoryError:  # swapped for a collection since the stat
-                raise PathNotFound(details={"path": logical}) from None
-            return Touched(paths.parent(logical), before, os.fstat(parent).st_mtime_ns)
-        finally:
-            os.close(parent)
 
+        return self._remove_entry(logical, stat.S_ISREG, unlink)
 
     def remove_collection(self, logical: str) -> Touched:
         """Remove the empty collection ``logical``; ``PathNotFound`` when none is there, ``Conflict`` when it
         holds anything. Returns the parent collection with its new mtime."""
-        try:
-            parent, name = self._parent(logical)
-        except Conflict:
-            raise PathNotFound(details={"path": logical}) from None
-        try:
-            try:
-                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-            except (FileNotFoundError, NotADirectoryError):
-                raise PathNotFound(details={"path": logical}) from None
-            if stat.S_ISLNK(st.st_mode):
-                raise PermissionDenied("path is refused: it is a symbolic link", details={"path": logical})
-            if not stat.S_ISDIR(st.st_mode):
-                raise PathNotFound(details={"path": logical})
-            before = os.fstat(parent).st_mtime_ns
+        def rmdir(name: str, parent: int) -> None:
             # rmdir at the parent fd never follows a link, and refuses a collection that holds anything.
             try:
                 os.rmdir(name, dir_fd=parent)
@@ -508,6 +478,29 @@ class ZoneStorage:
                 if err.errno in (errno.ENOTEMPTY, errno.EEXIST):
                     raise Conflict("the collection is not empty", details={"path": logical}) from None
                 raise _os_error(err, logical) from err
+
+        return self._remove_entry(logical, stat.S_ISDIR, rmdir)
+
+    def _remove_entry(self, logical: str, is_kind: Callable[[int], bool],
+                      remove: Callable[[str, int], None]) -> Touched:
+        """Remove the entry ``logical`` of the kind ``is_kind`` (a ``stat.S_IS*`` test) with ``remove(name,
+        parent_fd)``; ``PathNotFound`` when no such entry is there, ``PermissionDenied`` for a symlink.
+        Returns the parent collection with its new mtime."""
+        try:
+            parent, name = self._parent(logical)
+        except Conflict:
+            raise PathNotFound(details={"path": logical}) from None
+        try:
+            try:
+                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except (FileNotFoundError, NotADirectoryError):
+                raise PathNotFound(details={"path": logical}) from None
+            if stat.S_ISLNK(st.st_mode):
+                raise PermissionDenied("path is refused: it is a symbolic link", details={"path": logical})
+            if not is_kind(st.st_mode):
+                raise PathNotFound(details={"path": logical})
+            before = os.fstat(parent).st_mtime_ns
+            remove(name, parent)
             return Touched(paths.parent(logical), before, os.fstat(parent).st_mtime_ns)
         finally:
             os.close(parent)
