@@ -74,6 +74,21 @@ def start(app: str, port: int, env: dict[str, str], log: Path, *, workers: int, 
             time.sleep(0.1)
 
 
+def fresh_embedded_config(workdir: str) -> tuple[Path, Path, int, int]:
+    """Empty ``workdir`` and write a ticketbooth.toml for an embedded deployment (user alice) there, with an API
+    and a gateway port picked on loopback. Returns (work directory, config file, API port, gateway port)."""
+    work = Path(workdir)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    api_port, gw_port = free_port(), free_port()
+    config = work / "ticketbooth.toml"
+    config.write_text(
+        f'data_dir = "{work / "data"}"\nlog_level = "WARNING"\n[auth]\nhs256_secret = "{secrets.token_hex(24)}"\n'
+        f'[s3]\nendpoint_url = "http://127.0.0.1:{gw_port}"\nmaster_key = "{secrets.token_hex(32)}"\n'
+        f'[embedded]\nusers = ["alice"]\n')
+    return work, config, api_port, gw_port
+
+
 def worker_pids(master: int) -> list[int]:
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
     return [int(pid) for pid in children]

@@ -20,7 +20,6 @@ import argparse
 import http.client
 import os
 import re
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -34,7 +33,7 @@ from urllib.parse import quote
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_gateway import free_port, signed_headers, start  # noqa: E402 - the shared loopback helpers
+from bench_gateway import free_port, fresh_embedded_config, signed_headers, start  # noqa: E402 - shared helpers
 
 from ticketbooth.api.auth import issue_dev_token  # noqa: E402
 from ticketbooth.backends import load_backend  # noqa: E402
@@ -148,16 +147,8 @@ def main() -> None:
     parser.add_argument("--no-seaweedfs", action="store_true")
     args = parser.parse_args()
 
-    work = Path(args.workdir)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    work, config, api_port, gw_port = fresh_embedded_config(args.workdir)
     counts = {"small": args.small, "big": args.objects}
-    api_port, gw_port = free_port(), free_port()
-    config = work / "ticketbooth.toml"
-    config.write_text(
-        f'data_dir = "{work / "data"}"\nlog_level = "WARNING"\n[auth]\nhs256_secret = "{secrets.token_hex(24)}"\n'
-        f'[s3]\nendpoint_url = "http://127.0.0.1:{gw_port}"\nmaster_key = "{secrets.token_hex(32)}"\n'
-        f'[embedded]\nusers = ["alice"]\n')
     settings = load_settings(config, environ={})
     backend = load_backend(settings)
     home = work / "data" / "zone" / "tempZone" / "home" / "alice"

@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import secrets
-import shutil
 import statistics
 import sys
 import threading
@@ -31,7 +29,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_gateway import free_port, start  # noqa: E402 - the shared loopback helpers
+from bench_gateway import fresh_embedded_config, start  # noqa: E402 - the shared loopback helpers
 from bench_listing import start_seaweedfs  # noqa: E402
 
 from ticketbooth.api.auth import issue_dev_token  # noqa: E402
@@ -110,15 +108,7 @@ def main() -> None:
     parser.add_argument("--no-seaweedfs", action="store_true")
     args = parser.parse_args()
 
-    work = Path(args.workdir)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    api_port, gw_port = free_port(), free_port()
-    config = work / "ticketbooth.toml"
-    config.write_text(
-        f'data_dir = "{work / "data"}"\nlog_level = "WARNING"\n[auth]\nhs256_secret = "{secrets.token_hex(24)}"\n'
-        f'[s3]\nendpoint_url = "http://127.0.0.1:{gw_port}"\nmaster_key = "{secrets.token_hex(32)}"\n'
-        f'[embedded]\nusers = ["alice"]\n')
+    work, config, api_port, gw_port = fresh_embedded_config(args.workdir)
     settings = load_settings(config, environ={})
     env = {"TICKETBOOTH_CONFIG": str(config)}
     api = start("ticketbooth.wsgi:app", api_port, env, work / "api.log", workers=1, threads=4)
