@@ -15,6 +15,7 @@ from ticketbooth.settings import Settings, load_settings
 from .browser import chromium  # noqa: F401 - the headless Chromium fixture, for every test
 from .ci_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401 - hooks
 from .clock import Clock
+from .zone_lock import pytest_runtest_setup  # noqa: F401 - one test run at a time per real zone
 
 START = datetime(2030, 6, 1, 12, 0, 0, tzinfo=UTC)
 HS256_SECRET = "test-hs256-secret-" + "k" * 32
