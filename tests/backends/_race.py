@@ -1,25 +1,66 @@
-"""A worker for the multi-process race on a uses limit (importable by spawned processes)."""
+"""Workers for the multi-process races on a ticket's limits (importable by spawned processes)."""
 from __future__ import annotations
 
+import io
+import threading
 from datetime import UTC, datetime
 
 from ticketbooth.backends.embedded import EmbeddedBackend
-from ticketbooth.errors import TicketExhausted
+from ticketbooth.errors import TicketExhausted, TicketWriteBytesExceeded, TicketWriteFilesExceeded
 
 
-def race_for_uses(data_dir: str, ticket_id: int, attempts: int, start, results) -> None:
-    """Open its own backend on ``data_dir``, wait for ``start``, try ``attempts`` sessions; report successes."""
+def _threads(attempts: int, threads: int, start, attempt) -> int:
+    """Run ``attempt(n)`` ``attempts`` times on each of ``threads`` threads after ``start``; the wins."""
+    won, lock = [0], threading.Lock()
+
+    def worker(first: int) -> None:
+        mine = sum(1 for n in range(first, first + attempts) if attempt(n))
+        with lock:
+            won[0] += mine
+
+    pool = [threading.Thread(target=worker, args=(t * attempts,)) for t in range(threads)]
+    start.wait()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return won[0]
+
+
+def race_for_uses(data_dir: str, ticket_id: int, attempts: int, start, results, threads: int = 1) -> None:
+    """Open its own backend on ``data_dir``, wait for ``start``, try ``attempts`` sessions on each of
+    ``threads`` threads (concurrent uses share group commits); report the successes."""
     backend = EmbeddedBackend(data_dir)
     try:
         ticket = backend.find_ticket(ticket_id)
-        start.wait()
-        won = 0
-        for _ in range(attempts):
+
+        def attempt(_: int) -> bool:
             try:
                 backend.open_session(ticket, "alice", client_host=None, now=datetime.now(UTC)).close()
-                won += 1
             except TicketExhausted:
-                pass
-        results.put(won)
+                return False
+            return True
+
+        results.put(_threads(attempts, threads, start, attempt))
+    finally:
+        backend.close()
+
+
+def race_for_writes(data_dir: str, ticket_id: int, collection: str, tag: str, attempts: int, start, results,
+                    threads: int = 1) -> None:
+    """As :func:`race_for_uses`, each attempt writing a 10-byte object ``<collection>/<tag>-<n>``."""
+    backend = EmbeddedBackend(data_dir)
+    try:
+        ticket = backend.find_ticket(ticket_id)
+
+        def attempt(n: int) -> bool:
+            with backend.open_session(ticket, "alice", client_host=None, now=datetime.now(UTC)) as session:
+                try:
+                    session.write(f"{collection}/{tag}-{n}", io.BytesIO(b"0123456789"), size=10)
+                except (TicketWriteFilesExceeded, TicketWriteBytesExceeded):
+                    return False
+            return True
+
+        results.put(_threads(attempts, threads, start, attempt))
     finally:
         backend.close()

@@ -340,7 +340,7 @@ class EmbeddedBackend(TicketBackend):
                    window: float) -> Ticket:
         """Check and count one use under the write lock: concurrent sessions (threads or processes sharing the
         catalogue) see each other's uses and requests, so a limit of N is never overshot."""
-        with self._catalog.write() as conn:
+        def count(conn: sqlite3.Connection) -> Ticket:
             current = self._catalog.get_ticket(conn, ticket_id)
             if current is None:
                 raise TicketNotFound(details={"id": ticket_id})
@@ -352,7 +352,10 @@ class EmbeddedBackend(TicketBackend):
                 self._catalog.count_use(conn, current.id)
             if window > 0:
                 self._catalog.record_request(conn, current.id, holder, now)
-        return self._with_pending(current if continuing else replace(current, uses_count=current.uses_count + 1))
+            return current if continuing else replace(current, uses_count=current.uses_count + 1)
+
+        # Concurrent counts share one transaction and its fsync (group commit); each sees the ones before it.
+        return self._with_pending(self._catalog.commit(count))
 
     def _last_request(self, conn: sqlite3.Connection, ticket_id: int, holder: str) -> datetime | None:
         stored, pending = self._catalog.last_request(conn, ticket_id, holder), self._tally.last_request(ticket_id, holder)

@@ -6,19 +6,30 @@ the write lock is taken *before* a count is read, so two threads or two processe
 can never both see "one use left" (a limit of N is never overshot). Connections come from a small pool, one
 connection per concurrent caller, each used by one thread at a time.
 
+Writers queue for SQLite's lock through ``<catalogue>.writelock``: a thread lock in the process, then an exclusive
+``flock`` on that file across processes. SQLite itself polls a busy lock with sleeps of up to 100 ms (its busy
+handler), which is what the tail latency of concurrent writes was made of; a blocked ``flock`` wakes as soon as
+the holder lets go. Writers that do not take it (another program on the database) still meet the busy timeout.
+
+:meth:`Catalog.commit` is the group commit: concurrent callers' pieces of work run one after another in one
+write transaction, each in a savepoint of its own (one failing rolls back only itself), and share its single
+``COMMIT`` (one WAL fsync, ``synchronous=FULL``) instead of paying one each. A caller returns only after that
+commit, so what it wrote is as durable as before.
+
 Times are stored as integer microseconds since the Unix epoch (UTC) so they compare in SQL.
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ...errors import BackendError, BackendUnavailable
 from ...model import Access, TargetKind, Ticket, TicketStatus
@@ -26,6 +37,8 @@ from ...privatefiles import FILE_MODE
 from ..base import ObjectMetadata
 
 __all__ = ["Catalog", "PageFilter", "to_micros", "from_micros"]
+
+T = TypeVar("T")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_IDLE = 8
@@ -134,6 +147,19 @@ def from_micros(value: int | None) -> datetime | None:
     return None if value is None else _EPOCH + timedelta(microseconds=value)
 
 
+class _Work(Generic[T]):
+    """One caller's piece of a group commit: what to run, and what came of it once the group committed."""
+
+    __slots__ = ("run", "done", "lead", "result", "error")
+
+    def __init__(self, run: Callable[[sqlite3.Connection], T]) -> None:
+        self.run = run
+        self.done = threading.Event()
+        self.lead = False  # set (with done) when this caller is to commit the next group
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+
 @dataclass(frozen=True)
 class PageFilter:
     """A resolved ``list_tickets`` request: every field already checked against the caller's rights."""
@@ -159,6 +185,13 @@ class Catalog:
         # SQLite creates a new database 0644 (less the umask) and gives its -wal and -shm files the database
         # file's mode: creating it 0600 first keeps all three private.
         os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE))
+        # Re-entrant: a write opened inside another on the same thread meets SQLite's busy timeout, as it did.
+        self._write_lock = threading.RLock()
+        self._writing = threading.local()  # .depth: this thread's writes in progress
+        self._write_fd = os.open(path + ".writelock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        self._queue: list[_Work[Any]] = []
+        self._queue_lock = threading.Lock()
+        self._leading = False
         with self._connection() as conn:
             # WAL is a property of the database file; switching needs a moment alone with it.
             with _mapped_errors():
@@ -221,9 +254,81 @@ class Catalog:
         """A connection in a read transaction: one consistent snapshot for several queries."""
         return self._transaction("BEGIN")
 
-    def write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
         """A connection holding the write lock (``BEGIN IMMEDIATE``); committed on success, rolled back on error."""
-        return self._transaction("BEGIN IMMEDIATE")
+        with self._write_lock:
+            outermost = not getattr(self._writing, "depth", 0)
+            held = outermost and self._hold_file_lock()
+            self._writing.depth = getattr(self._writing, "depth", 0) + 1
+            try:
+                with self._transaction("BEGIN IMMEDIATE") as conn:
+                    yield conn
+            finally:
+                self._writing.depth -= 1
+                if held:
+                    fcntl.flock(self._write_fd, fcntl.LOCK_UN)
+
+    def _hold_file_lock(self) -> bool:
+        """Take the cross-process writer lock; ``False`` where it cannot be had (SQLite's own lock remains)."""
+        try:
+            fcntl.flock(self._write_fd, fcntl.LOCK_EX)
+        except OSError as err:  # closed under us, or a file system without flock
+            if self._closed:
+                raise BackendUnavailable("the catalogue is closed") from err
+            return False
+        return True
+
+    def commit(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work(conn)`` in a write transaction shared with concurrent callers (group commit); its result.
+
+        ``work`` runs on whichever caller's thread commits the group, after the works queued before it, in a
+        savepoint of its own: what it raises is raised here and undoes only its own changes. It returns once the
+        group's ``COMMIT`` is done; a failed ``COMMIT`` (or ``BEGIN``) is raised to every caller in the group.
+        ``work`` must not itself wait for another caller's commit.
+        """
+        item: _Work[T] = _Work(work)
+        with self._queue_lock:
+            self._queue.append(item)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            item.done.wait()
+            lead = item.lead
+        if lead:
+            self._lead_group()
+            item.done.wait()  # it was in the group just committed
+        if item.error is not None:
+            raise item.error
+        return item.result  # type: ignore[return-value]
+
+    def _lead_group(self) -> None:
+        """Commit what is queued as one transaction, then hand the lead to the first caller queued meanwhile."""
+        with self._queue_lock:
+            group, self._queue = self._queue, []
+        try:
+            with self.write() as conn:
+                for item in group:
+                    conn.execute("SAVEPOINT work")
+                    try:
+                        with _mapped_errors():
+                            item.result = item.run(conn)
+                    except BaseException as err:  # noqa: BLE001 - handed to its caller, the group goes on
+                        conn.execute("ROLLBACK TO work")
+                        item.error = err
+                    conn.execute("RELEASE work")
+        except BaseException as err:  # noqa: BLE001 - nothing of the group is committed: each caller learns why
+            for item in group:
+                item.error = item.error or err
+        finally:
+            with self._queue_lock:
+                if self._queue:
+                    self._queue[0].lead = True
+                    self._queue[0].done.set()
+                else:
+                    self._leading = False
+            for item in group:
+                item.done.set()
 
     def close(self) -> None:
         with self._lock:
@@ -231,6 +336,9 @@ class Catalog:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+        with self._write_lock:
+            with contextlib.suppress(OSError):
+                os.close(self._write_fd)
 
     # -- tickets -------------------------------------------------------------------------------------------
 

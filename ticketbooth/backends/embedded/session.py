@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -115,22 +116,27 @@ class EmbeddedSession(DataSession):
             if size is not None and size > room:
                 raise TicketWriteBytesExceeded()
         spooled = self._storage.spool(stream, size=size, max_bytes=room, too_big=TicketWriteBytesExceeded)
-        try:
-            mtime_ns = to_micros(self._clock()) * 1000
+        mtime_ns = to_micros(self._clock()) * 1000
+
+        def commit(conn: sqlite3.Connection) -> os.stat_result:
             # Check and count under the write lock, then make the data visible: a refusal leaves nothing.
-            with self._catalog.write() as conn:
-                current = self._catalog.get_ticket(conn, ticket_id)
-                if current is None:
-                    raise TicketNotFound()
-                self._check_write_files(current)
-                if current.write_byte_limit and current.write_byte_count + spooled.size > current.write_byte_limit:
-                    raise TicketWriteBytesExceeded()
-                st, touched = self._storage.place(spooled, path, mtime_ns=mtime_ns)
-                index.record_object(conn, path, st.st_size, st.st_mtime_ns, spooled.md5)
-                index.record_collections(conn, touched)
-                self._catalog.mark_implicit(conn, [t.path for t in touched if t.before_ns is None])
-                self._catalog.put_metadata(conn, path, metadata)
-                self._catalog.count_write(conn, ticket_id, spooled.size)
+            current = self._catalog.get_ticket(conn, ticket_id)
+            if current is None:
+                raise TicketNotFound()
+            self._check_write_files(current)
+            if current.write_byte_limit and current.write_byte_count + spooled.size > current.write_byte_limit:
+                raise TicketWriteBytesExceeded()
+            st, touched = self._storage.place(spooled, path, mtime_ns=mtime_ns)
+            index.record_object(conn, path, st.st_size, st.st_mtime_ns, spooled.md5)
+            index.record_collections(conn, touched)
+            self._catalog.mark_implicit(conn, [t.path for t in touched if t.before_ns is None])
+            self._catalog.put_metadata(conn, path, metadata)
+            self._catalog.count_write(conn, ticket_id, spooled.size)
+            return st
+
+        try:
+            # Concurrent writes share one transaction and its fsync (group commit); each is checked in turn.
+            st = self._catalog.commit(commit)
         finally:
             self._storage.discard(spooled)
         return ObjectInfo(path, False, spooled.size, from_micros(st.st_mtime_ns // 1000), spooled.md5,
