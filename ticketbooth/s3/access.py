@@ -252,10 +252,9 @@ def _grant(ticket: Ticket, holder: str, the_route: Route, *, backend: TicketBack
         ticket, the_route.key, for_write=action == "write", folders=operation.folder_keys)
     if not policy.action_allowed(ticket, action):
         raise _access_denied(f"Access Denied: a {ticket.access.value} ticket does not allow {action}.")
-    groups = () if ticket.anonymous else backend.user_groups(holder)
-    # With a use window only the backend knows whether this request continues a use (its catalogue holds
-    # the pair's last request), so a used-up limit is judged there, not on this possibly cached ticket.
-    policy.check_usable(ticket, holder, groups, client_host, now, continuing=window > 0)
+    # Expiry, uses, allow-lists and hosts are judged by open_session (its contract), on the ticket as the
+    # catalogue holds it now rather than this possibly cached copy: judging them here as well cost a group
+    # lookup per request for no decision of its own.
     session = backend.open_session(ticket, holder, client_host=client_host, now=now, window=window)
     return Decision(ticket=ticket, holder=holder, route=the_route, path=target, action=action,
                     client_host=client_host, session=session, auth=auth, access_key_id=access_key_id)

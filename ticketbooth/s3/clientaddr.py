@@ -29,6 +29,7 @@ def parse_networks(entries: tuple[str, ...]) -> tuple[_Network, ...]:
     return tuple(networks)
 
 
+@lru_cache(maxsize=1024)  # twice per request (metrics, then the decision), mostly the same few peers
 def _address(text: str | None) -> _Address | None:
     if not text:
         return None
