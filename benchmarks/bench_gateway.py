@@ -62,6 +62,11 @@ def start(app: str, port: int, env: dict[str, str], log: Path, *, workers: int, 
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                "--threads", str(threads), "--worker-class", "gthread", "--timeout", "600", "--log-level", "warning",
                app]
+    return launch(command, port, env, log)
+
+
+def launch(command: list[str], port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Run ``command`` (a server on loopback ``port``, output to ``log``) until its ``/healthz`` answers."""
     process = subprocess.Popen(command, env={**os.environ, **env}, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while True:
@@ -70,7 +75,7 @@ def start(app: str, port: int, env: dict[str, str], log: Path, *, workers: int, 
             return process
         except requests.RequestException:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{app} did not start; see {log}") from None
+                raise RuntimeError(f"{' '.join(command)} did not start; see {log}") from None
             time.sleep(0.1)
 
 

@@ -3,10 +3,12 @@
 Eight client threads, each with its own keep-alive connection, send presigned requests (SigV4 query signature
 by botocore, ``UNSIGNED-PAYLOAD`` for PUT: the shape of ``aws s3 presign`` and presigned-curl clients) for a
 fixed number of requests per operation; the URLs are signed before the clock starts. Reported per server and
-operation: requests per second and the median, p90 and p99 latency. The gateway runs as ``ticketbooth gateway``
-does by default (gunicorn, 1 worker x 8 threads) on the embedded backend, with a read-write ticket without a uses
-limit (the use count is then tallied and group-committed, see docs/embedded.md) and, with ``--limited``, a
-ticket with a uses limit it never reaches (every request then counts its use under SQLite's write lock).
+operation: requests per second, the median, p90 and p99 latency, and the 1-minute load average when it ended.
+The gateway is ``ticketbooth gateway`` itself with its defaults (gunicorn gthread, its worker and thread counts,
+access log on; ``--workers``/``--threads`` override them) on the embedded backend, with a read-write ticket
+without a uses limit (the use count is then tallied and group-committed, see docs/embedded.md) and, with
+``--limited``, a ticket with a uses limit it never reaches (every request then counts its use in a group commit
+under the catalogue's write lock).
 
 Run from the repository root:  python benchmarks/bench_small.py [--requests 2000] [--clients 8] [--no-seaweedfs]
 """
@@ -29,7 +31,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_gateway import fresh_embedded_config, start  # noqa: E402 - the shared loopback helpers
+from bench_gateway import fresh_embedded_config, launch, start, worker_pids  # noqa: E402 - the shared loopback helpers
 from bench_listing import start_seaweedfs  # noqa: E402
 
 from ticketbooth.api.auth import issue_dev_token  # noqa: E402
@@ -82,7 +84,7 @@ def report(name: str, method: str, wall: float, latencies: list[float]) -> None:
     ordered = sorted(latencies)
     p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
     print(f"{name:10} {method:5} {len(ordered) / wall:8.0f}/s  median {statistics.median(ordered) * 1000:6.1f} ms"
-          f"  p90 {p(0.90):6.1f} ms  p99 {p(0.99):6.1f} ms")
+          f"  p90 {p(0.90):6.1f} ms  p99 {p(0.99):6.1f} ms  load {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def measure(name: str, port: int, base_path: str, akid: str, secret: str, count: int, clients: int) -> None:
@@ -106,20 +108,27 @@ def main() -> None:
     parser.add_argument("--limited", action="store_true",
                         help="also measure a ticket with a (never reached) uses limit: every use counted at once")
     parser.add_argument("--no-seaweedfs", action="store_true")
+    parser.add_argument("--workers", type=int, help="gateway worker processes (default: ticketbooth gateway's)")
+    parser.add_argument("--threads", type=int, help="threads per worker (default: ticketbooth gateway's)")
     args = parser.parse_args()
 
     work, config, api_port, gw_port = fresh_embedded_config(args.workdir)
     settings = load_settings(config, environ={})
     env = {"TICKETBOOTH_CONFIG": str(config)}
     api = start("ticketbooth.wsgi:app", api_port, env, work / "api.log", workers=1, threads=4)
-    gateway = start("ticketbooth.gateway.app:create_gateway_app()", gw_port, env, work / "gateway.log",
-                    workers=1, threads=8)
+    command = [str(Path(sys.executable).with_name("ticketbooth")), "gateway", "--config", str(config),
+               "--port", str(gw_port)]
+    for flag in ("workers", "threads"):
+        if getattr(args, flag) is not None:
+            command += [f"--{flag}", str(getattr(args, flag))]
+    gateway = launch(command, gw_port, env, work / "gateway.log")
     processes = [gateway, api]
     try:
         token = issue_dev_token(settings, "alice", False, datetime.now(UTC))
         headers = {"Authorization": f"Bearer {token}"}
-        print(f"{os.cpu_count()} CPUs; gateway: gunicorn gthread 1 worker x 8 threads; {args.clients} clients, "
-              f"{args.requests} requests per operation, 4 KiB objects")
+        workers = len(worker_pids(gateway.pid))
+        print(f"{os.cpu_count()} CPUs; gateway: ticketbooth gateway {' '.join(command[6:])} ({workers} workers); "
+              f"{args.clients} clients, {args.requests} requests per operation, 4 KiB objects")
         limits = [0] + ([10**9] if args.limited else [])
         for limit in limits:
             name = f"ds-{limit}"

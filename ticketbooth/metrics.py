@@ -107,7 +107,7 @@ class Instruments:
     def _child(self, name: str, labels: Mapping[str, str]) -> Any:
         # prometheus_client's labels() validates and locks on every call (a tenth of a small request's
         # time, issue 11 item 6); a label set's child never changes, so it is looked up once.
-        key = (name, *sorted(labels.items()))
+        key = (name, *labels.items())  # a set given in another order only adds an entry for the same child
         child = self._children.get(key)
         if child is None:
             child = self._children.setdefault(key, self._metrics[name].labels(**labels))

@@ -22,7 +22,7 @@ from ...model import Ticket
 from ..base import DataSession, ObjectInfo, ObjectLayout, ObjectMetadata
 from . import index
 from .catalog import Catalog, from_micros, to_micros
-from .storage import Touched, ZoneStorage
+from .storage import Touched, ZoneStorage, kind_of
 
 __all__ = ["EmbeddedSession"]
 
@@ -62,8 +62,8 @@ class EmbeddedSession(DataSession):
 
     def stat(self, path: str) -> ObjectInfo:
         path = self._inside(path, "stat")
-        st = self._storage.lstat(path)
-        kind = self._storage.kind(path)
+        st = self._storage.lstat(path)  # one walk from the zone root tells both what and how big
+        kind = kind_of(st)
         if st is None or kind is None:
             raise PathNotFound(details={"path": path})
         modified = from_micros(st.st_mtime_ns // 1000)

@@ -26,7 +26,7 @@ from ... import paths
 from ...errors import BackendError, Conflict, InvalidPath, InvalidRequest, PathNotFound, PermissionDenied
 from ...privatefiles import DIR_MODE, FILE_MODE, make_private_dirs
 
-__all__ = ["ZoneStorage", "Spooled", "Entry", "Touched", "CHUNK_BYTES"]
+__all__ = ["ZoneStorage", "Spooled", "Entry", "Touched", "CHUNK_BYTES", "kind_of"]
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -83,6 +83,17 @@ def _close(fd: int) -> None:
         os.close(fd)
     except OSError:  # pragma: no cover - closing an fd we own does not fail in practice
         pass
+
+
+def kind_of(st: os.stat_result | None) -> str | None:
+    """What an ``lstat`` result shows: ``"collection"``, ``"data_object"`` or ``None`` (nothing, or neither)."""
+    if st is None:
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return "collection"
+    if stat.S_ISREG(st.st_mode):
+        return "data_object"
+    return None
 
 
 class ZoneStorage:
@@ -211,14 +222,7 @@ class ZoneStorage:
 
     def kind(self, logical: str) -> str | None:
         """``"collection"``, ``"data_object"`` or ``None`` (nothing, or something that is neither)."""
-        st = self.lstat(logical)
-        if st is None:
-            return None
-        if stat.S_ISDIR(st.st_mode):
-            return "collection"
-        if stat.S_ISREG(st.st_mode):
-            return "data_object"
-        return None
+        return kind_of(self.lstat(logical))
 
     def _open_collection(self, logical: str) -> int:
         try:
