@@ -138,6 +138,36 @@ def test_access_log_atoms_hide_query_and_link_strings():
     assert "X-Amz-Signature" not in line
 
 
+def test_access_log_lines_of_our_format_are_gunicorns_from_fewer_atoms(monkeypatch):
+    """With ACCESS_LOG_FORMAT only the atoms it names are computed; the line is the one the full set gives."""
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config as GunicornConfig
+    from gunicorn.glogging import SafeAtoms
+
+    from ticketbooth.gateway.accesslog import ACCESS_LOG_FORMAT, RedactingLogger
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/_t/SECRETSTRING123/x", "QUERY_STRING": "X-Amz-Signature=abc",
+               "SERVER_PROTOCOL": "HTTP/1.1", "RAW_URI": "/_t/SECRETSTRING123/x?X-Amz-Signature=abc",
+               "REMOTE_ADDR": "192.0.2.1", "HTTP_USER_AGENT": 'curl/8 "quoted"'}
+    req = SimpleNamespace(headers=[("User-Agent", 'curl/8 "quoted"')], method="GET", path=environ["PATH_INFO"],
+                          query=environ["QUERY_STRING"], uri=environ["RAW_URI"], version=(1, 1))
+    resp = SimpleNamespace(status="206 Partial Content", response_length=3, sent=3, headers=[("ETag", '"e"')])
+    lines = []
+    for ours in (True, False):  # gunicorn's default format: every atom, rendered here with ours
+        cfg = GunicornConfig()
+        if ours:
+            cfg.set("access_log_format", ACCESS_LOG_FORMAT)
+        logger = RedactingLogger(cfg)
+        monkeypatch.setattr(logger, "now", lambda: "[02/Dec/2026:02:00:00 +0000]")
+        atoms = logger.atoms(resp, req, environ, timedelta(seconds=1, microseconds=5))
+        lines.append((ACCESS_LOG_FORMAT % SafeAtoms(atoms), len(atoms)))
+    (fast, few), (full, many) = lines
+    assert fast == full == ('192.0.2.1 [02/Dec/2026:02:00:00 +0000] "GET /_t/<redacted>/x HTTP/1.1" 206 3 '
+                            '1.000005s "curl/8 \\"quoted\\""')
+    assert few < many
+
+
 @pytest.mark.parametrize(("text", "secret"), [
     ("Invalid HTTP request line: 'GET /_t/LINKSTRING12345/x?X-Amz-Signature=abcdef HTTP/1.1 x'", "LINKSTRING12345"),
     ("Invalid HTTP request line: 'GET /_t/LINKSTRING12345/x?X-Amz-Signature=abcdef HTTP/1.1 x'", "abcdef"),
