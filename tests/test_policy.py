@@ -157,6 +157,16 @@ def test_admits():
     assert policy.admits(ticket(users=()), "anyone") and policy.admits(ticket(users=()), policy.ANONYMOUS_USER)
 
 
+@pytest.mark.parametrize("users", [(), ("bob",), ("bob", "carol")])
+@pytest.mark.parametrize("groups", [(), ("lab",)])
+@pytest.mark.parametrize("user", ["bob", "carol", "dave", policy.ANONYMOUS_USER])
+@pytest.mark.parametrize("user_groups", [(), ("lab",), ("other",)])
+def test_needs_groups_only_where_admits_depends_on_them(users, groups, user, user_groups):
+    t = ticket(users=users, groups=groups)
+    given = user_groups if policy.needs_groups(t, user) else ()
+    assert policy.admits(t, user, given) == policy.admits(t, user, user_groups)
+
+
 @pytest.mark.parametrize("hosts, client, expected", [
     ((), None, True), ((), "198.51.100.1", True), (("192.0.2.7",), "192.0.2.7", True),
     (("192.0.2.7",), "192.0.2.8", False), (("192.0.2.0/24",), "192.0.2.255", True),

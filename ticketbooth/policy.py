@@ -35,6 +35,7 @@ __all__ = [
     "apply_changes",
     "can_manage",
     "admits",
+    "needs_groups",
     "check_usable",
     "continues_use",
     "needs_counted_use",
@@ -288,6 +289,12 @@ def admits(ticket: Ticket, user: str, user_groups: Iterable[str] = ()) -> bool:
     if ticket.anonymous:
         return True
     return user in ticket.users or bool(set(ticket.groups).intersection(user_groups))
+
+
+def needs_groups(ticket: Ticket, user: str) -> bool:
+    """Whether :func:`admits` depends on ``user``'s groups: only when the user list alone does not admit them
+    and the ticket has a group list (a caller may then skip looking the groups up)."""
+    return not ticket.anonymous and user not in ticket.users and bool(ticket.groups)
 
 
 def host_admitted(ticket: Ticket, client_host: str | None) -> bool:

@@ -41,7 +41,7 @@ class RedactingLogger(Logger):  # type: ignore[misc]
                 "h": environ.get("REMOTE_ADDR", "-"), "t": self.now(), "s": status,
                 "m": environ.get("REQUEST_METHOD"), "b": str(sent) if sent is not None else "-", "B": sent,
                 "a": environ.get("HTTP_USER_AGENT", "-"),
-                "L": "%d.%06d" % (request_time.seconds, request_time.microseconds),
+                "L": f"{request_time.seconds}.{request_time.microseconds:06d}",
             }
         else:
             atoms = super().atoms(resp, req, environ, request_time)

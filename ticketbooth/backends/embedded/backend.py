@@ -327,7 +327,7 @@ class EmbeddedBackend(TicketBackend):
                 raise TicketNotFound(details={"id": ticket.id})
             continuing = window > 0 and policy.continues_use(self._last_request(conn, current.id, holder), now,
                                                              window)
-            groups = self._catalog.groups_of(conn, holder)
+            groups = self._groups(conn, current, holder)
         if policy.needs_counted_use(current, continuing=continuing):
             used = self._count_use(current.id, holder, client_host, now, window)
         else:
@@ -346,7 +346,7 @@ class EmbeddedBackend(TicketBackend):
                 raise TicketNotFound(details={"id": ticket_id})
             continuing = window > 0 and policy.continues_use(self._last_request(conn, current.id, holder), now,
                                                              window)
-            policy.check_usable(current, holder, self._catalog.groups_of(conn, holder), client_host, now,
+            policy.check_usable(current, holder, self._groups(conn, current, holder), client_host, now,
                                 continuing=continuing)
             if not continuing:
                 self._catalog.count_use(conn, current.id)
@@ -356,6 +356,10 @@ class EmbeddedBackend(TicketBackend):
 
         # Concurrent counts share one transaction and its fsync (group commit); each sees the ones before it.
         return self._with_pending(self._catalog.commit(count))
+
+    def _groups(self, conn: sqlite3.Connection, ticket: Ticket, holder: str) -> frozenset[str]:
+        """The holder's groups where the ticket's allow-lists depend on them (a query saved per request)."""
+        return self._catalog.groups_of(conn, holder) if policy.needs_groups(ticket, holder) else frozenset()
 
     def _last_request(self, conn: sqlite3.Connection, ticket_id: int, holder: str) -> datetime | None:
         stored, pending = self._catalog.last_request(conn, ticket_id, holder), self._tally.last_request(ticket_id, holder)

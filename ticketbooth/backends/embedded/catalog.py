@@ -250,6 +250,11 @@ class Catalog:
             with _mapped_errors():
                 conn.execute("COMMIT")
 
+    def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """The first row of one read statement, which is a consistent snapshot by itself (no BEGIN/COMMIT)."""
+        with self._connection() as conn, _mapped_errors():
+            return conn.execute(sql, params).fetchone()  # type: ignore[no-any-return]
+
     def read(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """A connection in a read transaction: one consistent snapshot for several queries."""
         return self._transaction("BEGIN")

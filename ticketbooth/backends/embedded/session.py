@@ -70,12 +70,13 @@ class EmbeddedSession(DataSession):
         if kind == "collection":
             return ObjectInfo(path, True, 0, modified, None)
         # The disk says what is there; the index only knows its MD5 (when it saw this very size and mtime).
-        with self._catalog.read() as conn:
-            row = index.lookup(conn, [path]).get(path)
-            metadata = self._catalog.object_metadata(conn, path)
-            etag = index.etag_of(row, st.st_size, st.st_mtime_ns)
-            layout = _layout(conn, path, etag)
-        return ObjectInfo(path, False, st.st_size, modified, etag, metadata, layout)
+        found = self._catalog.fetch_one(_STAT_SQL, (path,))
+        key, size, mtime_ns, md5, meta, layout_etag, layout = found or (None,) * 7
+        row = None if key is None else index.Row(key, size, mtime_ns, md5)
+        metadata = ObjectMetadata() if meta is None else ObjectMetadata.from_dict(json.loads(meta))
+        etag = index.etag_of(row, st.st_size, st.st_mtime_ns)
+        kept = _layout(layout) if layout is not None and layout_etag == etag else None
+        return ObjectInfo(path, False, st.st_size, modified, etag, metadata, kept)
 
     def list(self, collection: str, *, recursive: bool, start_after: str | None = None) -> Iterator[ObjectInfo]:
         collection = self._inside(collection, "list")
@@ -224,12 +225,18 @@ class EmbeddedSession(DataSession):
             self._prune(conn, paths.parent(path))
 
 
-def _layout(conn: sqlite3.Connection, path: str, etag: str) -> ObjectLayout | None:
-    """The layout kept for ``path`` if it describes the content the index knows (same ETag)."""
-    found = conn.execute("SELECT layout FROM layouts WHERE path = ? AND etag = ?", (path, etag)).fetchone()
-    if found is None:
-        return None
+# What a stat needs besides the disk, in one statement: the index row, the S3 metadata and the kept layout
+# (valid while its ETag is the object's) of one path. Three queries in a transaction before (issue 11 item 6).
+_STAT_SQL = (
+    "SELECT t.key, t.size, t.mtime_ns, t.md5, m.meta, l.etag, l.layout FROM (SELECT ? AS path) q"
+    " LEFT JOIN tree t ON t.key = q.path LEFT JOIN object_meta m ON m.path = q.path"
+    " LEFT JOIN layouts l ON l.path = q.path"
+)
+
+
+def _layout(text: str) -> ObjectLayout | None:
+    """A kept layout (JSON); ``None`` when it cannot be read (it is then simply not used)."""
     try:
-        return ObjectLayout.from_dict(json.loads(found[0]))
+        return ObjectLayout.from_dict(json.loads(text))
     except (ValueError, TypeError, KeyError):
         return None
