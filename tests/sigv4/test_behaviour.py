@@ -46,6 +46,18 @@ def test_every_error_is_exported_with_code_and_status() -> None:
         assert error.code and error.status in (400, 403, 411)
 
 
+def test_result_builder_takes_every_field_in_order() -> None:
+    """VerifiedRequest._build names each field (it skips the frozen dataclass's setattr): one added to
+    the class and not to it would be missing from every result."""
+    import dataclasses
+    import inspect
+
+    builder = list(inspect.signature(sigv4.VerifiedRequest._build).parameters)
+    assert builder == [field.name for field in dataclasses.fields(sigv4.VerifiedRequest)]
+    result = sigv4.VerifiedRequest._build(*builder)
+    assert [getattr(result, name) for name in builder] == builder
+
+
 def test_xml_document_escapes_and_carries_no_secret() -> None:
     method, path, query, headers, body = header_request()
     headers[-1] = ("Authorization", headers[-1][1][:-4] + "0000")

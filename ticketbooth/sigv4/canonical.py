@@ -54,6 +54,9 @@ _PATH_CHARS = re.compile(r"[A-Za-z0-9\-._~/%]*")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _WHITESPACE_RUN = re.compile(r"[ \t\r\n]+")
 _BLANKS = " \t"
+# `int in bytes` tests for one byte; `bytes in bytes` first tries the needle as an int, and the
+# TypeError it raises and clears costs more than the search itself.
+_PERCENT = ord("%")
 
 
 def wire_bytes(text: str | bytes) -> bytes:
@@ -72,7 +75,8 @@ def collect_headers(headers: HeaderInput) -> HeaderMap:
     Accepts a mapping (one value per name, or a multi-dict whose ``items()`` yields repeats) or
     a sequence of ``(name, value)`` pairs; names and values may be ``str`` or ``bytes``.
     """
-    pairs = headers.items() if hasattr(headers, "items") else headers
+    # A list (what the gateway passes) first: hasattr() on one raises and clears an AttributeError.
+    pairs = headers if type(headers) is list else headers.items() if hasattr(headers, "items") else headers
     grouped: HeaderMap = {}
     for name, value in pairs:
         # Exact-type checks first: this loop runs for every header of every request.
@@ -102,7 +106,7 @@ def escapes_canonical(data: bytes, *, path: bool = False) -> bool:
     """Whether every ``%`` in ``data`` starts an upper-case escape of a byte that is not unreserved
     (the only escapes SigV4's canonical form has: ``%2F`` yes, ``%2f`` and ``%41`` no). In a
     ``path`` an escaped ``/`` is not canonical either: decoded once and re-encoded it is ``/``."""
-    if b"%" not in data:
+    if _PERCENT not in data:
         return True
     return (_NOT_CANONICAL_PATH_ESCAPE if path else _NOT_CANONICAL_ESCAPE).search(data) is None
 
@@ -113,7 +117,7 @@ def percent_decode(data: bytes) -> bytes:
     Raises:
         InvalidURI: a ``%`` not followed by two hex digits.
     """
-    if b"%" not in data:
+    if _PERCENT not in data:
         return data
     out = bytearray()
     i = 0

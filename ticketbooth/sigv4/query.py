@@ -25,19 +25,23 @@ _CANONICAL = re.compile(
 )
 
 
-# The whole-query test for that case, cheap enough to run on every request: only canonical
-# characters and separators, no segment with a second '=', every escape canonical.
-_QUERY_CHARS = re.compile(rb"[A-Za-z0-9\-._~%&=]*")
+# The whole-query test for that case, cheap enough to run on every request (C-level passes, no
+# per-character regex): deleting the canonical characters from the query must leave only its
+# separators, one '=' per segment ("=&=&=": every segment a name=value pair, none empty) or
+# nothing (one bare name); the escapes are checked apart, only when there is a '%'.
+_CANONICAL_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%"
+_PAIR_MARKS = b"=&" * 1024 + b"="  # the separators of up to 1025 name=value pairs
 _EQUALS_TO_NUL = bytes.maketrans(b"=", b"\0")
 _NUL_TO_EQUALS = bytes.maketrans(b"\0", b"=")
 # Every byte but the four that shape the names and pairs: '&', '=', '%', '+'. What remains of a
 # query ("marks", e.g. b"=&=%%&=") tells in C whether a name holds '%'/'+' (a segment's marks
-# start with one) and whether every segment is exactly one name=value pair.
+# start with one).
 _NOT_MARKS = bytes(b for b in range(256) if b not in b"&=%+")
+_PERCENT, _PLUS, _EQUALS = ord("%"), ord("+"), ord("=")  # `int in bytes` is a byte test; `bytes in bytes` costs an exception in C
 
 
 def _decode(raw: bytes) -> bytes:
-    return percent_decode(raw.replace(b"+", b" ") if b"+" in raw else raw)
+    return percent_decode(raw.replace(b"+", b" ") if _PLUS in raw else raw)
 
 
 def _canonical_component(raw: bytes) -> str:
@@ -56,11 +60,11 @@ class Query:
     Raises (from ``pairs``/``names``/``canonical``): InvalidURI for malformed percent-encoding.
     """
 
-    __slots__ = ("raw", "_marks", "_segments", "_parts", "_pairs")
+    __slots__ = ("raw", "_canonical", "_segments", "_parts", "_pairs")
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
-        self._marks: bytes | None = None
+        self._canonical: bool | None = None
         self._segments: list[bytes] | None = None
         self._parts: list[tuple[bytes, bytes | None]] | None = None
         self._pairs: list[tuple[bytes, bytes]] | None = None
@@ -106,16 +110,25 @@ class Query:
             ]
         return pairs
 
-    def _get_marks(self) -> bytes:
-        marks = self._marks
-        if marks is None:
-            marks = self._marks = self.raw.translate(None, _NOT_MARKS)
-        return marks
+    def is_canonical(self) -> bool:
+        """Whether the raw query is already in canonical form, component by component: every
+        segment a ``name=value`` (or the whole query one bare ``name``) of unreserved characters
+        and upper-case escapes of other bytes (no ``+``, no empty segment). Its names then need no
+        decoding to be compared with an unreserved name such as ``X-Amz-Signature``: an escape
+        never decodes to one."""
+        canonical = self._canonical
+        if canonical is None:
+            raw = self.raw
+            marks = raw.translate(None, _CANONICAL_CHARS)
+            canonical = self._canonical = bool(raw) and (not marks or (
+                len(marks) & 1 == 1 and _PAIR_MARKS.startswith(marks))) and (
+                _PERCENT not in raw or escapes_canonical(raw))
+        return canonical
 
     def names_encoded(self) -> bool:
         """Whether some name holds ``%`` or ``+`` (and so differs from its decoded form)."""
-        marks = self._get_marks()
-        return marks[:1] in (b"%", b"+") or b"&%" in marks or b"&+" in marks
+        marks = self.raw.translate(None, _NOT_MARKS)
+        return marks[:1] in (b"%", b"+") or marks.find(b"&%") >= 0 or marks.find(b"&+") >= 0
 
     def names(self) -> set[bytes]:
         """The decoded parameter names (values are not decoded for this)."""
@@ -136,17 +149,18 @@ class Query:
     def canonical(self, exclude: bytes | None = None) -> str:
         """The SigV4 canonical query string: pairs encoded once, sorted by name then value.
 
-        Components already in canonical form are taken as they are (one regex test each); only
-        the others are decoded and re-encoded. ``exclude`` is a decoded name to leave out
+        A query already in canonical form (:meth:`is_canonical`) is only sorted; otherwise
+        components already canonical are taken as they are (one regex test each), only the
+        others are decoded and re-encoded. ``exclude`` is a decoded name to leave out
         (``X-Amz-Signature`` of presigned URLs).
         """
         skip = uri_encode(exclude).encode("ascii") if exclude is not None else None
-        raw = self.raw
-        pairs_shape = self._get_marks().translate(None, b"%+")
-        if (pairs_shape == b"=&" * pairs_shape.count(b"&") + b"=" and _QUERY_CHARS.fullmatch(raw)
-                and escapes_canonical(raw)):
-            # The usual case: name=value segments, every component already canonical. With '='
-            # read as NUL (below every canonical character) they sort as their pairs do.
+        if self.is_canonical():
+            # The usual case: every component already canonical. With '=' read as NUL (below
+            # every canonical character) the segments sort as their (name, value) pairs do.
+            raw = self.raw
+            if _EQUALS not in raw:  # one bare name ("?uploads"): "name=" in canonical form
+                return "" if raw == skip else raw.decode("ascii") + "="
             segments = raw.translate(_EQUALS_TO_NUL).split(b"&")
             if skip is not None:
                 segments = [s for s in segments if s.partition(b"\0")[0] != skip]

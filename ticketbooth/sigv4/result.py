@@ -61,13 +61,39 @@ class VerifiedRequest:
     service: str
 
     @classmethod
-    def _build(cls, *values: object) -> VerifiedRequest:
-        """An instance from every field's value, in declaration order (``_FIELDS``)."""
-        # verify() runs on every request: filling __dict__ directly skips the frozen
-        # dataclass's per-field object.__setattr__ and a keyword call of 13 arguments.
+    def _build(
+        cls,
+        access_key_id: str,
+        region: str,
+        scheme: str,
+        body: BinaryIO,
+        signed_headers: tuple[str, ...],
+        payload_mode: str,
+        decoded_content_length: int | None,
+        signed_at: datetime | None,
+        expires_at: datetime | None,
+        checksum_algorithm: str | None,
+        security_token: str | None,
+        content_encoding: str | None,
+        service: str,
+    ) -> VerifiedRequest:
+        """An instance from every field's value, in declaration order."""
+        # verify() runs on every request: storing into __dict__ directly skips the frozen
+        # dataclass's per-field object.__setattr__ (half the cost of building the result).
         instance = object.__new__(cls)
-        instance.__dict__.update(zip(_FIELDS, values, strict=True))
+        fields = instance.__dict__
+        fields["access_key_id"] = access_key_id
+        fields["region"] = region
+        fields["scheme"] = scheme
+        fields["body"] = body
+        fields["signed_headers"] = signed_headers
+        fields["payload_mode"] = payload_mode
+        fields["decoded_content_length"] = decoded_content_length
+        fields["signed_at"] = signed_at
+        fields["expires_at"] = expires_at
+        fields["checksum_algorithm"] = checksum_algorithm
+        fields["security_token"] = security_token
+        fields["content_encoding"] = content_encoding
+        fields["service"] = service
         return instance
 
-
-_FIELDS = tuple(VerifiedRequest.__dataclass_fields__)

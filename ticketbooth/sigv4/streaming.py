@@ -65,9 +65,9 @@ class BodySource:
     __slots__ = ("_read", "_readinto", "remaining")
 
     def __init__(self, body: Any, limit: int | None) -> None:
-        if isinstance(body, (bytes, bytearray, memoryview)):
+        if type(body) is bytes or isinstance(body, (bytearray, memoryview)):
             if limit is None:
-                limit = memoryview(body).nbytes
+                limit = len(body) if type(body) is bytes else memoryview(body).nbytes
             body = io.BytesIO(body)
         elif body is None:
             body = io.BytesIO(b"")
@@ -112,7 +112,7 @@ class VerifiedBody(io.RawIOBase):
     __slots__ = ("_error", "_done", "bytes_read", "trailing_checksum", "trailers")
 
     def __init__(self) -> None:
-        super().__init__()
+        # No super().__init__(): io.RawIOBase has no initializer of its own (object's).
         self._error: S3AuthError | None = None
         self._done = False
         self.bytes_read = 0
@@ -149,10 +149,15 @@ class PlainBody(VerifiedBody):
     __slots__ = ("_source", "_expected", "_hasher")
 
     def __init__(self, source: BodySource, expected_sha256: str | None) -> None:
-        super().__init__()
+        # Every slot set here rather than through VerifiedBody.__init__: one body per request.
+        self._error: S3AuthError | None = None
+        self._done = False
+        self.bytes_read = 0
+        self.trailing_checksum: str | None = None
+        self.trailers: dict[str, str] = {}
         self._source = source
         self._expected = expected_sha256
-        self._hasher = hashlib.sha256() if expected_sha256 is not None else None
+        self._hasher: Any = None  # made by the first byte read: most bodies checked are empty
 
     def read(self, size: int | None = -1) -> bytes:
         if self._error is not None:
@@ -163,8 +168,11 @@ class PlainBody(VerifiedBody):
             return b""
         data = self._source.read(size)
         if data:
-            if self._hasher is not None:
-                self._hasher.update(data)
+            if self._expected is not None:
+                if self._hasher is None:
+                    self._hasher = hashlib.sha256(data)
+                else:
+                    self._hasher.update(data)
             self.bytes_read += len(data)
             return data
         self._finish()
@@ -174,8 +182,10 @@ class PlainBody(VerifiedBody):
         self._done = True
         if self._source.remaining:
             raise self._fail(IncompleteBody("the body is shorter than its Content-Length"))
-        if self._hasher is not None and not hmac.compare_digest(
-            self._hasher.hexdigest().encode(), self._expected.encode("ascii")  # type: ignore[union-attr]
+        expected = self._expected
+        if expected is not None and not hmac.compare_digest(
+            self._hasher.hexdigest().encode() if self._hasher is not None else _EMPTY_HASH,
+            expected.encode("ascii"),
         ):
             raise self._fail(
                 XAmzContentSHA256Mismatch("The provided 'x-amz-content-sha256' header does not match what was computed.")

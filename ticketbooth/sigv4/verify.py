@@ -111,11 +111,12 @@ def verify(
     header_map = collect_headers(headers)
     authorization = header_map.get("authorization")
     query = Query.parse(query_string)
-    # Every auth parameter name holds "Amz-", "Signature" or "AWSAccessKeyId" (in a name spelled with
-    # escapes, at least one of those or a "%"/"+" survives): most queries need no name set at all.
+    # Every auth parameter name holds "Amz-", "Signature" or "AWSAccessKeyId"; spelled with escapes
+    # (or "+"), it is in a query that is not canonical: most queries need no name set at all.
     raw_query = query.raw
-    if raw_query and (b"Amz-" in raw_query or b"Signature" in raw_query or b"AWSAccessKeyId" in raw_query
-                      or ((b"%" in raw_query or b"+" in raw_query) and query.names_encoded())):
+    if raw_query and (raw_query.find(b"Amz-") >= 0 or raw_query.find(b"Signature") >= 0
+                      or raw_query.find(b"AWSAccessKeyId") >= 0
+                      or (not query.is_canonical() and query.names_encoded())):
         names = query.names()
         v4_query = not names.isdisjoint(_V4_QUERY_MARKERS)
         v2_query = not names.isdisjoint(_V2_QUERY_MARKERS)
