@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ticketbooth import errors, policy
-from ticketbooth.backends.base import ObjectMetadata
+from ticketbooth.backends.base import ObjectLayout, ObjectMetadata
 from ticketbooth.model import Access, TargetKind, TicketChanges, TicketQuery, TicketStatus
 
 __all__ = ["BackendCapabilities", "FakeClock", "TicketCatalogueTests", "TicketUsageTests", "DataSessionTests",
@@ -748,6 +748,29 @@ class ObjectMetadataTests(_Helpers):
             assert s.stat(ds1 + "/new/deep").is_collection
         current = backend.find_ticket(ticket.id)
         assert (current.write_file_count, current.write_byte_count) == (3, 10 + 10 + 8)  # in place: no write
+
+    def test_a_kept_layout_is_the_etag_of_stat_and_listings_alike(self, backend, clock, alice, ds1):
+        # A multipart upload's ETag ("<md5 of part MD5s>-N") is what the client got from Complete: HEAD, GET and
+        # every listing must answer it too, or If-Match with it fails; until the content changes.
+        content = b"0123456789" * 3
+        layout = ObjectLayout(hashlib.md5(content).hexdigest(), len(content), "0" * 32 + "-2", parts=(20, 10))
+        ticket = self.create(backend, clock, alice, ds1, access="write")
+        with self.session(backend, clock, ticket) as s:
+            self.put(s, ds1 + "/sub/big.bin", content)
+            self.put(s, ds1 + "/sub/plain.bin", b"plain")
+            assert s.set_layout(ds1 + "/sub/big.bin", layout)
+            assert s.stat(ds1 + "/sub/big.bin").etag == layout.etag
+        with self.session(backend, clock, self.create(backend, clock, alice, ds1)) as s:  # a reader sees the same
+            assert s.stat(ds1 + "/sub/big.bin").etag == layout.etag
+            for recursive, where in ((True, ds1), (False, ds1 + "/sub")):
+                etags = {i.path: i.etag for i in s.list(where, recursive=recursive)}
+                assert etags[ds1 + "/sub/big.bin"] == layout.etag, recursive
+                assert etags[ds1 + "/sub/plain.bin"] in (None, hashlib.md5(b"plain").hexdigest())
+        with self.session(backend, clock, ticket) as s:
+            self.put(s, ds1 + "/sub/big.bin", b"other content")
+            expected = (None, hashlib.md5(b"other content").hexdigest())
+            assert s.stat(ds1 + "/sub/big.bin").etag in expected
+            assert {i.path: i.etag for i in s.list(ds1, recursive=True)}[ds1 + "/sub/big.bin"] in expected
 
     def test_copy_refusals_leave_nothing(self, backend, clock, alice, ds1, ds10):
         ticket = self.create(backend, clock, alice, ds1, access="write", write_byte_limit=12)

@@ -2,6 +2,7 @@
 object's size and modify time are those it was written for."""
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import timedelta
 
@@ -39,3 +40,19 @@ def test_the_value_fits_an_avu_or_is_not_kept():
     kept = layouts.decode(layouts.encode(some, 1), 7, 1)
     assert kept is not None and kept.parts == some.parts and kept.part_checksums == ()
     assert layouts.decode("not json", 7, 1) is None
+
+
+def test_a_listing_reads_the_kept_etags_in_one_query_per_collection_not_per_key(backend, zone):
+    ticket = create(backend, access="write")
+    names = [f"/tempZone/home/alice/ds1/part{i}.bin" for i in range(6)]
+    with backend.open_session(ticket, "alice", client_host=None, now=NOW) as s:
+        for name in names:
+            s.write(name, io.BytesIO(b"1234567"))
+            assert s.set_layout(name, ObjectLayout(hashlib.md5(b"1234567").hexdigest(), 7, name[-5] + "-2",
+                                                   parts=(5, 2)))
+        before = len(zone.queries)
+        listed = {i.path: i.etag for i in s.list("/tempZone/home/alice/ds1", recursive=False)}
+        layout_queries = [q for q in zone.queries[before:]
+                          if any(value == layouts.LAYOUT for _, _, value in q["criteria"])]
+    assert all(listed[name] == name[-5] + "-2" for name in names)
+    assert len(layout_queries) == 1

@@ -168,20 +168,27 @@ class IrodsDataSession(DataSession):
                     after += b"/"
         yield from self._walk(collection, recursive, after)
 
-    def _children(self, collection: str) -> list[tuple[bytes, ObjectInfo]]:
+    def _children(self, collection: str, *, kept_etags: bool = True) -> list[tuple[bytes, ObjectInfo]]:
+        """The entries directly in ``collection`` by listing key; ``kept_etags`` answers each object's kept layout
+        ETag (one more query; callers that only ask whether anything is there skip it)."""
         entries: dict[bytes, ObjectInfo] = {}
         objects = self._session.query(DataObject.name, DataObject.size, DataObject.modify_time, DataObject.checksum)
-        for row in self._call(lambda: list(objects.filter(Collection.name == collection).get_results()), collection):
+        rows = self._call(lambda: list(objects.filter(Collection.name == collection).get_results()), collection)
+        kept = self._collection_layouts(collection) if rows and kept_etags else {}
+        for row in rows:
             try:
                 path = paths.join(collection, row[DataObject.name])
             except InvalidPath as err:
                 _skipped(collection, err)
                 continue
-            # One row per replica: the first one describes the object.
-            entries.setdefault(paths.listing_key(path, False), ObjectInfo(
-                path=path, is_collection=False, size=int(row[DataObject.size] or 0),
-                modified_at=row.get(DataObject.modify_time), etag=_etag(row.get(DataObject.checksum)),
-            ))
+            key = paths.listing_key(path, False)
+            if key in entries:
+                continue  # one row per replica: the first one describes the object
+            size, modified = int(row[DataObject.size] or 0), row.get(DataObject.modify_time)
+            layout = None if modified is None else layouts.decode(kept.get(row[DataObject.name]), size,
+                                                                  int(modified.timestamp()))
+            entries[key] = ObjectInfo(path=path, is_collection=False, size=size, modified_at=modified,
+                                      etag=layout.etag if layout else _etag(row.get(DataObject.checksum)))
         subs = self._session.query(Collection.name, Collection.modify_time)
         for row in self._call(lambda: list(subs.filter(Collection.parent_name == collection).get_results()), collection):
             name = row[Collection.name]
@@ -341,6 +348,12 @@ class IrodsDataSession(DataSession):
         text = self._call(lambda: layouts.read(self._service(), path), path)  # type: ignore[misc]
         return layouts.decode(text, size, int(modified.timestamp()))
 
+    def _collection_layouts(self, collection: str) -> dict[str, str]:
+        """The ``s3.layout`` values in ``collection`` by object name (one query; see ``layouts.read_collection``)."""
+        if self._service is None:
+            return {}
+        return self._call(lambda: layouts.read_collection(self._service(), collection), collection)  # type: ignore[misc]
+
     def _check_no_conflict(self, path: str) -> None:
         """``Conflict`` when a collection is at ``path`` or a data object where a parent collection must be."""
         with contextlib.suppress(PathNotFound):
@@ -382,7 +395,7 @@ class IrodsDataSession(DataSession):
                 self.ticket.path, collection):
             if not self._call(lambda c=collection: s3meta.is_implicit(self._service(), c), collection):  # type: ignore[misc]
                 return
-            if self._children(collection):
+            if self._children(collection, kept_etags=False):
                 return
             try:
                 owner = self._owner_session()
@@ -417,7 +430,7 @@ class IrodsDataSession(DataSession):
             raise PermissionDenied("the ticket's target itself is never removed", details={"path": path})
         if not self.stat(path).is_collection:
             raise PathNotFound("not a collection", details={"path": path})
-        if self._children(path):
+        if self._children(path, kept_etags=False):
             raise Conflict("the collection is not empty", details={"path": path})
         owner = self._owner_session()
         self._call(lambda: owner.collections.remove(path, recurse=False, force=True), path)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..base import ObjectLayout
 
-__all__ = ["LAYOUT", "encode", "decode", "read", "write"]
+__all__ = ["LAYOUT", "encode", "decode", "read", "read_collection", "write"]
 
 LAYOUT = "s3.layout"
 MAX_VALUE = 2700
@@ -53,6 +53,16 @@ def read(session: Any, path: str) -> str | None:
         Collection.name == collection, DataObject.name == name, DataObjectMeta.name == LAYOUT)
     values = [row[DataObjectMeta.value] for row in query.get_results()]
     return values[-1] if values else None
+
+
+def read_collection(session: Any, collection: str) -> dict[str, str]:
+    """The ``s3.layout`` values of the data objects directly in ``collection``, by name: one catalog query for a
+    whole listed collection, so a listing answers the kept ETags without a query per key."""
+    from irods.models import Collection, DataObject, DataObjectMeta
+
+    query = session.query(DataObject.name, DataObjectMeta.value).filter(
+        Collection.name == collection, DataObjectMeta.name == LAYOUT)
+    return {row[DataObject.name]: row[DataObjectMeta.value] for row in query.get_results()}
 
 
 def write(session: Any, path: str, text: str) -> None:
