@@ -52,6 +52,14 @@ class IrodsDoubleFixtures(IrodsCapabilities):
         backend.close()
 
     @pytest.fixture
+    def second_backend(self, backend, zone, clock):
+        """Another TicketBooth instance on the same zone (and so the same counter records)."""
+        other = IrodsBackend.from_settings(double_settings(zone), session_factory=zone.session_factory, clock=clock,
+                                           service_hosts=[zone.gateway_address])
+        yield other
+        other.close()
+
+    @pytest.fixture
     def make_actor(self, zone):
         def make(name: str, is_admin: bool = False) -> Actor:
             if name not in zone.users:

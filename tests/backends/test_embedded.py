@@ -22,6 +22,7 @@ from ticketbooth.settings import load_settings
 
 from . import _race
 from .conformance import (
+    BackendCapabilities,
     DataSessionTests,
     FakeClock,
     ObjectMetadataTests,
@@ -31,7 +32,7 @@ from .conformance import (
 )
 
 
-class EmbeddedFixtures:
+class EmbeddedFixtures(BackendCapabilities):
     @pytest.fixture
     def clock(self):
         return FakeClock()
@@ -46,6 +47,16 @@ class EmbeddedFixtures:
                                   clock=clock)
         yield backend
         backend.close()
+
+    def settle(self, backend) -> None:
+        backend._tally.flush()  # the group commit of counts no decision depends on (usage.py), every 0.25 s
+
+    @pytest.fixture
+    def second_backend(self, backend, data_dir, clock):
+        """Another instance (a second gateway worker) on the same data directory and catalogue."""
+        other = EmbeddedBackend(data_dir, clock=clock)
+        yield other
+        other.close()
 
     @pytest.fixture
     def make_actor(self, backend):

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from ticketbooth.backends.base import ObjectMetadata
 
-from .conformance import DataSessionTests, ObjectMetadataTests, TicketCatalogueTests, TicketUsageTests
+from .conformance import (
+    DataSessionTests,
+    ObjectMetadataTests,
+    TicketCatalogueTests,
+    TicketUsageTests,
+    UseWindowTests,
+)
 from .irods_fixtures import IrodsDoubleFixtures
 
 
@@ -16,6 +22,10 @@ class TestIrodsDoubleCatalogue(TicketCatalogueTests, IrodsDoubleFixtures):
 
 
 class TestIrodsDoubleUsage(TicketUsageTests, IrodsDoubleFixtures):
+    pass
+
+
+class TestIrodsDoubleUseWindow(UseWindowTests, IrodsDoubleFixtures):
     pass
 
 

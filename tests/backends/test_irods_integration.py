@@ -23,6 +23,7 @@ from .conformance import (
     ObjectMetadataTests,
     TicketCatalogueTests,
     TicketUsageTests,
+    UseWindowTests,
     _Helpers,
 )
 from .irods_fixtures import IrodsCapabilities
@@ -95,6 +96,18 @@ class RealIrodsFixtures(IrodsCapabilities):
             admin_session.collections.remove(state, recurse=True, force=True)
 
     @pytest.fixture
+    def second_backend(self, backend, clock, run_root):
+        """Another instance on the same zone and state collection (as the ``backend`` fixture makes it)."""
+        from ticketbooth.backends.irods import IrodsBackend
+
+        settings = Settings(backend="irods", irods=IrodsSettings(
+            host=_ENV["HOST"], port=int(_ENV["PORT"]), zone=_ENV["ZONE"], user=_ENV["USER"],
+            password=_ENV["PASSWORD"], state_collection=f"/{_ENV['ZONE']}/home/{_ENV['USER']}/{run_root}-state"))
+        other = IrodsBackend.from_settings(settings, clock=clock, service_hosts=_SERVICE_HOSTS)
+        yield other
+        other.close()
+
+    @pytest.fixture
     def run_root(self):
         return f"tb-{uuid.uuid4().hex[:8]}"
 
@@ -141,21 +154,17 @@ class TestRealIrodsData(DataSessionTests, RealIrodsFixtures):
     pass
 
 
+class TestRealIrodsUseWindow(UseWindowTests, RealIrodsFixtures):
+    pass
+
+
 class TestRealIrodsAcrossInstances(_Helpers, RealIrodsFixtures):
     """Several TicketBooth instances share one zone: their PATCHes of one ticket are serialised by the ticket's
     catalog lock, not only by each process's own lock (issue 9 item 6)."""
 
     @pytest.fixture
-    def second(self, backend, clock, run_root):
-        """Another instance on the same zone and state collection (as the ``backend`` fixture makes it)."""
-        from ticketbooth.backends.irods import IrodsBackend
-
-        settings = Settings(backend="irods", irods=IrodsSettings(
-            host=_ENV["HOST"], port=int(_ENV["PORT"]), zone=_ENV["ZONE"], user=_ENV["USER"],
-            password=_ENV["PASSWORD"], state_collection=f"/{_ENV['ZONE']}/home/{_ENV['USER']}/{run_root}-state"))
-        other = IrodsBackend.from_settings(settings, clock=clock, service_hosts=_SERVICE_HOSTS)
-        yield other
-        other.close()
+    def second(self, second_backend):
+        return second_backend
 
     def test_racing_patches_from_two_instances_never_make_a_ticket_anonymous(self, backend, second, clock, alice,
                                                                             ds1):

@@ -39,10 +39,11 @@ from ...settings import Settings
 from ..base import DataSession, TicketBackend
 from .catalog import Catalog, quote_safe
 from .connection import Connector
-from .counters import Counters, CounterStore, admit_use
+from .counters import Counters, CounterStore, note_request, open_use
 from .data import IrodsDataSession
 from .errors import CAT_TICKET_INVALID, irods_code, translate
 from .labels import remove_label, set_label
+from .recent import RecentRequests
 from .warm import LentSession, WarmSessions
 
 __all__ = ["IrodsBackend", "LIMIT_FIELDS", "change_steps", "creation_steps", "limit_changes"]
@@ -156,6 +157,7 @@ class IrodsBackend(TicketBackend):
         self._connector = connector
         # At most half the connection slots wait parked for a use window's next request.
         self._warm = WarmSessions(max_idle=connector.settings.pool_size // 2)
+        self._recent = RecentRequests()
         state = state_collection or f"/{zone}/home/{connector.service_user()}/.ticketbooth"
         self._counters = CounterStore(connector.service, quote_safe(state, "state_collection"),
                                       lock_timeout=connector.settings.connection_timeout)
@@ -444,9 +446,13 @@ class IrodsBackend(TicketBackend):
             groups = self.user_groups(holder)
         key = (ticket.id, ticket.string, holder)
         warm = self._warm.take(key, now, window) if window > 0 else None
+        # Within the window, a pair this process granted a request continues that use from memory (recent.py);
+        # any other request is judged, under the ticket's lock, on the pair's time in the record (open_use).
+        remembered = window > 0 and (warm is not None or self._recent.continues(key, now, window))
         # iRODS judges the rest authoritatively; the host list only TicketBooth can check (iRODS sees the gateway).
+        # With a window a used-up limit is judged by open_use, which knows whether the request continues a use.
         try:
-            policy.check_usable(ticket, holder, groups, client_host, now, continuing=warm is not None)
+            policy.check_usable(ticket, holder, groups, client_host, now, continuing=window > 0)
         except BaseException:
             if warm is not None:
                 warm.close()
@@ -460,9 +466,14 @@ class IrodsBackend(TicketBackend):
                                    service=self._connector.service)
         try:
             session.touch()
-            if warm is None:
+            if not remembered:
                 # The use itself: counted by TicketBooth, atomically across instances (see counters.py).
-                session.counted(self._counters.update(ticket.id, admit_use, initial=Counters.of(ticket)))
+                session.counted(self._counters.update(ticket.id, lambda c: open_use(c, holder, now, window),
+                                                      initial=Counters.of(ticket)))
+                if window > 0:
+                    self._recent.record(key, now, window, written=True)
+            else:
+                self._recent.record(key, now, window, written=self._note(ticket, key, now, window))
         except BaseException as err:
             if lent is not None:
                 lent.discard()  # never park a session that just failed
@@ -475,6 +486,19 @@ class IrodsBackend(TicketBackend):
                 raise TicketNotFound() from err
             raise
         return session
+
+    def _note(self, ticket: Ticket, key: tuple[int, str, str], now: datetime, window: float) -> bool:
+        """Write a continuing request's time into the record when it is half a window behind (see recent.py);
+        whether it was written. A failure only makes another worker count one use more: logged, not raised."""
+        if not self._recent.stale(key, now, window):
+            return False
+        try:
+            self._counters.update(ticket.id, lambda c: note_request(c, key[2], now, window),
+                                  initial=Counters.of(ticket))
+        except TicketBoothError as err:
+            log.warning("could not note a use window's request of ticket %s (%s)", ticket.id, err.code)
+            return False
+        return True
 
     def close(self) -> None:
         self._warm.close()

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ... import policy
 from ...errors import BackendUnavailable, TicketExhausted, TicketWriteBytesExceeded, TicketWriteFilesExceeded
 from .errors import RETRY_AFTER_SECONDS, irods_code
 
@@ -40,6 +41,8 @@ __all__ = [
     "CounterStore",
     "Counters",
     "admit_use",
+    "note_request",
+    "open_use",
     "counters_attribute",
     "decode",
     "encode",
@@ -57,6 +60,8 @@ COUNT_FIELDS = ("uses_limit", "uses_count", "write_file_limit", "write_file_coun
                 "write_byte_count")
 _FIELDS = (*COUNT_FIELDS, "modified")
 _IN_CHUNK = 100
+#: Key pairs whose use window one record remembers at most (the most recent): an AVU value holds 2700 bytes.
+MAX_WINDOWS = 16
 
 
 @dataclass(frozen=True)
@@ -72,13 +77,16 @@ class Counters:
     #: Epoch seconds of the last change made through TicketBooth (limits, allow-lists, label), 0 for none: iRODS
     #: does not touch the ticket's modify_time for a change that is not in the ticket row.
     modified: int = 0
+    #: The use window (``s3.use_window``): ``(holder, epoch seconds of the pair's last granted request)``, most
+    #: recent last, for the pairs whose window may still be open. Shared by every instance through the record.
+    windows: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def of(cls, ticket: Any) -> Counters:
         """The counters as ``ticket`` (a :class:`ticketbooth.model.Ticket` or a spec) shows them."""
         return cls(**{name: int(getattr(ticket, name, 0) or 0) for name in COUNT_FIELDS})
 
-    def replace(self, **changes: int) -> Counters:
+    def replace(self, **changes: Any) -> Counters:
         return dataclasses.replace(self, **changes)
 
 
@@ -87,7 +95,10 @@ def counters_attribute(ticket_id: int) -> str:
 
 
 def encode(counters: Counters) -> str:
-    return json.dumps(dataclasses.asdict(counters), separators=(",", ":"), sort_keys=True)
+    data = dataclasses.asdict(counters)
+    if not data["windows"]:
+        del data["windows"]  # the record as it was before use windows were kept in it
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
 def decode(text: str) -> Counters | None:
@@ -96,11 +107,19 @@ def decode(text: str) -> Counters | None:
         data = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(data, dict) or set(data) != set(_FIELDS):
+    if not isinstance(data, dict):
+        return None
+    windows = data.pop("windows", [])
+    if set(data) != set(_FIELDS):
         return None
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in data.values()):
         return None
-    return Counters(**data)
+    if not isinstance(windows, list) or not all(
+        isinstance(w, list) and len(w) == 2 and isinstance(w[0], str)
+        and isinstance(w[1], int | float) and not isinstance(w[1], bool) for w in windows
+    ):
+        return None
+    return Counters(**data, windows=tuple((holder, float(when)) for holder, when in windows))
 
 
 def admit_use(counters: Counters) -> Counters:
@@ -108,6 +127,33 @@ def admit_use(counters: Counters) -> Counters:
     if counters.uses_limit and counters.uses_count >= counters.uses_limit:
         raise TicketExhausted()
     return counters.replace(uses_count=counters.uses_count + 1)
+
+
+def _window_kept(counters: Counters, holder: str, when: float, now: datetime, window: float) -> Counters:
+    """``counters`` remembering ``when`` as ``holder``'s last request, the pairs whose window has passed at
+    ``now`` forgotten, at most :data:`MAX_WINDOWS` kept."""
+    others = [(h, t) for h, t in counters.windows
+              if h != holder and policy.continues_use(datetime.fromtimestamp(t, UTC), now, window)]
+    return counters.replace(windows=(*others[-(MAX_WINDOWS - 1):], (holder, when)))
+
+
+def open_use(counters: Counters, holder: str, now: datetime, window: float) -> Counters:
+    """A granted request of ``holder`` at ``now``: it continues the pair's use when its last request lies
+    within ``window`` seconds (``policy.continues_use``) and counts nothing, else it is one more use
+    (:func:`admit_use`: ``TicketExhausted`` at the limit). With a window the request's time is remembered."""
+    if window <= 0:
+        return admit_use(counters)
+    last = dict(counters.windows).get(holder)
+    continuing = last is not None and policy.continues_use(datetime.fromtimestamp(last, UTC), now, window)
+    updated = counters if continuing else admit_use(counters)
+    when = max(now.timestamp(), last) if continuing and last is not None else now.timestamp()
+    return _window_kept(updated, holder, round(when, 3), now, window)
+
+
+def note_request(counters: Counters, holder: str, now: datetime, window: float) -> Counters:
+    """Remember a request of ``holder`` at ``now`` that continued a use already counted (no count)."""
+    last = dict(counters.windows).get(holder, 0.0)
+    return _window_kept(counters, holder, round(max(now.timestamp(), last), 3), now, window)
 
 
 def reserve_write(counters: Counters, size: int) -> Counters:
