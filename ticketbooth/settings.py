@@ -53,8 +53,8 @@ class S3Settings:
     master_key: str = ""  # derives every key pair; >= 32 bytes; embedded default generates one in data_dir
     key_cache_ttl: float = 5.0  # seconds a resolved key is cached per instance; 0 disables the cache
     # A key pair's requests that follow each other within this many seconds are one use of its ticket, as an
-    # iRODS connection is one use; 0: every request is a use.
-    use_window: float = 0.0
+    # iRODS connection is one use (10 s: one job's burst of requests, docs/gateway.md); 0: every request is a use.
+    use_window: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,8 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         f'data_dir = "{data_dir}"\nlog_level = "WARNING"\n'
         f'[auth]\nhs256_secret = "{secrets.token_hex(24)}"\n'
         f'[s3]\nendpoint_url = "{gateway_url}"\nregion = "us-east-1"\nmaster_key = "{secrets.token_hex(32)}"\n'
+        # One use per request, which the suites count; the default window has its own gateway (test_use_window).
+        f'use_window = 0\n'
         f'[gateway]\nauthorize_secret = "{secrets.token_hex(24)}"\npublic_url = "{gateway_url}"\n'
         f'[embedded]\nusers = ["alice", "bob"]\n'
     )

@@ -99,7 +99,7 @@ def irods_stack(tmp_path_factory) -> Iterator[IrodsStack]:
         f'backend = "irods"\ndata_dir = "{base / "data"}"\nlog_level = "WARNING"\n'
         f'[auth]\nhs256_secret = "{secrets.token_hex(24)}"\n'
         f'[s3]\nendpoint_url = "{gateway_url}"\nregion = "us-east-1"\nmaster_key = "{secrets.token_hex(32)}"\n'
-        f'key_cache_ttl = {KEY_CACHE_TTL}\n'
+        f'key_cache_ttl = {KEY_CACHE_TTL}\nuse_window = 0\n'  # one use per request (the default: test_irods_use_window)
         f'[gateway]\nauthorize_secret = "{secrets.token_hex(24)}"\npublic_url = "{gateway_url}"\n'
         f'[irods]\nhost = "{_ENV["HOST"]}"\nport = {int(_ENV["PORT"])}\nzone = "{_ENV["ZONE"]}"\n'
         f'user = "{_ENV["USER"]}"\npassword = "{_ENV["PASSWORD"]}"\nservice_hosts = ["127.0.0.1"]\n'

@@ -1,6 +1,6 @@
 """boto3's ``download_file`` of a 64 MiB object (a HEAD and eight ranged GETs, on ten threads) through a ticket
-with ``uses_limit=4``: one use with ``s3.use_window`` on a gunicorn gateway sharing the stack's catalogue; without
-the window the same download runs out of uses."""
+with ``uses_limit=4``: one use with ``s3.use_window`` (60 s, and the shipped default) on gunicorn gateways sharing
+the stack's catalogue; without the window (the stack's own gateway) the same download runs out of uses."""
 from __future__ import annotations
 
 import os
@@ -10,6 +10,8 @@ import botocore.config
 import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
+
+from ticketbooth.settings import S3Settings
 
 from .conftest import file_sha256, sha256
 from .servers import GATEWAY_APP, Server, free_port
@@ -25,6 +27,19 @@ def windowed_gateway(stack, tmp_path_factory):
     log = tmp_path_factory.mktemp("window") / "gateway.log"
     server = Server(GATEWAY_APP, free_port(), {"TICKETBOOTH_CONFIG": str(stack.config_file),
                                                "TICKETBOOTH_S3__USE_WINDOW": "60"}, log)
+    try:
+        server.wait_ready("/")
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def default_gateway(stack, tmp_path_factory):
+    """A gateway on the stack's data with the default use window (the stack pins 0 for its counting tests)."""
+    log = tmp_path_factory.mktemp("default-window") / "gateway.log"
+    server = Server(GATEWAY_APP, free_port(), {"TICKETBOOTH_CONFIG": str(stack.config_file),
+                                               "TICKETBOOTH_S3__USE_WINDOW": str(S3Settings().use_window)}, log)
     try:
         server.wait_ready("/")
         yield server.url
@@ -53,6 +68,15 @@ def test_download_file_of_64_mib_is_one_use(stack, windowed_gateway, big_object,
     s3 = _client(stack, ticket, windowed_gateway)
     config = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB, max_concurrency=10)
     s3.download_file(ticket["s3"]["bucket"], "big.bin", str(workdir / "big.bin"), Config=config)
+    assert file_sha256(workdir / "big.bin") == digest
+    assert stack.uses(ticket["id"]) == 1
+
+
+def test_with_the_default_window_download_file_is_one_use(stack, default_gateway, big_object, workdir):
+    collection, digest = big_object
+    ticket = stack.create_ticket(collection, uses_limit=4)
+    s3 = _client(stack, ticket, default_gateway)
+    s3.download_file(ticket["s3"]["bucket"], "big.bin", str(workdir / "big.bin"))  # boto3's own transfer defaults
     assert file_sha256(workdir / "big.bin") == digest
     assert stack.uses(ticket["id"]) == 1
 

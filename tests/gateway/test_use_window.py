@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from ticketbooth.settings import S3Settings
+
 from .conftest import START, Clock, call_wsgi, make_world
 
 DATA = bytes(range(256)) * 64  # 16 KiB
@@ -52,3 +54,25 @@ def test_links_count_every_request_whatever_the_window(world):
         assert call_wsgi(world.app, "GET", f"/_t/{ticket.string}/big.bin").status == 200
     assert call_wsgi(world.app, "GET", f"/_t/{ticket.string}/big.bin").status == 410
     assert world.backend.find_ticket(ticket.id).uses_count == 2
+
+
+def test_the_default_window_makes_one_download_one_use_and_a_later_one_another(tmp_path):
+    window = S3Settings().use_window
+    assert 0 < window <= 60  # a job's burst of requests, not a session kept open for minutes
+    world = make_world(tmp_path, Clock(START), use_window=window)
+    try:
+        world.put("ds1/big.bin", DATA)
+        ticket = world.ticket(uses_limit=2)
+        client = world.client(ticket)
+        assert client.request("HEAD", "big.bin").status == 200
+        for start in range(0, len(DATA), 2048):
+            world.clock.advance(window / 4)  # slow parts: each request well within the window of the previous
+            assert client.request("GET", "big.bin", headers={"Range": f"bytes={start}-{start + 2047}"}).status == 206
+        assert world.backend.find_ticket(ticket.id).uses_count == 1
+        world.clock.advance(window + 0.5)  # the next job
+        assert client.request("GET", "big.bin").status == 200
+        assert world.backend.find_ticket(ticket.id).uses_count == 2
+        world.clock.advance(window + 0.5)
+        assert client.request("GET", "big.bin").status == 403
+    finally:
+        world.backend.close()
