@@ -883,6 +883,26 @@ class ObjectMetadataTests(_Helpers):
             assert s.stat(ds1 + "/sub/big.bin").etag in expected
             assert {i.path: i.etag for i in s.list(ds1, recursive=True)}[ds1 + "/sub/big.bin"] in expected
 
+    def test_a_copy_carries_no_multipart_layout_and_takes_a_single_part_one(self, backend, clock, alice, ds1):
+        # The gateway makes a CopyObject single-part, as AWS does: the copy must not answer the source's "-N"
+        # ETag, and a single-part layout must be keepable on it and on a source copied onto itself.
+        content = b"0123456789" * 3
+        md5 = hashlib.md5(content).hexdigest()
+        multipart = ObjectLayout(md5, len(content), "0" * 32 + "-2", parts=(20, 10))
+        ticket = self.create(backend, clock, alice, ds1, access="write")
+        with self.session(backend, clock, ticket) as s:
+            self.put(s, ds1 + "/big.bin", content)
+            assert s.set_layout(ds1 + "/big.bin", multipart)
+            copied = s.copy(ds1 + "/big.bin", ds1 + "/copy.bin")
+            assert copied.etag in (None, md5) and s.stat(ds1 + "/copy.bin").etag in (None, md5)
+            single = ObjectLayout(md5, len(content), md5, checksum_algorithm="CRC32", checksum="AAAAAA==",
+                                  checksum_type="FULL_OBJECT")
+            assert s.set_layout(ds1 + "/copy.bin", single) and s.stat(ds1 + "/copy.bin").layout == single
+            s.copy(ds1 + "/big.bin", ds1 + "/big.bin", metadata=ObjectMetadata(user={"mtime": "1"}))
+            assert s.set_layout(ds1 + "/big.bin", ObjectLayout(md5, len(content), md5))
+            assert s.stat(ds1 + "/big.bin").etag == md5
+            assert not s.set_layout(ds1 + "/big.bin", ObjectLayout("f" * 32, len(content), "f" * 32))  # not it
+
     def test_copy_refusals_leave_nothing(self, backend, clock, alice, ds1, ds10):
         ticket = self.create(backend, clock, alice, ds1, access="write", write_byte_limit=12)
         with self.session(backend, clock, ticket) as s:

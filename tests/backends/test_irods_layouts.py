@@ -14,7 +14,7 @@ from .test_irods_unit import NOW, create
 
 clock, zone, backend = unit.clock, unit.zone, unit.backend
 PATH = "/tempZone/home/alice/ds1/big.bin"
-LAYOUT = ObjectLayout("0" * 32, 7, "abc-2", parts=(5, 2), checksum_algorithm="CRC32", checksum="AAAAAA==-2",
+LAYOUT = ObjectLayout(hashlib.md5(b"1234567").hexdigest(), 7, "abc-2", parts=(5, 2), checksum_algorithm="CRC32", checksum="AAAAAA==-2",
                       checksum_type="COMPOSITE", part_checksums=("AAAAAA==", "AAAAAB=="))
 
 
@@ -25,7 +25,8 @@ def test_a_kept_layout_gives_the_etag_and_parts_until_the_object_changes(backend
         assert s.set_layout(PATH, LAYOUT)
         info = s.stat(PATH)
         assert info.layout == LAYOUT and info.etag == "abc-2"
-        assert not s.set_layout(PATH, ObjectLayout("0" * 32, 8, "x"))  # another size: not this content
+        assert not s.set_layout(PATH, ObjectLayout(LAYOUT.md5, 8, "x"))  # another size: not this content
+        assert not s.set_layout(PATH, ObjectLayout("0" * 32, 7, "x"))  # another MD5 than iRODS registered
         clock.now = NOW + timedelta(seconds=5)
         s.write(PATH, io.BytesIO(b"7654321"))  # same size, new modify time (and its s3.* AVUs rewritten)
         assert s.stat(PATH).layout is None and s.stat(PATH).etag != "abc-2"

@@ -640,10 +640,40 @@ class GatewayApp:
                           "object to itself without changing the object's metadata, storage class, website "
                           "redirect location or encryption attributes.")
         replaced = metadata.from_headers(req.headers) if directive == "REPLACE" else None
-        self._copy_source_info(d, req, source)
+        kept = self._copy_source_info(d, req, source).layout
+        algorithm = objectchecksums.requested(req.headers) or (kept.checksum_algorithm if kept else None)
         self._conditional_write(d, req)
         info = d.session.copy(source, d.path, metadata=replaced)
-        return self._xml(s3xml.copy_result("CopyObjectResult", info.etag or "", info.modified_at))
+        etag, checksum = self._copied_layout(d, info, algorithm)
+        return self._xml(s3xml.copy_result("CopyObjectResult", etag or "", info.modified_at, checksum))
+
+    @staticmethod
+    def _copied_layout(d: Decision, info: ObjectInfo, algorithm: str | None) -> tuple[str | None,
+                                                                                     tuple[str, str, str] | None]:
+        """AWS makes a CopyObject a new single-part object: its ETag is the content's MD5 (not a multipart
+        source's ``-N`` one), and it has a ``FULL_OBJECT`` checksum with the source's algorithm, or the one
+        ``x-amz-checksum-algorithm`` names, computed over the copy. Returns (ETag, checksum or ``None``).
+        Only a checksum needs the copy's bytes read back (through the gateway, on iRODS too)."""
+        layout = info.layout
+        if layout is None and info.etag and "-" in info.etag:  # a backend's copy may report no layout
+            layout = d.session.stat(d.path).layout
+        if algorithm is None:
+            if layout is None or not layout.parts:
+                return info.etag, None
+            single = ObjectLayout(layout.md5, layout.size, layout.md5)
+            return (layout.md5 if d.session.set_layout(d.path, single) else info.etag), None
+        md5 = hashlib.md5(usedforsecurity=False)
+        with d.session.open_read(d.path) as stream:
+            checked = objectchecksums.Checksumming(stream, algorithm)
+            size = 0
+            while chunk := checked.read(1024 * 1024):
+                md5.update(chunk)
+                size += len(chunk)
+        value = checked.value()
+        kept = d.session.set_layout(d.path, ObjectLayout(md5.hexdigest(), size, md5.hexdigest(),
+                                                         checksum_algorithm=algorithm, checksum=value,
+                                                         checksum_type="FULL_OBJECT"))
+        return (md5.hexdigest() if kept else info.etag), (algorithm, value, "FULL_OBJECT")
 
     def _copy_source_info(self, d: Decision, req: _Request, source: str) -> ObjectInfo:
         """The copy source's info once its ``x-amz-copy-source-if-*`` conditions hold (``412`` otherwise)."""
@@ -735,12 +765,17 @@ class GatewayApp:
         source = copy_source(d.ticket, req.headers["x-amz-copy-source"])
         info = self._copy_source_info(d, req, source)
         start, length = _copy_range(req.headers.get("x-amz-copy-source-range"), info.size)
+        algorithm = upload.checksum[0] if upload.checksum else None
         with d.session.open_read(source) as stream:
             if start:
                 stream.seek(start)
-            part = self.multipart.put_part(upload, number, _Limited(stream, length), declared=length,  # type: ignore[arg-type]
+            limited = _Limited(stream, length)
+            checked = objectchecksums.Checksumming(limited, algorithm) if algorithm else None  # type: ignore[arg-type]
+            part = self.multipart.put_part(upload, number, checked or limited, declared=length,  # type: ignore[arg-type]
                                            budget=self._part_budget(d))
-        return self._xml(s3xml.copy_result("CopyPartResult", part.etag, part.modified_at))
+        # As UploadPart echoes it: the part's checksum with the upload's algorithm, for the completion to name.
+        checksum = (algorithm, checked.value(), "") if checked is not None and algorithm else None
+        return self._xml(s3xml.copy_result("CopyPartResult", part.etag, part.modified_at, checksum))
 
     def _op_UploadPart(self, d: Decision, req: _Request) -> Response:
         upload = self._upload(d)

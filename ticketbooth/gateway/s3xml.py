@@ -200,9 +200,16 @@ def object_attributes(wanted: Iterable[str], *, etag: str | None, size: int, par
     return document("GetObjectAttributesResponse", body)
 
 
-def copy_result(root: str, etag: str, modified_at: datetime | None) -> bytes:
-    """``CopyObjectResult`` (CopyObject) or ``CopyPartResult`` (UploadPartCopy): ``root`` names which."""
-    return document(root, [element("LastModified", iso8601(modified_at)), element("ETag", f'"{etag}"')])
+def copy_result(root: str, etag: str, modified_at: datetime | None,
+                checksum: tuple[str, str, str] | None = None) -> bytes:
+    """``CopyObjectResult`` (CopyObject) or ``CopyPartResult`` (UploadPartCopy): ``root`` names which.
+    ``checksum``: (algorithm, value, type) of the copy's checksum (type empty: none given, as for a part)."""
+    body = [element("LastModified", iso8601(modified_at)), element("ETag", f'"{etag}"')]
+    if checksum is not None:
+        body.append(element("Checksum" + checksum[0], checksum[1]))
+        if checksum[2]:
+            body.append(element("ChecksumType", checksum[2]))
+    return document(root, body)
 
 
 def list_parts(*, bucket: str, key: str, upload_id: str, parts: Sequence[PartEntry], marker: int, max_parts: int,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -23,6 +24,8 @@ from ..base import DataSession, ObjectInfo, ObjectLayout, ObjectMetadata
 from . import index
 from .catalog import Catalog, from_micros, to_micros
 from .storage import Touched, ZoneStorage, kind_of
+
+_MD5 = re.compile(r"[0-9a-f]{32}")
 
 __all__ = ["EmbeddedSession"]
 
@@ -163,7 +166,10 @@ class EmbeddedSession(DataSession):
         with self._catalog.write() as conn:
             row = index.lookup(conn, [path]).get(path)
             st = self._storage.lstat(path)
-            if (row is None or st is None or row.md5 not in (layout.md5, layout.etag) or row.size != layout.size
+            # The index holds the content's MD5, or the ETag of the layout kept for it (whose md5 says the content).
+            known = None if row is None else (row.md5 if _MD5.fullmatch(row.md5 or "") else
+                                              getattr(_kept_layout(conn, path, row.md5), "md5", None))
+            if (row is None or st is None or layout.md5 != known or row.size != layout.size
                     or (st.st_size, st.st_mtime_ns) != (row.size, row.mtime_ns)):
                 return False  # another write (or a hand) changed the object since
             # The index's ETag becomes the one S3 answered, so stat and listings agree; a change on disk makes
@@ -232,6 +238,12 @@ _STAT_SQL = (
     " LEFT JOIN tree t ON t.key = q.path LEFT JOIN object_meta m ON m.path = q.path"
     " LEFT JOIN layouts l ON l.path = q.path"
 )
+
+
+def _kept_layout(conn: sqlite3.Connection, path: str, etag: str) -> ObjectLayout | None:
+    """The layout kept for ``path`` while the index holds its ETag ``etag``, if any."""
+    found = conn.execute("SELECT layout FROM layouts WHERE path = ? AND etag = ?", (path, etag)).fetchone()
+    return None if found is None else _layout(found[0])
 
 
 def _layout(text: str) -> ObjectLayout | None:

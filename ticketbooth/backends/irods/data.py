@@ -336,6 +336,9 @@ class IrodsDataSession(DataSession):
         info = self.stat(path)
         if info.is_collection or info.size != layout.size or info.modified_at is None:
             return False
+        known = info.layout.md5 if info.layout else info.etag  # the registered MD5, where iRODS keeps one
+        if known is not None and known != layout.md5:
+            return False
         text = layouts.encode(layout, int(info.modified_at.timestamp()))
         if text is None:
             return False
