@@ -146,3 +146,22 @@ def test_get_object_attributes(writer):
     assert (refused.status, refused.code) == (400, "InvalidArgument")
     missing = writer.request("GET", "nothing.bin", "attributes", headers={"x-amz-object-attributes": "ETag"})
     assert missing.code == "NoSuchKey"
+
+
+def test_list_parts_answers_each_parts_checksum(writer):
+    created = writer.request("POST", "big.bin", "uploads", headers={"x-amz-checksum-algorithm": "CRC32"})
+    upload_id = created.find("UploadId")
+    for number, chunk in enumerate(CHUNKS[:2], 1):
+        sent = writer.request("PUT", "big.bin", f"partNumber={number}&uploadId={upload_id}", body=chunk,
+                              headers={"x-amz-checksum-crc32": b64(crc32(chunk))})
+        assert sent.status == 200
+    listed = writer.request("GET", "big.bin", f"uploadId={upload_id}")
+    assert (listed.find("ChecksumAlgorithm"), listed.find("ChecksumType")) == ("CRC32", "COMPOSITE")
+    assert listed.findall("Part/ChecksumCRC32") == [b64(crc32(c)) for c in CHUNKS[:2]]
+    # An upload created without an algorithm lists none.
+    plain = writer.request("POST", "plain.bin", "uploads").find("UploadId")
+    writer.request("PUT", "plain.bin", f"partNumber=1&uploadId={plain}", body=CHUNKS[0])
+    listed = writer.request("GET", "plain.bin", f"uploadId={plain}")
+    assert listed.find("ChecksumAlgorithm") is None and listed.findall("Part/ChecksumCRC32") == []
+    assert listed.findall("Part/PartNumber") == ["1"]
+

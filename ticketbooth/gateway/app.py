@@ -16,7 +16,7 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, quote
@@ -848,7 +848,25 @@ class GatewayApp:
         page = parts[:max_parts]
         return self._xml(s3xml.list_parts(bucket=d.bucket, key=upload.key, upload_id=upload.upload_id,
                                           parts=page, marker=marker, max_parts=max_parts,
-                                          is_truncated=len(parts) > len(page), holder=d.holder))
+                                          is_truncated=len(parts) > len(page), holder=d.holder,
+                                          checksum=upload.checksum, part_checksums=self._part_checksums(upload, page)))
+
+    def _part_checksums(self, upload: Any, parts: Sequence[Any]) -> dict[int, str]:
+        """Each listed part's checksum with the upload's algorithm (S3 lists them), computed from the stored
+        part: parts are kept as their bytes only, and ListParts (a resuming client's call) is rare."""
+        if upload.checksum is None:
+            return {}
+        values: dict[int, str] = {}
+        for part in parts:
+            try:
+                with self.multipart.open_part(upload, part) as stream:
+                    checked = objectchecksums.Checksumming(stream, upload.checksum[0])
+                    while checked.read(1024 * 1024):
+                        pass
+            except FileNotFoundError:
+                continue  # replaced or aborted meanwhile: listed without one
+            values[part.number] = checked.value()
+        return values
 
     def _op_ListMultipartUploads(self, d: Decision, req: _Request) -> Response:
         params = d.route.params

@@ -359,6 +359,11 @@ class MultipartStore:
                                     path.rpartition(".")[2]))
         return result
 
+    def open_part(self, upload: Upload, part: PartEntry) -> BinaryIO:
+        """The stored bytes of ``part`` (as :meth:`parts` listed it); ``FileNotFoundError`` when it has been
+        replaced or the upload removed since."""
+        return open(os.path.join(upload.directory, f"{part.number:05d}.{part.etag}"), "rb")  # noqa: SIM115
+
     def assemble(self, upload: Upload, requested: Sequence[tuple[int, str]]) -> tuple[ConcatenatedParts, int, str]:
         """Validate a completion request; return (stream of the parts in order, total size, multipart ETag).
 

@@ -9,7 +9,7 @@ decoding, so a UTF-16 body cannot smuggle one past a byte search) or exceed :dat
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -213,16 +213,24 @@ def copy_result(root: str, etag: str, modified_at: datetime | None,
 
 
 def list_parts(*, bucket: str, key: str, upload_id: str, parts: Sequence[PartEntry], marker: int, max_parts: int,
-               is_truncated: bool, holder: str) -> bytes:
+               is_truncated: bool, holder: str, checksum: tuple[str, str] | None = None,
+               part_checksums: Mapping[int, str] | None = None) -> bytes:
+    """``checksum``: the upload's (algorithm, type); ``part_checksums``: each part's value (base64) by number."""
     body = [element("Bucket", bucket), element("Key", key), element("UploadId", upload_id),
             "<Initiator>" + element("ID", OWNER_ID) + element("DisplayName", holder) + "</Initiator>",
             _owner(holder), element("StorageClass", "STANDARD"), element("PartNumberMarker", marker)]
     if parts:
         body.append(element("NextPartNumberMarker", parts[-1].number))
     body += [element("MaxParts", max_parts), element("IsTruncated", is_truncated)]
+    if checksum is not None:
+        body += [element("ChecksumAlgorithm", checksum[0]), element("ChecksumType", checksum[1])]
+    values = part_checksums or {}
     for part in parts:
+        value = values.get(part.number)
         body.append("<Part>" + element("PartNumber", part.number) + element("LastModified", iso8601(part.modified_at))
-                    + element("ETag", _etag(part.etag)) + element("Size", part.size) + "</Part>")
+                    + element("ETag", _etag(part.etag)) + element("Size", part.size)
+                    + (element("Checksum" + checksum[0], value) if checksum is not None and value else "")
+                    + "</Part>")
     return document("ListPartsResult", body)
 
 
