@@ -987,6 +987,20 @@ class ObjectMetadataTests(_Helpers):
             assert [i.path for i in s.list(ds1, recursive=True)] == [
                 ds1 + "/README.txt", ds1 + "/data/measurements.csv"]
 
+    def test_a_ticket_never_removes_its_target_even_one_a_write_created(self, backend, clock, alice, ds1):
+        # "sub" is implicit (an S3 write through the ds1 ticket made it); a ticket on "sub" itself must keep it.
+        with self.session(backend, clock, self.create(backend, clock, alice, ds1, access="write")) as s:
+            self.put(s, ds1 + "/sub/only.txt", b"1")
+        inner = self.create(backend, clock, alice, ds1 + "/sub", access="write")
+        with self.session(backend, clock, inner) as s:
+            s.delete(ds1 + "/sub/only.txt")
+            assert s.stat(ds1 + "/sub").is_collection
+            self.put(s, ds1 + "/sub/deep/f.txt", b"2")
+            s.delete(ds1 + "/sub/deep/f.txt")
+            with pytest.raises(errors.PathNotFound):
+                s.stat(ds1 + "/sub/deep")
+            assert s.stat(ds1 + "/sub").is_collection and list(s.list(ds1 + "/sub", recursive=True)) == []
+
     def test_a_data_object_ticket_never_removes_its_parent(self, backend, clock, alice, ds1):
         target = ds1 + "/data/measurements.csv"
         ticket = self.create(backend, clock, alice, target, access="write")
