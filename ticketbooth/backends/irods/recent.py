@@ -51,8 +51,3 @@ class RecentRequests:
                     del self._pairs[k]
                 while len(self._pairs) > self._max:  # dicts keep insertion order: the oldest goes first
                     del self._pairs[next(iter(self._pairs))]
-
-    def forget(self, key: Key) -> None:
-        """Drop the pair (its request failed before it was granted, or its ticket went away)."""
-        with self._lock:
-            self._pairs.pop(key, None)
