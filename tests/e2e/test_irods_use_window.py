@@ -16,8 +16,8 @@ from botocore.exceptions import ClientError
 
 from ticketbooth.settings import S3Settings
 
-from .servers import GATEWAY_APP, Server, free_port
 from .test_irods_e2e import IrodsStack, irods_stack  # noqa: F401 - the module's stack fixture, reused
+from .test_use_window import gateway_with_window
 
 pytestmark = [pytest.mark.irods, pytest.mark.clients]
 
@@ -30,14 +30,8 @@ def default_gateway(irods_stack, tmp_path_factory):  # noqa: F811 - the imported
     """A second gateway (two workers) on the stack's configuration with the default use window."""
     config = Path(irods_stack.settings.data_dir).parent / "ticketbooth.toml"  # the stack's own file
     log = tmp_path_factory.mktemp("irods-window") / "gateway.log"
-    server = Server(GATEWAY_APP, free_port(), {"TICKETBOOTH_CONFIG": str(config),
-                                               "TICKETBOOTH_S3__USE_WINDOW": str(S3Settings().use_window)}, log,
-                    workers=2)
-    try:
-        server.wait_ready("/")
-        yield server.url
-    finally:
-        server.stop()
+    with gateway_with_window(config, S3Settings().use_window, log, workers=2) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

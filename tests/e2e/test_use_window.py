@@ -3,7 +3,10 @@ with ``uses_limit=4``: one use with ``s3.use_window`` (60 s, and the shipped def
 the stack's catalogue; without the window (the stack's own gateway) the same download runs out of uses."""
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import botocore.config
@@ -21,30 +24,31 @@ pytestmark = pytest.mark.clients
 MiB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def windowed_gateway(stack, tmp_path_factory):
-    """A second gateway on the stack's configuration and data, with a 60 s use window."""
-    log = tmp_path_factory.mktemp("window") / "gateway.log"
-    server = Server(GATEWAY_APP, free_port(), {"TICKETBOOTH_CONFIG": str(stack.config_file),
-                                               "TICKETBOOTH_S3__USE_WINDOW": "60"}, log)
+@contextlib.contextmanager
+def gateway_with_window(config: Path, window: float, log: Path, *, workers: int = 1) -> Iterator[str]:
+    """A gunicorn gateway on ``config`` with ``s3.use_window`` = ``window``; yields its URL."""
+    server = Server(GATEWAY_APP, free_port(), {"TICKETBOOTH_CONFIG": str(config),
+                                               "TICKETBOOTH_S3__USE_WINDOW": str(window)}, log, workers=workers)
     try:
         server.wait_ready("/")
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def windowed_gateway(stack, tmp_path_factory):
+    """A second gateway on the stack's configuration and data, with a 60 s use window."""
+    with gateway_with_window(stack.config_file, 60, tmp_path_factory.mktemp("window") / "gateway.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def default_gateway(stack, tmp_path_factory):
     """A gateway on the stack's data with the default use window (the stack pins 0 for its counting tests)."""
     log = tmp_path_factory.mktemp("default-window") / "gateway.log"
-    server = Server(GATEWAY_APP, free_port(), {"TICKETBOOTH_CONFIG": str(stack.config_file),
-                                               "TICKETBOOTH_S3__USE_WINDOW": str(S3Settings().use_window)}, log)
-    try:
-        server.wait_ready("/")
-        yield server.url
-    finally:
-        server.stop()
+    with gateway_with_window(stack.config_file, S3Settings().use_window, log) as url:
+        yield url
 
 
 @pytest.fixture
