@@ -371,6 +371,29 @@ class TestEmbeddedOnly(_Helpers, EmbeddedFixtures):
                 s.write(ds1 + "/data", io.BytesIO(b"12"))
         assert os.listdir(os.path.join(backend.data_dir, ".spool")) == []
 
+    def test_a_replaced_object_is_freed_after_the_write_lock(self, backend, clock, alice, ds1, monkeypatch):
+        """Issue 11 item 6: rename() over an object only swaps names; the old file's blocks go in discard()."""
+        ticket = self.create(backend, clock, alice, ds1, access="write")
+        spool = os.path.join(backend.data_dir, ".spool")
+        seen, real_discard = [], backend._storage.discard
+
+        def discard(spooled):
+            seen.append(sorted(os.listdir(spool)))  # what is there once the commit is done
+            real_discard(spooled)
+
+        monkeypatch.setattr(backend._storage, "discard", discard)
+        with backend.open_session(ticket, "alice", client_host=None, now=clock()) as s:
+            s.write(ds1 + "/obj", io.BytesIO(b"old"))
+            held = open(_disk(backend, ds1 + "/obj"), "rb")  # a reader of the old content keeps reading it
+            s.write(ds1 + "/obj", io.BytesIO(b"new!"))
+            assert s.stat(ds1 + "/obj").size == 4
+        with held:
+            assert held.read() == b"old"
+        assert seen[0] == [] and len(seen[1]) == 1 and seen[1][0].endswith(".replaced")
+        assert os.listdir(spool) == []
+        with open(_disk(backend, ds1 + "/obj"), "rb") as now_there:
+            assert now_there.read() == b"new!"
+
     def test_everything_created_is_private_whatever_the_umask(self, tmp_path):
         """Issue 9 item 10: 0700 directories and 0600 files (catalogue, WAL, SHM, zone, spool, master.key),
         even under umask 0 and in a data directory that is itself 0755."""
