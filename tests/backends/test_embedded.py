@@ -371,6 +371,25 @@ class TestEmbeddedOnly(_Helpers, EmbeddedFixtures):
                 s.write(ds1 + "/data", io.BytesIO(b"12"))
         assert os.listdir(os.path.join(backend.data_dir, ".spool")) == []
 
+    def test_a_writer_lock_held_elsewhere_means_retry_later_not_waiting_for_ever(self, backend, data_dir, clock,
+                                                                                  alice, ds1, monkeypatch):
+        import fcntl
+
+        from ticketbooth.backends.embedded import catalog
+
+        ticket = self.create(backend, clock, alice, ds1, access="write", uses_limit=5)
+        monkeypatch.setattr(catalog, "_BUSY_TIMEOUT", 0.2)
+        other = os.open(os.path.join(data_dir, "catalog.sqlite3.writelock"), os.O_RDWR)  # another process's
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX)
+            with pytest.raises(errors.BackendUnavailable):
+                backend.open_session(ticket, "alice", client_host=None, now=clock())
+            fcntl.flock(other, fcntl.LOCK_UN)
+            backend.open_session(ticket, "alice", client_host=None, now=clock()).close()
+        finally:
+            os.close(other)
+        assert backend.find_ticket(ticket.id).uses_count == 1  # the refused attempt counted nothing
+
     def test_a_replaced_object_is_freed_after_the_write_lock(self, backend, clock, alice, ds1, monkeypatch):
         """Issue 11 item 6: rename() over an object only swaps names; the old file's blocks go in discard()."""
         ticket = self.create(backend, clock, alice, ds1, access="write")

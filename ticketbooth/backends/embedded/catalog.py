@@ -8,8 +8,9 @@ connection per concurrent caller, each used by one thread at a time.
 
 Writers queue for SQLite's lock through ``<catalogue>.writelock``: a thread lock in the process, then an exclusive
 ``flock`` on that file across processes. SQLite itself polls a busy lock with sleeps of up to 100 ms (its busy
-handler), which is what the tail latency of concurrent writes was made of; a blocked ``flock`` wakes as soon as
-the holder lets go. Writers that do not take it (another program on the database) still meet the busy timeout.
+handler), which is what the tail latency of concurrent writes was made of; the thread lock hands over at once and
+the ``flock`` is tried at most a millisecond apart. Both give up after the busy timeout ("retry later"), as
+SQLite does. Writers that do not take it (another program on the database) still meet SQLite's busy timeout.
 
 :meth:`Catalog.commit` is the group commit: concurrent callers' pieces of work run one after another in one
 write transaction, each in a savepoint of its own (one failing rolls back only itself), and share its single
@@ -26,6 +27,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -262,7 +264,9 @@ class Catalog:
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A connection holding the write lock (``BEGIN IMMEDIATE``); committed on success, rolled back on error."""
-        with self._write_lock:
+        if not self._write_lock.acquire(timeout=_BUSY_TIMEOUT):
+            raise BackendUnavailable("the catalogue is busy; retry later")
+        try:
             outermost = not getattr(self._writing, "depth", 0)
             held = outermost and self._hold_file_lock()
             self._writing.depth = getattr(self._writing, "depth", 0) + 1
@@ -273,16 +277,30 @@ class Catalog:
                 self._writing.depth -= 1
                 if held:
                     fcntl.flock(self._write_fd, fcntl.LOCK_UN)
+        finally:
+            self._write_lock.release()
 
     def _hold_file_lock(self) -> bool:
-        """Take the cross-process writer lock; ``False`` where it cannot be had (SQLite's own lock remains)."""
-        try:
-            fcntl.flock(self._write_fd, fcntl.LOCK_EX)
-        except OSError as err:  # closed under us, or a file system without flock
-            if self._closed:
-                raise BackendUnavailable("the catalogue is closed") from err
-            return False
-        return True
+        """Take the cross-process writer lock; ``False`` where it cannot be had (SQLite's own lock remains).
+
+        Polled without blocking, at most a millisecond apart, so a writer that hangs makes the others give up
+        after the busy timeout ("retry later") as SQLite's own lock did, rather than wait for ever.
+        """
+        deadline = time.monotonic() + _BUSY_TIMEOUT
+        pause = 0.0001
+        while True:
+            try:
+                fcntl.flock(self._write_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise BackendUnavailable("the catalogue is busy; retry later") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
+            except OSError as err:  # closed under us, or a file system without flock
+                if self._closed:
+                    raise BackendUnavailable("the catalogue is closed") from err
+                return False
 
     def commit(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work(conn)`` in a write transaction shared with concurrent callers (group commit); its result.
