@@ -10,7 +10,11 @@ without a uses limit (the use count is then tallied and group-committed, see doc
 ``--limited``, a ticket with a uses limit it never reaches (every request then counts its use in a group commit
 under the catalogue's write lock).
 
-Run from the repository root:  python benchmarks/bench_small.py [--requests 2000] [--clients 8] [--no-seaweedfs]
+With ``--floor`` a WSGI app that only answers is measured too, under bare gunicorn gthread (1 worker x 8
+threads): the cost of the server machinery alone, same client.
+
+Run from the repository root:  python benchmarks/bench_small.py [--requests 2000] [--clients 8] [--limited] [--floor]
+[--workers N] [--threads N] [--no-seaweedfs]
 """
 from __future__ import annotations
 
@@ -31,13 +35,23 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_gateway import fresh_embedded_config, launch, start, worker_pids  # noqa: E402 - the shared loopback helpers
+from bench_gateway import free_port, fresh_embedded_config, launch, start, worker_pids  # noqa: E402 - the shared loopback helpers
 from bench_listing import start_seaweedfs  # noqa: E402
 
 from ticketbooth.api.auth import issue_dev_token  # noqa: E402
 from ticketbooth.settings import load_settings  # noqa: E402
 
 BODY = os.urandom(4096)
+
+
+def floor_app(environ: dict, start_response) -> list[bytes]:
+    """The ``--floor`` reference: a WSGI app that reads the body and answers 4 KiB (GET) or nothing, under the same
+    gunicorn gthread worker: what serving a small request costs before any application work."""
+    environ["wsgi.input"].read()
+    get = environ["REQUEST_METHOD"] == "GET"
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(len(BODY)) if get else "0")])
+    return [BODY] if get else [b""]
 
 
 def presign(method: str, url: str, akid: str, secret: str) -> str:
@@ -108,6 +122,8 @@ def main() -> None:
     parser.add_argument("--limited", action="store_true",
                         help="also measure a ticket with a (never reached) uses limit: every use counted at once")
     parser.add_argument("--no-seaweedfs", action="store_true")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure a WSGI app that only answers (gunicorn gthread, 1 worker x 8 threads)")
     parser.add_argument("--workers", type=int, help="gateway worker processes (default: ticketbooth gateway's)")
     parser.add_argument("--threads", type=int, help="threads per worker (default: ticketbooth gateway's)")
     args = parser.parse_args()
@@ -139,6 +155,12 @@ def main() -> None:
             label = "gw limited" if limit else "gateway"
             measure(label, gw_port, f"/{made['bucket']}", made["access_key_id"], made["secret_access_key"],
                     args.requests, args.clients)
+        if args.floor:
+            floor_port = free_port()
+            floor = start("bench_small:floor_app", floor_port, {"PYTHONPATH": str(Path(__file__).resolve().parent)},
+                          work / "floor.log", workers=1, threads=8)
+            processes.append(floor)
+            measure("wsgi floor", floor_port, "/floor", "any", "any", args.requests, args.clients)
         if not args.no_seaweedfs:
             weed, s3_port = start_seaweedfs(work)
             processes.append(weed)
