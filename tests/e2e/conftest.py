@@ -1,32 +1,30 @@
-"""A running TicketBooth on loopback: the API and the S3 gateway under gunicorn (plus an HTTPS gateway with a
-self-signed certificate and an API instance that hands out its endpoint), sharing one embedded data directory.
+"""Fixtures of the end-to-end suites: ``stack``, a running TicketBooth (see :mod:`.stacks`), and
+:class:`ClientFiles`, client configuration written from the API's ``credentials?format=`` output.
 
-Clients are configured only from ``GET /v1/tickets/{id}/credentials?format=...`` written to files in temporary
-directories (see :class:`ClientFiles`).
+``stack`` is the embedded stack unless a module asks for both backends with ``BACKENDS = BOTH``: then each of its
+tests runs once per backend, ids ``[embedded]`` and ``[irods]``, the latter with the ``irods`` marker (so
+``pytest -m irods`` selects it). Without ``TICKETBOOTH_TEST_IRODS_*`` the irods runs skip, which under
+``CI=true`` is a failure (tests/ci_skips.py). Each backend's servers start once per session.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import shutil
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-from ticketbooth.api.auth import issue_dev_token
 from ticketbooth.clientconfig import aws_parts
-from ticketbooth.settings import Settings, load_settings
 
-from .servers import API_APP, GATEWAY_APP, Server, free_port, self_signed_cert
+from .stacks import ZONE, EmbeddedStack, IrodsStack, Stack, irods_configured, start_embedded, start_irods
 
-ZONE = "tempZone"
+__all__ = ["BOTH", "ZONE", "ClientFiles", "Stack", "file_sha256", "require_program", "sha256"]
+
+#: ``BACKENDS = BOTH`` in a module runs its ``stack`` tests on both backends.
+BOTH = (pytest.param("embedded", id="embedded"), pytest.param("irods", id="irods", marks=pytest.mark.irods))
 
 
 def sha256(data: bytes) -> str:
@@ -48,79 +46,13 @@ def require_program(name: str) -> str:
     return path
 
 
-@dataclass
-class Stack:
-    """The running services and helpers to drive them as users would."""
-
-    settings: Settings
-    api_url: str
-    gateway_url: str
-    tls_api_url: str
-    tls_gateway_url: str
-    ca_file: Path
-    data_dir: Path
-    config_file: Path
-    servers: list[Server] = field(default_factory=list)
-
-    def token(self, user: str) -> str:
-        return issue_dev_token(self.settings, user, False, datetime.now(UTC), lifetime=3600)
-
-    def api(self, method: str, path: str, *, user: str = "alice", base: str | None = None, **kw: Any):
-        headers = {"Authorization": f"Bearer {self.token(user)}", **kw.pop("headers", {})}
-        return requests.request(method, (base or self.api_url) + path, headers=headers, timeout=30, **kw)
-
-    def home(self, user: str = "alice") -> str:
-        return f"/{ZONE}/home/{user}"
-
-    def disk(self, logical: str) -> Path:
-        """Where the embedded backend keeps a logical path."""
-        return self.data_dir / "zone" / logical.lstrip("/")
-
-    def seed(self, logical: str, content: bytes) -> Path:
-        """Put a data object in place on disk (owner: the home it lies in)."""
-        target = self.disk(logical)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-        return target
-
-    def collection(self, name: str, user: str = "alice") -> str:
-        logical = f"{self.home(user)}/{name}"
-        self.disk(logical).mkdir(parents=True, exist_ok=True)
-        return logical
-
-    def create_ticket(self, path: str, *, user: str = "alice", **fields: Any) -> dict[str, Any]:
-        response = self.api("POST", "/v1/tickets", user=user, json={"path": path, **fields})
-        assert response.status_code == 201, response.text
-        return response.json()
-
-    def revoke(self, ticket_id: int, user: str = "alice") -> None:
-        response = self.api("DELETE", f"/v1/tickets/{ticket_id}", user=user)
-        assert response.status_code == 204, response.text
-
-    def credentials(self, ticket_id: int, fmt: str, *, user: str = "alice", tls: bool = False) -> str:
-        response = self.api("GET", f"/v1/tickets/{ticket_id}/credentials", user=user, params={"format": fmt},
-                            base=self.tls_api_url if tls else None)
-        assert response.status_code == 200, response.text
-        return response.text
-
-    def uses(self, ticket_id: int, *, settle: int | None = None) -> int:
-        """The ticket's ``uses_count`` as the API reports it. Uses of a ticket without a uses limit reach
-        other processes with the gateway's next group commit (every 0.25 s): ``settle`` waits (up to 10 s)
-        for that count."""
-        deadline = time.monotonic() + 10
-        while True:
-            count = self.api("GET", f"/v1/tickets/{ticket_id}").json()["uses_count"]
-            if settle is None or count == settle or time.monotonic() > deadline:
-                return count
-            time.sleep(0.05)
-
-
 class ClientFiles:
     """Client configuration files written from the API's ``credentials?format=`` output, and the environment
     that points each client at them (HOME is the temporary directory, so nothing of the user's leaks in)."""
 
-    def __init__(self, stack: Stack, directory: Path, ticket_id: int, *, user: str = "alice", tls: bool = False):
-        self.stack, self.dir, self.ticket_id, self.user, self.tls = stack, directory, ticket_id, user, tls
+    def __init__(self, stack: Stack, directory: Path, ticket_id: int, *, user: str | None = None, tls: bool = False):
+        self.stack, self.dir, self.ticket_id, self.tls = stack, directory, ticket_id, tls
+        self.user = user or stack.owner
         self.dir.mkdir(parents=True, exist_ok=True)
         self.profile = f"ticket-{ticket_id}"
         self.bucket = f"ticket-{ticket_id}"
@@ -169,46 +101,37 @@ class ClientFiles:
         return json.loads(self._fetch("json"))
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    backends = getattr(metafunc.module, "BACKENDS", None)
+    if backends is not None and "stack" in metafunc.fixturenames:
+        metafunc.parametrize("stack", backends, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Iterator[Stack]:
-    base = tmp_path_factory.mktemp("stack")
-    data_dir = base / "data"
-    ports = {name: free_port() for name in ("api", "gateway", "tls_api", "tls_gateway")}
-    gateway_url = f"http://127.0.0.1:{ports['gateway']}"
-    tls_gateway_url = f"https://127.0.0.1:{ports['tls_gateway']}"
-    config_file = base / "ticketbooth.toml"
-    config_file.write_text(
-        f'data_dir = "{data_dir}"\nlog_level = "WARNING"\n'
-        f'[auth]\nhs256_secret = "{secrets.token_hex(24)}"\n'
-        f'[s3]\nendpoint_url = "{gateway_url}"\nregion = "us-east-1"\nmaster_key = "{secrets.token_hex(32)}"\n'
-        # One use per request, which the suites count; the default window has its own gateway (test_use_window).
-        f'use_window = 0\n'
-        f'[gateway]\nauthorize_secret = "{secrets.token_hex(24)}"\npublic_url = "{gateway_url}"\n'
-        f'[embedded]\nusers = ["alice", "bob"]\n'
-    )
-    settings = load_settings(config_file, environ={})
-    cert, key = self_signed_cert(base)
-    env = {"TICKETBOOTH_CONFIG": str(config_file)}
-    tls_env = {**env, "TICKETBOOTH_S3__ENDPOINT_URL": tls_gateway_url,
-               "TICKETBOOTH_GATEWAY__PUBLIC_URL": tls_gateway_url}
-    # Start the first API alone: it creates the data directory and catalogue the others share.
-    api = Server(API_APP, ports["api"], env, base / "api.log")
-    servers = [api]
+def embedded_stack(tmp_path_factory) -> Iterator[EmbeddedStack]:
+    stack = start_embedded(tmp_path_factory.mktemp("stack"))
     try:
-        api.wait_ready("/healthz")
-        servers += [
-            Server(GATEWAY_APP, ports["gateway"], env, base / "gateway.log"),
-            Server(API_APP, ports["tls_api"], tls_env, base / "tls-api.log"),
-            Server(GATEWAY_APP, ports["tls_gateway"], tls_env, base / "tls-gateway.log", tls=(cert, key)),
-        ]
-        servers[1].wait_ready("/")
-        servers[2].wait_ready("/healthz")
-        servers[3].wait_ready("/", verify=str(cert))
-        yield Stack(settings, api.url, gateway_url, servers[2].url, tls_gateway_url, cert, data_dir, config_file,
-                    servers)
+        yield stack
     finally:
-        for server in reversed(servers):
-            server.stop()
+        stack.close()
+
+
+@pytest.fixture(scope="session")
+def irods_stack(tmp_path_factory) -> Iterator[IrodsStack]:
+    if not irods_configured():
+        pytest.skip("set TICKETBOOTH_TEST_IRODS_HOST/PORT/ZONE/USER/PASSWORD to run against a real iRODS zone "
+                    "(docs/irods.md)")
+    stack = start_irods(tmp_path_factory.mktemp("irods-stack"))
+    try:
+        yield stack
+    finally:
+        stack.close()
+
+
+@pytest.fixture(scope="session")
+def stack(request) -> Stack:
+    """The running stack of the backend the test is parametrized with (embedded when it is not)."""
+    return request.getfixturevalue(f"{getattr(request, 'param', 'embedded')}_stack")
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The AWS CLI, rclone, s3cmd, curl --aws-sigv4 and minio-py against the running gateway, each configured only
-from the API's ``credentials?format=`` output. Downloads must be byte-identical to uploads."""
+from the API's ``credentials?format=`` output, on both backends. Downloads must be byte-identical to uploads."""
 from __future__ import annotations
 
 import os
@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ClientFiles, file_sha256, require_program, sha256
+from .conftest import BOTH, ClientFiles, file_sha256, require_program, sha256
 
 pytestmark = pytest.mark.clients
+BACKENDS = BOTH
 
 
 def run(command: list[str], env: dict[str, str], cwd: Path | None = None, check: bool = True):
