@@ -109,11 +109,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def embedded_stack(tmp_path_factory) -> Iterator[EmbeddedStack]:
-    stack = start_embedded(tmp_path_factory.mktemp("stack"))
-    try:
+    with start_embedded(tmp_path_factory.mktemp("stack")) as stack:
         yield stack
-    finally:
-        stack.close()
 
 
 @pytest.fixture(scope="session")
@@ -121,11 +118,8 @@ def irods_stack(tmp_path_factory) -> Iterator[IrodsStack]:
     if not irods_configured():
         pytest.skip("set TICKETBOOTH_TEST_IRODS_HOST/PORT/ZONE/USER/PASSWORD to run against a real iRODS zone "
                     "(docs/irods.md)")
-    stack = start_irods(tmp_path_factory.mktemp("irods-stack"))
-    try:
+    with start_irods(tmp_path_factory.mktemp("irods-stack")) as stack:
         yield stack
-    finally:
-        stack.close()
 
 
 @pytest.fixture(scope="session")

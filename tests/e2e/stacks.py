@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -135,6 +135,12 @@ class Stack:
     def close(self) -> None:
         for server in reversed(self.servers):
             server.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _safe_name(name: str) -> str:
