@@ -28,6 +28,7 @@ Every ticket admin request, AVU request and query is recorded in ``zone.calls`` 
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import itertools
@@ -887,11 +888,18 @@ class FakeDataObjects:
                     raise IrodsError(CAT_TICKET_WRITE_USES_EXCEEDED)
             if dest_path.rpartition("/")[0] not in zone.collections:
                 raise IrodsError(CAT_UNKNOWN_COLLECTION)
-            data = zone.objects[src_path].data
+            source = zone.objects[src_path]
+            data = source.data
             old = zone.objects.get(dest_path)
             owner = row.owner if row is not None else self.session.client_user
+            # With VERIFY_CHKSUM_KW the server checksums the copy in the source's scheme (MD5 for an MD5, else
+            # its default SHA-256); without it the copy has none.
+            checksum = None
+            if kw.VERIFY_CHKSUM_KW in options:
+                checksum = _md5(data) if source.checksum and ":" not in source.checksum else (
+                    "sha2:" + base64.b64encode(hashlib.sha256(data).digest()).decode())
             zone.objects[dest_path] = Obj(old.id if old else next(zone._ids), owner, data, zone.clock(),
-                                          dict(old.avus) if old else {})
+                                          dict(old.avus) if old else {}, checksum)
             if row is not None:
                 row.write_byte_count += len(data)
 

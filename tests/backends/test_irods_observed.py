@@ -324,6 +324,46 @@ def test_a_checksum_is_stored_only_when_asked_for(server):
     assert alice.data_objects.get(server.root + "/summed.bin").checksum == md5  # a bare hex MD5: an S3 ETag
 
 
+def test_a_copy_is_checksummed_only_when_asked_and_in_its_sources_scheme(server):
+    alice = server.session("alice")
+    md5 = hashlib.md5(b"data").hexdigest()
+    server.put(alice, server.root + "/summed.bin", b"data", **{kw.VERIFY_CHKSUM_KW: md5})
+    server.put(alice, server.root + "/plain.bin", b"data")
+    alice.data_objects.copy(server.root + "/summed.bin", server.root + "/bare-copy.bin", **{kw.FORCE_FLAG_KW: ""})
+    assert alice.data_objects.get(server.root + "/bare-copy.bin").checksum is None  # iRODS copies no checksum
+    alice.data_objects.copy(server.root + "/summed.bin", server.root + "/copy.bin",
+                            **{kw.FORCE_FLAG_KW: "", kw.VERIFY_CHKSUM_KW: ""})
+    assert alice.data_objects.get(server.root + "/copy.bin").checksum == md5  # the source's MD5: an ETag
+    alice.data_objects.copy(server.root + "/plain.bin", server.root + "/plain-copy.bin",
+                            **{kw.FORCE_FLAG_KW: "", kw.VERIFY_CHKSUM_KW: ""})
+    assert alice.data_objects.get(server.root + "/plain-copy.bin").checksum.startswith("sha2:")  # the default
+
+
+def test_racing_recursive_collection_creates_can_create_nothing_level_by_level_is_safe(server):
+    """A recursive ``COLL_CREATE`` racing with another one for the same missing parents can answer success yet
+    create nothing (observed on 5.0.2: rclone's parallel uploads into a new folder); creating one level at a time
+    without ``recurse``, taking -809000 as "made by the other", always ends with every collection there."""
+    import threading
+
+    def level_by_level(path: str) -> None:
+        session = server.session("alice")
+        parts = path[len(server.root) + 1:].split("/")
+        for depth in range(1, len(parts) + 1):
+            try:
+                session.collections.create("/".join([server.root, *parts[:depth]]), recurse=False)
+            except Exception as err:  # noqa: BLE001 - only -809000 is expected
+                assert irods_code(err) == -809000
+
+    wanted = [f"{server.root}/race{n}/{leaf}" for n in range(5) for leaf in ("x", "x/deep", "x/deep2", "x/d/z")]
+    threads = [threading.Thread(target=level_by_level, args=(path,)) for path in wanted]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    alice = server.session("alice")
+    assert [path for path in wanted if not alice.collections.exists(path)] == []
+
+
 @pytest.mark.irods
 def test_tls_is_required_or_nothing():
     """``ssl = true`` makes the client insist on TLS; the test zone refuses TLS, so nothing falls back to plaintext."""

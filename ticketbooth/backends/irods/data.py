@@ -291,12 +291,18 @@ class IrodsDataSession(DataSession):
         return missing[::-1]
 
     def _make_parents(self, path: str) -> None:
-        """Create the missing parents of ``path`` and mark them ``s3.implicit`` (see :meth:`delete`)."""
+        """Create the missing parents of ``path`` and mark them ``s3.implicit`` (see :meth:`delete`).
+
+        One level at a time, outermost first, each without ``recurse``: iRODS 5.0.2 answers a recursive
+        ``COLL_CREATE`` that races with another one for the same parents (rclone's parallel uploads into a new
+        folder) with success, yet creates nothing. One that another writer has just created is what we wanted.
+        """
         missing = self._missing_parents(path)
         if not missing:
             return
         owner = self._owner_session()
-        self._call(lambda: owner.collections.create(missing[-1], recurse=True), missing[-1])
+        for collection in missing:
+            self._call(lambda c=collection: _create_collection(owner, c), collection)
         if self._service is not None:
             for collection in missing:
                 self._call(lambda c=collection: s3meta.mark_implicit(self._service(), c), collection)  # type: ignore[misc]
@@ -319,10 +325,13 @@ class IrodsDataSession(DataSession):
         self._reserve(info.size)
         try:
             self._make_parents(path)
-            from irods.keywords import FORCE_FLAG_KW
+            from irods.keywords import FORCE_FLAG_KW, VERIFY_CHKSUM_KW
 
             owner = self._owner_session()
-            self._call(lambda: owner.data_objects.copy(source, path, **{FORCE_FLAG_KW: ""}), path)
+            # The zone checksums the copy as it checksummed the source (an MD5 stays an MD5, so the copy has an
+            # ETag); iRODS copies no checksum by itself. The bytes are read inside the zone, not here.
+            self._call(lambda: owner.data_objects.copy(source, path, **{FORCE_FLAG_KW: "", VERIFY_CHKSUM_KW: ""}),
+                       path)
         except BaseException:
             self._refund(info.size)
             raise
@@ -447,6 +456,17 @@ class IrodsDataSession(DataSession):
                     owner.cleanup()
         finally:
             self._handle.close()
+
+
+def _create_collection(session: Any, collection: str) -> None:
+    """Create ``collection`` (its parent exists); one that exists already, made by a concurrent writer, will do."""
+    from irods.exception import CAT_NAME_EXISTS_AS_COLLECTION, CATALOG_ALREADY_HAS_ITEM_BY_THAT_NAME
+
+    try:
+        session.collections.create(collection, recurse=False)
+    except (CAT_NAME_EXISTS_AS_COLLECTION, CATALOG_ALREADY_HAS_ITEM_BY_THAT_NAME):
+        if not session.collections.exists(collection):
+            raise  # a data object has that name
 
 
 def _skipped(collection: str, err: InvalidPath) -> None:
