@@ -108,6 +108,16 @@ class Stack:
                 if sample.name == "ticketbooth_backend_call_duration_seconds_count"
                 and sample.labels.get("backend") == self.backend}
 
+    @contextmanager
+    def calls(self) -> Iterator[dict[str, float]]:
+        """``with stack.calls() as calls:``: once the block ends, ``calls`` maps each backend call the plain
+        gateway made inside it (``session.copy``, ``session.open_read``, ``session.write`` ...) to how often.
+        Tests run one at a time against the stack, so nothing else adds to the counts."""
+        before, made = self.backend_calls(), {}
+        yield made
+        made.update({call: count - before.get(call, 0) for call, count in self.backend_calls().items()
+                     if count != before.get(call, 0)})
+
     # -- the storage side, per backend ---------------------------------------------------------------------
 
     def home(self, user: str | None = None) -> str:
@@ -258,6 +268,12 @@ class IrodsStack(Stack):
 
         with self._as_home_owner(logical) as session:
             session.data_objects.get(logical).metadata.set(iRODSMeta(name, value))
+
+    def remove_avu(self, logical: str, name: str, value: str) -> None:
+        from irods.meta import iRODSMeta
+
+        with self._as_home_owner(logical) as session:
+            session.data_objects.get(logical).metadata.remove(iRODSMeta(name, value))
 
     def delete_ticket_out_of_band(self, ticket_string: str) -> None:
         """``iticket delete`` by the zone's admin, past TicketBooth."""

@@ -1,6 +1,8 @@
 """Workflows people run with real clients (issue 8): rclone copy/sync with its modification-time metadata and
 server-side copies, aws s3 mv/sync/cp between keys, boto3 metadata and copy_object, folders with pyarrow and
-s3fs. Every client is configured only from the API's ``credentials?format=`` output."""
+s3fs. Every client is configured only from the API's ``credentials?format=`` output; every test runs on both
+backends. On iRODS the metadata must be AVUs on the data object (``s3.*``, docs/irods.md) and copies server-side
+copies: the gateway's data path (``open_read``/``write`` of its backend) is not used for them."""
 from __future__ import annotations
 
 import json
@@ -13,10 +15,11 @@ import pytest
 import s3fs
 from botocore.exceptions import ClientError
 
-from .conftest import ClientFiles, file_sha256, require_program, sha256
+from .conftest import BOTH, ClientFiles, file_sha256, require_program, sha256
 from .test_cli_clients import make_tree, run, tree_hashes
 
 pytestmark = pytest.mark.clients
+BACKENDS = BOTH
 
 
 @pytest.fixture
@@ -40,6 +43,11 @@ def make_boto3(monkeypatch):
         client.close()
 
 
+def _avus(stack, path: str) -> dict[str, str]:
+    """The object's ``s3.*`` AVUs but its layout (``s3.layout``: ETag, parts; not metadata)."""
+    return {name: value for name, value in stack.avus(path).items() if name != "s3.layout"}
+
+
 def _clean(output: str) -> None:
     assert "ERROR" not in output, output[-3000:]
 
@@ -60,9 +68,11 @@ def test_rclone_copy_twice_then_sync_after_touching_a_file(stack, workdir, ticke
     assert abs(float(head["Metadata"]["mtime"]) - (source / "a.txt").stat().st_mtime) < 1
     touched = time.time() - 3600
     os.utime(source / "a.txt", (touched, touched))
-    result = run([rclone, "sync", "-v", str(source), remote], env)
+    with stack.calls() as calls:
+        result = run([rclone, "sync", "-v", str(source), remote], env)
     _clean(result.stdout + result.stderr)
     # Same content, new time: rclone repaired the metadata with a server-side copy instead of uploading again.
+    assert calls.get("session.copy") == 1 and "session.write" not in calls, calls
     head = s3.head_object(Bucket=files.bucket, Key="rc/a.txt")
     assert abs(float(head["Metadata"]["mtime"]) - touched) < 1
     assert s3.get_object(Bucket=files.bucket, Key="rc/a.txt")["Body"].read() == b"alpha\n"
@@ -83,8 +93,11 @@ def test_aws_s3_mv_cp_and_sync_between_keys(stack, workdir, ticket):
     run([aws, "s3", "sync", str(source), f"{bucket}/one"], env)
     run([aws, "s3", "cp", f"{bucket}/one/a.txt", f"{bucket}/copied/a.txt"], env)
     run([aws, "s3", "mv", f"{bucket}/one/a.txt", f"{bucket}/moved/a.txt"], env)
-    run([aws, "s3", "sync", f"{bucket}/one", f"{bucket}/two"], env)  # server-side copies
-    run([aws, "s3", "mv", "--recursive", f"{bucket}/two", f"{bucket}/three"], env)
+    with stack.calls() as calls:
+        run([aws, "s3", "sync", f"{bucket}/one", f"{bucket}/two"], env)  # server-side copies
+        run([aws, "s3", "mv", "--recursive", f"{bucket}/two", f"{bucket}/three"], env)
+    # 2 + 2 copies, and not a byte through the gateway (on iRODS: data object copies inside the zone).
+    assert calls.get("session.copy") == 4 and not {"session.open_read", "session.write"} & set(calls), calls
     listing = run([aws, "s3", "ls", "--recursive", bucket], env).stdout
     keys = sorted(line.split(None, 3)[3] for line in listing.splitlines() if line.strip())
     assert keys == sorted(["copied/a.txt", "moved/a.txt", "one/dir one/b.bin", "one/dir one/deep/c.dat",
@@ -96,7 +109,7 @@ def test_aws_s3_mv_cp_and_sync_between_keys(stack, workdir, ticket):
     # Nothing of "two" is left: no phantom prefix after the move emptied it.
     top = run([aws, "s3", "ls", f"{bucket}/"], env).stdout
     assert "two/" not in top and "three/" in top
-    assert not stack.disk(ticket["path"] + "/two").exists()
+    assert not stack.exists(ticket["path"] + "/two")
 
 
 def test_boto3_metadata_round_trip_and_copy_object(stack, workdir, ticket, make_boto3):
@@ -110,20 +123,42 @@ def test_boto3_metadata_round_trip_and_copy_object(stack, workdir, ticket, make_
     assert (head["ContentType"], head["CacheControl"], head["ContentDisposition"], head["ContentLanguage"]) == (
         "text/csv", "max-age=60", 'attachment; filename="d.csv"', "en")
     assert head["Metadata"] == {"project": "lab42", "mtime": "1700000000"}
+    data_csv = ticket["path"] + "/m/data.csv"
+    if stack.backend == "irods":  # iRODS metadata, as imeta ls -d shows it; and set in iRODS, seen over S3
+        assert _avus(stack, data_csv) == {
+            "s3.content-type": "text/csv", "s3.cache-control": "max-age=60",
+            "s3.content-disposition": 'attachment; filename="d.csv"', "s3.content-language": "en",
+            "s3.meta.project": "lab42", "s3.meta.mtime": "1700000000"}
+        stack.set_avu(data_csv, "s3.meta.origin", "imeta")
+        assert s3.head_object(Bucket=bucket, Key="m/data.csv")["Metadata"]["origin"] == "imeta"
+        stack.remove_avu(data_csv, "s3.meta.origin", "imeta")
     got = s3.get_object(Bucket=bucket, Key="m/data.csv", ResponseContentType="text/plain")
     assert got["ContentType"] == "text/plain" and got["Metadata"]["project"] == "lab42"
     assert got["Body"].read() == b"a,b\n1,2\n"  # read to the end: the connection goes back to the pool
 
-    copied = s3.copy_object(Bucket=bucket, Key="m/copy.csv", CopySource={"Bucket": bucket, "Key": "m/data.csv"})
+    with stack.calls() as calls:
+        copied = s3.copy_object(Bucket=bucket, Key="m/copy.csv",
+                                CopySource={"Bucket": bucket, "Key": "m/data.csv"})
+    # A copy in the backend (on iRODS DATA_OBJ_COPY inside the zone), not a read and a write through the gateway.
+    assert calls.get("session.copy") == 1 and not {"session.open_read", "session.write"} & set(calls), calls
     assert copied["CopyObjectResult"]["ETag"] == head["ETag"]
     head2 = s3.head_object(Bucket=bucket, Key="m/copy.csv")
     assert (head2["ContentType"], head2["Metadata"]) == ("text/csv", head["Metadata"])  # COPY: the source's
+    assert stack.read(ticket["path"] + "/m/copy.csv") == b"a,b\n1,2\n"
 
-    s3.copy_object(Bucket=bucket, Key="m/replaced.csv", CopySource=f"{bucket}/m/data.csv",
-                   MetadataDirective="REPLACE", ContentType="application/x-csv", Metadata={"new": "1"})
+    with stack.calls() as calls:
+        s3.copy_object(Bucket=bucket, Key="m/replaced.csv", CopySource=f"{bucket}/m/data.csv",
+                       MetadataDirective="REPLACE", ContentType="application/x-csv", Metadata={"new": "1"})
+    assert calls.get("session.copy") == 1 and not {"session.open_read", "session.write"} & set(calls), calls
     head3 = s3.head_object(Bucket=bucket, Key="m/replaced.csv")
     assert (head3["ContentType"], head3["Metadata"]) == ("application/x-csv", {"new": "1"})
     assert s3.get_object(Bucket=bucket, Key="m/replaced.csv")["Body"].read() == b"a,b\n1,2\n"
+    if stack.backend == "irods":
+        assert _avus(stack, ticket["path"] + "/m/copy.csv") == _avus(stack, data_csv)
+        assert _avus(stack, ticket["path"] + "/m/replaced.csv") == {"s3.content-type": "application/x-csv",
+                                                                    "s3.meta.new": "1"}
+        copy = stack.data_object(ticket["path"] + "/m/copy.csv")
+        assert (copy.owner_name, copy.size) == (stack.owner, 8)  # its own data object, the owner's
 
     with pytest.raises(ClientError) as info:
         s3.copy_object(Bucket=bucket, Key="m/copy.csv", CopySource={"Bucket": bucket, "Key": "m/data.csv"},
@@ -156,7 +191,7 @@ def test_folders_with_pyarrow(stack, ticket):
     fs.create_dir(f"{bucket}/empty")
     fs.create_dir(f"{bucket}/tree/inner")
     assert fs.get_file_info(f"{bucket}/empty").type == pyarrow.fs.FileType.Directory
-    assert stack.disk(ticket["path"] + "/empty").is_dir()
+    assert stack.is_collection(ticket["path"] + "/empty")
     with fs.open_output_stream(f"{bucket}/tree/inner/f.txt") as stream:
         stream.write(b"f")
     infos = fs.get_file_info(pyarrow.fs.FileSelector(bucket, recursive=True))
@@ -168,7 +203,7 @@ def test_folders_with_pyarrow(stack, ticket):
     assert fs.get_file_info(f"{bucket}/empty").type == pyarrow.fs.FileType.NotFound
     fs.delete_dir(f"{bucket}/tree")
     assert fs.get_file_info(f"{bucket}/tree").type == pyarrow.fs.FileType.NotFound
-    assert not stack.disk(ticket["path"] + "/tree").exists()
+    assert not stack.exists(ticket["path"] + "/tree")
     with fs.open_output_stream(f"{bucket}/x.bin") as stream:
         stream.write(b"moved")
     fs.move(f"{bucket}/x.bin", f"{bucket}/y.bin")  # CopyObject, then DeleteObject
