@@ -134,6 +134,32 @@ def test_resolver_cache_does_not_outlive_revocation(tmp_path):
     world.backend.close()
 
 
+def test_a_loosening_patch_holds_at_once_though_the_key_is_cached(tmp_path):
+    """The resolver's cached ticket (here for 300 s) can look used up or expired after a PATCH raised the limit or
+    extended the expiry: the request is judged on the ticket as the backend holds it now, not on that copy."""
+    from ticketbooth.gateway.app import create_gateway_app
+
+    from .conftest import START, Clock
+
+    clock = Clock(START)
+    world = make_world(tmp_path, clock)
+    world.put("ds1/a.txt", b"x")
+    cached = world.settings.replace(s3=dataclasses.replace(world.settings.s3, key_cache_ttl=300))
+    world.app = create_gateway_app(cached, backend=world.backend, clock=world.clock)
+    used_up = world.ticket("ds1", uses_limit=1)
+    world.backend.open_session(used_up, "alice", client_host=None, now=clock()).close()  # its one use
+    expiring = world.ticket("ds1", expires_in=60)
+    clock.advance(61)
+    alice = Actor("alice")
+    for ticket, code, loosened in ((used_up, "AccessDenied", TicketChanges(uses_limit=2)),
+                                   (expiring, "AccessDenied", TicketChanges(expires_at=clock() + timedelta(hours=1)))):
+        client = world.client(ticket)
+        assert client.request("GET", "a.txt").code == code  # and the key is now cached with this ticket
+        world.backend.modify_ticket(alice, ticket.id, loosened, now=clock())
+        assert client.request("GET", "a.txt").status == 200
+    world.backend.close()
+
+
 def test_wrong_secret_and_unknown_key(gw):
     ticket = gw.ticket("ds1")
     client = gw.client(ticket)
