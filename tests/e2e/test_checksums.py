@@ -12,7 +12,10 @@ import botocore.config
 import pytest
 from boto3.s3.transfer import TransferConfig
 
+from .conftest import BOTH
+
 pytestmark = pytest.mark.clients
+BACKENDS = BOTH
 
 MiB = 1024 * 1024
 

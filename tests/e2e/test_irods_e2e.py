@@ -1,6 +1,6 @@
 """End to end on the iRODS backend only, where the behaviour is iRODS's own: the API and the gateway under gunicorn
 on a real iRODS zone (the session's ``irods_stack``, marker ``irods``; needs TICKETBOOTH_TEST_IRODS_*, see
-docs/irods.md), driven by boto3, curl and python-irodsclient. The client suites run on this stack too (their
+docs/irods.md), driven by boto3 and python-irodsclient. The client suites run on this stack too (their
 ``[irods]`` tests); what is here has no embedded counterpart:
 
 uses counted by TicketBooth (iRODS's own count stays 0) with a PATCHed uses limit enforced at once, and a ticket
@@ -9,8 +9,6 @@ deleted out of band with python-irodsclient (gone from the API at once, its keys
 """
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 
 import boto3
@@ -18,7 +16,6 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import require_program
 from .stacks import KEY_CACHE_TTL
 
 pytestmark = [pytest.mark.irods, pytest.mark.clients]
@@ -77,17 +74,3 @@ def test_revocation_and_an_out_of_band_delete_stop_the_keys(irods_stack, request
     irods_stack.delete_ticket_out_of_band(deleted["ticket"])  # iticket delete, as an operator would
     assert irods_stack.api("GET", f"/v1/tickets/{deleted['id']}").status_code == 404
     assert _refused_within(_s3(irods_stack, deleted), deleted["s3"]["bucket"], KEY_CACHE_TTL + 5)
-
-
-def test_anonymous_link_with_curl(irods_stack, tmp_path, request):
-    curl = require_program("curl")
-    payload = os.urandom(50_000)
-    collection = irods_stack.collection(request.node.name)
-    irods_stack.seed(collection + "/report.bin", payload)
-    ticket = irods_stack.create_ticket(collection + "/report.bin", anonymous=True, expires_in=3600)
-    result = subprocess.run([curl, "-fsS", ticket["links"]["public"]], capture_output=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == payload
-    ranged = subprocess.run([curl, "-fsS", "-r", "100-199", ticket["links"]["public"]], capture_output=True,
-                            timeout=60)
-    assert ranged.stdout == payload[100:200]

@@ -1,5 +1,5 @@
 """What must fail end to end (read keys writing, anonymous writes, foreign keys, revoked tickets), and anonymous
-links fetched with plain curl and requests, with no credentials at all."""
+links fetched with plain curl and requests, with no credentials at all; on both backends."""
 from __future__ import annotations
 
 import os
@@ -11,9 +11,10 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from .conftest import ClientFiles, require_program, sha256
+from .conftest import BOTH, ClientFiles, require_program, sha256
 
 pytestmark = pytest.mark.clients
+BACKENDS = BOTH
 
 NO_RETRY = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
 
@@ -45,8 +46,8 @@ def test_read_ticket_keys_cannot_write(stack, workdir, monkeypatch):
     result = subprocess.run([aws, "s3", "cp", str(workdir / "up.txt"), f"s3://{files.bucket}/up.txt"],
                             env=files.env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "AccessDenied" in result.stderr
-    assert not stack.disk(collection + "/new.txt").exists() and not stack.disk(collection + "/up.txt").exists()
-    assert stack.disk(collection + "/keep.txt").read_bytes() == b"keep"
+    assert not stack.exists(collection + "/new.txt") and not stack.exists(collection + "/up.txt")
+    assert stack.read(collection + "/keep.txt") == b"keep"
 
 
 def test_anonymous_ticket_cannot_write_by_default(stack, workdir, monkeypatch):
@@ -57,24 +58,25 @@ def test_anonymous_ticket_cannot_write_by_default(stack, workdir, monkeypatch):
     files = ClientFiles(stack, workdir, ticket["id"])
     s3 = _boto3(files, monkeypatch)
     assert _code(lambda: s3.put_object(Bucket=files.bucket, Key="x.txt", Body=b"x")) == "AccessDenied"
-    assert not stack.disk(collection + "/x.txt").exists()
+    assert not stack.exists(collection + "/x.txt")
 
 
 def test_another_tickets_key_cannot_reach_this_data(stack, workdir, monkeypatch):
     mine = stack.collection("neg-mine")
     stack.seed(mine + "/secret.txt", b"mine")
-    theirs = stack.collection("neg-theirs", user="bob")
+    theirs = stack.collection("neg-theirs", user=stack.other)
     my_ticket = stack.create_ticket(mine, access="write")
-    their_ticket = stack.create_ticket(theirs, user="bob", access="write")
-    files = ClientFiles(stack, workdir, their_ticket["id"], user="bob")
+    their_ticket = stack.create_ticket(theirs, user=stack.other, access="write")
+    files = ClientFiles(stack, workdir, their_ticket["id"], user=stack.other)
     s3 = _boto3(files, monkeypatch)
     bucket = f"ticket-{my_ticket['id']}"
     assert _code(lambda: s3.get_object(Bucket=bucket, Key="secret.txt")) == "AccessDenied"
     assert _code(lambda: s3.list_objects_v2(Bucket=bucket)) == "AccessDenied"
     assert _code(lambda: s3.put_object(Bucket=bucket, Key="planted", Body=b"x")) == "AccessDenied"
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == [files.bucket]
-    # bob is not on alice's ticket: the API gives him no key pair for it.
-    assert stack.api("GET", f"/v1/tickets/{my_ticket['id']}/credentials", user="bob").status_code in (403, 404)
+    # The other user is not on the owner's ticket: the API gives them no key pair for it.
+    assert stack.api("GET", f"/v1/tickets/{my_ticket['id']}/credentials", user=stack.other).status_code in (403,
+                                                                                                            404)
 
 
 def test_revoked_ticket_keys_and_links_fail_immediately(stack, workdir, monkeypatch):
@@ -126,4 +128,4 @@ def test_anonymous_collection_link_page_lists_files(stack):
     assert requests.get(link.rstrip("/") + "/sub/two.txt", headers={"Range": "bytes=1-1"}, timeout=30).content == b"2"
     # No credentials means no writes, whatever the method.
     assert requests.put(file_link, data=b"x", timeout=30).status_code in (403, 405)
-    assert stack.disk(collection + "/one.txt").read_bytes() == b"1" * 1234
+    assert stack.read(collection + "/one.txt") == b"1" * 1234

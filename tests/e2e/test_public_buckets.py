@@ -14,9 +14,10 @@ from botocore import UNSIGNED
 from botocore.exceptions import ClientError
 
 from ..datatools import duckdb_connection
-from .conftest import require_program
+from .conftest import BOTH, require_program
 
 pytestmark = pytest.mark.clients
+BACKENDS = BOTH
 
 CSV = b"name,value\nalpha,1\nbeta,41\n"
 BLOB = os.urandom(200_000)
