@@ -316,7 +316,8 @@ def _settings_file(base: Path, gateway_url: str, backend_toml: str, s3_toml: str
         f'data_dir = "{base / "data"}"\nlog_level = "WARNING"\n{backend_toml}'
         f'[auth]\nhs256_secret = "{secrets.token_hex(24)}"\n'
         f'[s3]\nendpoint_url = "{gateway_url}"\nregion = "us-east-1"\nmaster_key = "{secrets.token_hex(32)}"\n'
-        f'{s3_toml}'
+        # One use per request, which the suites count (a use window has its own tests, test_use_window).
+        f'use_window = 0\n{s3_toml}'
         f'[gateway]\nauthorize_secret = "{secrets.token_hex(24)}"\npublic_url = "{gateway_url}"\n'
     )
     return config_file, load_settings(config_file, environ={})
