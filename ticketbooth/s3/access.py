@@ -16,7 +16,8 @@ call it.
    and prefix confusion ``ds1``/``ds10`` cannot happen by construction);
 4. the action the operation needs (read: list/stat/read; write: also write/delete) against the ticket type;
 5. ticket status and allow-lists (:func:`ticketbooth.policy.check_usable`), with the client address taken
-   from ``X-Forwarded-For`` only through trusted proxies;
+   from ``X-Forwarded-For`` only through trusted proxies, judged by the backend in step 6 on the ticket as its
+   catalogue holds it now (the resolver's copy may be ``s3.key_cache_ttl`` seconds old);
 6. ``backend.open_session``: this counts one use of the ticket (refused requests count none); with
    ``s3.use_window`` a key pair's request that follows its previous one within the window continues that use
    (``ticketbooth.policy.continues_use``). Anonymous links always count one use per request.
