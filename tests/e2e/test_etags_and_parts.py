@@ -14,7 +14,10 @@ from botocore.exceptions import ClientError
 from obstore.exceptions import PreconditionError
 from obstore.store import S3Store
 
+from .conftest import BOTH
+
 pytestmark = pytest.mark.clients
+BACKENDS = BOTH
 
 MiB = 1024 * 1024
 DATA = os.urandom(12 * MiB)

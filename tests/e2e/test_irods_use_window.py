@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from ticketbooth.settings import S3Settings
 
-from .test_irods_e2e import IrodsStack, irods_stack  # noqa: F401 - the module's stack fixture, reused
+from .stacks import IrodsStack
 from .test_use_window import gateway_with_window
 
 pytestmark = [pytest.mark.irods, pytest.mark.clients]
@@ -26,18 +26,19 @@ CONFIG = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB
 
 
 @pytest.fixture(scope="module")
-def default_gateway(irods_stack, tmp_path_factory):  # noqa: F811 - the imported fixture
+def default_gateway(irods_stack, tmp_path_factory):
     """A second gateway (two workers) on the stack's configuration with the default use window."""
-    config = Path(irods_stack.settings.data_dir).parent / "ticketbooth.toml"  # the stack's own file
     log = tmp_path_factory.mktemp("irods-window") / "gateway.log"
-    with gateway_with_window(config, S3Settings().use_window, log, workers=2) as url:
+    with gateway_with_window(irods_stack.config_file, S3Settings().use_window, log, workers=2) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def big(irods_stack):  # noqa: F811
+def big(irods_stack):
     data = os.urandom(64 * MiB)
-    return irods_stack.collection("window", {"big.bin": data}), hashlib.sha256(data).hexdigest()
+    collection = irods_stack.collection("window")
+    irods_stack.seed(collection + "/big.bin", data)
+    return collection, hashlib.sha256(data).hexdigest()
 
 
 def _download(stack: IrodsStack, ticket: dict, endpoint: str, target: Path) -> None:
@@ -48,8 +49,7 @@ def _download(stack: IrodsStack, ticket: dict, endpoint: str, target: Path) -> N
     s3.download_file(ticket["s3"]["bucket"], "big.bin", str(target), Config=CONFIG)
 
 
-def test_download_file_of_64_mib_is_one_use_with_the_default_window(irods_stack, default_gateway, big,  # noqa: F811
-                                                                    tmp_path):
+def test_download_file_of_64_mib_is_one_use_with_the_default_window(irods_stack, default_gateway, big, tmp_path):
     collection, digest = big
     ticket = irods_stack.create_ticket(collection, uses_limit=4)
     _download(irods_stack, ticket, default_gateway, tmp_path / "big.bin")
@@ -57,7 +57,7 @@ def test_download_file_of_64_mib_is_one_use_with_the_default_window(irods_stack,
     assert irods_stack.api("GET", f"/v1/tickets/{ticket['id']}").json()["uses_count"] == 1
 
 
-def test_without_the_window_the_same_download_runs_out_of_uses(irods_stack, big, tmp_path):  # noqa: F811
+def test_without_the_window_the_same_download_runs_out_of_uses(irods_stack, big, tmp_path):
     collection, _ = big
     ticket = irods_stack.create_ticket(collection, uses_limit=4)
     with pytest.raises(ClientError):

@@ -644,16 +644,24 @@ class GatewayApp:
         algorithm = objectchecksums.requested(req.headers) or (kept.checksum_algorithm if kept else None)
         self._conditional_write(d, req)
         info = d.session.copy(source, d.path, metadata=replaced)
-        etag, checksum = self._copied_layout(d, info, algorithm)
+        etag, checksum = self._copied_layout(d, info, algorithm, kept)
         return self._xml(s3xml.copy_result("CopyObjectResult", etag or "", info.modified_at, checksum))
 
     @staticmethod
-    def _copied_layout(d: Decision, info: ObjectInfo, algorithm: str | None) -> tuple[str | None,
-                                                                                     tuple[str, str, str] | None]:
+    def _copied_layout(d: Decision, info: ObjectInfo, algorithm: str | None, source: ObjectLayout | None
+                       ) -> tuple[str | None, tuple[str, str, str] | None]:
         """AWS makes a CopyObject a new single-part object: its ETag is the content's MD5 (not a multipart
         source's ``-N`` one), and it has a ``FULL_OBJECT`` checksum with the source's algorithm, or the one
         ``x-amz-checksum-algorithm`` names, computed over the copy. Returns (ETag, checksum or ``None``).
-        Only a checksum needs the copy's bytes read back (through the gateway, on iRODS too)."""
+        The copy holds the source's bytes, so a source's own ``FULL_OBJECT`` checksum of that algorithm is the
+        copy's; only another checksum needs the copy's bytes read back (through the gateway, on iRODS too)."""
+        if (algorithm is not None and source is not None and source.checksum_type == "FULL_OBJECT"
+                and source.checksum_algorithm == algorithm and source.checksum and source.size == info.size):
+            value = source.checksum
+            kept = d.session.set_layout(d.path, ObjectLayout(source.md5, source.size, source.md5,
+                                                             checksum_algorithm=algorithm, checksum=value,
+                                                             checksum_type="FULL_OBJECT"))
+            return (source.md5 if kept else info.etag), (algorithm, value, "FULL_OBJECT")
         layout = info.layout
         if layout is None and info.etag and "-" in info.etag:  # a backend's copy may report no layout
             layout = d.session.stat(d.path).layout
