@@ -113,3 +113,16 @@ def test_listing_key_orders_siblings_as_s3_orders_keys():
     ordered = [path for path, is_coll in sorted(siblings, key=lambda s: paths.listing_key(*s))]
     # '-' (0x2D) < '.' (0x2E) < '/' (0x2F) < '0' (0x30): the collection "a" sorts as "a/".
     assert ordered == ["/z/a-b", "/z/a.txt", "/z/a", "/z/a0"]
+
+
+@pytest.mark.parametrize("code", range(0x00, 0x100))
+def test_control_characters_are_refused_and_no_other(code):
+    """C0 controls and DEL are refused in a segment; every other character of the first 256 is a name."""
+    path = f"/tempZone/home/alice/a{chr(code)}b"
+    if code < 0x20 or code == 0x7F:
+        with pytest.raises(InvalidPath):
+            paths.validate_path(path, "tempZone")
+        with pytest.raises(InvalidPath):
+            paths.join("/tempZone/home/alice", f"x/a{chr(code)}b")
+    elif chr(code) != "/":
+        assert paths.validate_path(path, "tempZone") == path

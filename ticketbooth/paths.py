@@ -6,12 +6,16 @@ embedded backend adds its own symlink checks where it maps logical paths onto di
 """
 from __future__ import annotations
 
+import re
+
 from .errors import InvalidPath
 
 __all__ = ["MAX_PATH_BYTES", "validate_path", "is_within", "relative_to", "join", "parent", "basename", "home_of",
            "listing_key"]
 
 MAX_PATH_BYTES = 1024
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")  # one search per path, not a Python loop per character (issue 11)
 
 
 def _check_segments(segments: list[str], original: str) -> None:
@@ -20,7 +24,7 @@ def _check_segments(segments: list[str], original: str) -> None:
             raise InvalidPath("path must not contain empty segments ('//')", details={"path": original})
         if segment in (".", ".."):
             raise InvalidPath("path must not contain '.' or '..' segments", details={"path": original})
-        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in segment):
+        if _CONTROL.search(segment):
             raise InvalidPath("path must not contain control characters", details={"path": original})
 
 
