@@ -7,8 +7,9 @@ operation: requests per second, the median, p90 and p99 latency, and the 1-minut
 The gateway is ``ticketbooth gateway`` itself with its defaults (gunicorn gthread, its worker and thread counts,
 access log on; ``--workers``/``--threads`` override them) on the embedded backend, with a read-write ticket
 without a uses limit (the use count is then tallied and group-committed, see docs/embedded.md) and, with
-``--limited``, a ticket with a uses limit it never reaches (every request then counts its use in a group commit
-under the catalogue's write lock).
+``--limited``, a ticket with a uses limit it never reaches: a request that starts a use is counted in a group
+commit under the catalogue's write lock; with the default use window (``s3.use_window``, 10 s) only the first
+request of a key pair's window starts one, so ``--use-window 0`` measures a count per request.
 
 With ``--floor`` a WSGI app that only answers is measured too, under bare gunicorn gthread (1 worker x 8
 threads): the cost of the server machinery alone, same client.
@@ -122,6 +123,8 @@ def main() -> None:
     parser.add_argument("--limited", action="store_true",
                         help="also measure a ticket with a (never reached) uses limit: every use counted at once")
     parser.add_argument("--no-seaweedfs", action="store_true")
+    parser.add_argument("--use-window", type=float,
+                        help="the gateway's s3.use_window (default: its own, 10 s; 0 counts every request's use)")
     parser.add_argument("--floor", action="store_true",
                         help="also measure a WSGI app that only answers (gunicorn gthread, 1 worker x 8 threads)")
     parser.add_argument("--workers", type=int, help="gateway worker processes (default: ticketbooth gateway's)")
@@ -137,13 +140,15 @@ def main() -> None:
     for flag in ("workers", "threads"):
         if getattr(args, flag) is not None:
             command += [f"--{flag}", str(getattr(args, flag))]
-    gateway = launch(command, gw_port, env, work / "gateway.log")
+    window = {} if args.use_window is None else {"TICKETBOOTH_S3__USE_WINDOW": str(args.use_window)}
+    gateway = launch(command, gw_port, {**env, **window}, work / "gateway.log")
     processes = [gateway, api]
     try:
         token = issue_dev_token(settings, "alice", False, datetime.now(UTC))
         headers = {"Authorization": f"Bearer {token}"}
         workers = len(worker_pids(gateway.pid))
-        print(f"{os.cpu_count()} CPUs; gateway: ticketbooth gateway {' '.join(command[6:])} ({workers} workers); "
+        print(f"{os.cpu_count()} CPUs; gateway: ticketbooth gateway {' '.join(command[6:])} ({workers} workers, "
+              f"use window {settings.s3.use_window if args.use_window is None else args.use_window} s); "
               f"{args.clients} clients, {args.requests} requests per operation, 4 KiB objects")
         limits = [0] + ([10**9] if args.limited else [])
         for limit in limits:
