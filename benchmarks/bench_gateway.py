@@ -36,7 +36,7 @@ from ticketbooth.api.auth import issue_dev_token
 from ticketbooth.backends import load_backend
 from ticketbooth.resolver import KeyResolver
 from ticketbooth.s3.access import RequestParts, authorize
-from ticketbooth.settings import load_settings
+from ticketbooth.settings import Settings, load_settings
 from ticketbooth.sigv4 import verify
 from ticketbooth.sigv4.canonical import (
     EMPTY_SHA256,
@@ -92,6 +92,27 @@ def fresh_embedded_config(workdir: str) -> tuple[Path, Path, int, int]:
         f'[s3]\nendpoint_url = "http://127.0.0.1:{gw_port}"\nmaster_key = "{secrets.token_hex(32)}"\n'
         f'[embedded]\nusers = ["alice"]\n')
     return work, config, api_port, gw_port
+
+
+def start_embedded(workdir: str, *, gateway_threads: int = 8) -> tuple[Path, Settings, int, int, list[subprocess.Popen]]:
+    """A fresh embedded deployment (:func:`fresh_embedded_config`) with the API (1 worker x 4 threads) and the
+    gateway (1 worker x ``gateway_threads``, as ``ticketbooth gateway`` runs by default) started on it. Returns
+    (work directory, settings, API port, gateway port, [gateway, API] processes: the caller stops them)."""
+    work, config, api_port, gw_port = fresh_embedded_config(workdir)
+    settings = load_settings(config, environ={})
+    env = {"TICKETBOOTH_CONFIG": str(config)}
+    api = start("ticketbooth.wsgi:app", api_port, env, work / "api.log", workers=1, threads=4)
+    gateway = start("ticketbooth.gateway.app:create_gateway_app()", gw_port, env, work / "gateway.log",
+                    workers=1, threads=gateway_threads)
+    return work, settings, api_port, gw_port, [gateway, api]
+
+
+def stop_all(processes: list[subprocess.Popen]) -> None:
+    """Terminate the servers, then wait for each."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=30)
 
 
 def worker_pids(master: int) -> list[int]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import logging
 import os
 import re
@@ -50,7 +49,8 @@ from ..s3.errors import S3Error, to_s3_error
 from ..s3.operations import OPERATIONS
 from ..s3.routing import decode_component
 from ..settings import Settings
-from ..sigv4 import with_content_checks
+from ..sigv4 import content_checks, with_content_checks
+from ..spool import UploadBody
 from . import metadata, objectchecksums, s3xml
 from .conditions import evaluate, http_date
 from .disposition import content_disposition, inline_type
@@ -596,22 +596,26 @@ class GatewayApp:
         if d.folder:
             return self._put_folder(d, req, size)
         self._conditional_write(d, req)
-        md5 = hashlib.md5(usedforsecurity=False)
-        verified = with_content_checks(d.auth.body, list(req.headers.items()))
         algorithm = objectchecksums.requested(req.headers)
-        checked = objectchecksums.Checksumming(verified, algorithm) if algorithm else None
-        body = _Hashing(checked or verified, md5)
+        body = self._upload_body(d, req, algorithm)
         info = d.session.write(d.path, body, size=size, metadata=stored)  # type: ignore[arg-type]
         response = Response(b"", status=200)
-        etag = info.etag or md5.hexdigest()
+        etag = info.etag or body.md5_hex
         response.headers["ETag"] = f'"{etag}"'
-        if checked is not None:
+        value = body.checksum(algorithm) if algorithm else None
+        if algorithm and value:
             # Keep the checksum with the object (HEAD/GET with x-amz-checksum-mode: ENABLED) and echo it.
-            value = checked.value()
-            d.session.set_layout(d.path, ObjectLayout(md5.hexdigest(), info.size, etag, checksum_algorithm=algorithm,
+            d.session.set_layout(d.path, ObjectLayout(body.md5_hex, info.size, etag, checksum_algorithm=algorithm,
                                                       checksum=value, checksum_type="FULL_OBJECT"))
             response.headers.update(objectchecksums.response_headers(algorithm, value, "FULL_OBJECT"))
         return response
+
+    @staticmethod
+    def _upload_body(d: Decision, req: _Request, algorithm: str | None) -> UploadBody:
+        """The verified body of a PutObject/UploadPart, hashed while the backend spools it: the MD5, the
+        ``Content-MD5``/``x-amz-checksum-*`` checks the headers announce and ``algorithm``'s value to keep."""
+        return UploadBody(d.auth.body, checks=content_checks(list(req.headers.items())), keep=algorithm,
+                          verified_trailer=d.auth.checksum_algorithm)
 
     @staticmethod
     def _put_folder(d: Decision, req: _Request, size: int | None) -> Response:
@@ -793,15 +797,13 @@ class GatewayApp:
             declared = parse_decimal(req.headers.get("content-length"))
         if declared is None:
             raise S3Error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
-        body = with_content_checks(d.auth.body, list(req.headers.items()))
         algorithm = objectchecksums.requested(req.headers) or (upload.checksum[0] if upload.checksum else None)
-        checked = objectchecksums.Checksumming(body, algorithm) if algorithm else None
-        part = self.multipart.put_part(upload, number, checked or body, declared=declared,  # type: ignore[arg-type]
-                                       budget=self._part_budget(d))
+        body = self._upload_body(d, req, algorithm)
+        part = self.multipart.put_part(upload, number, body, declared=declared, budget=self._part_budget(d))
         response = Response(b"", status=200)
         response.headers["ETag"] = f'"{part.etag}"'
-        if checked is not None:  # echoed so that the client can name it in CompleteMultipartUpload
-            response.headers.update(objectchecksums.response_headers(algorithm, checked.value(), None))
+        if algorithm:  # echoed so that the client can name it in CompleteMultipartUpload
+            response.headers.update(objectchecksums.response_headers(algorithm, body.checksum(algorithm), None))
         return response
 
     def _op_CompleteMultipartUpload(self, d: Decision, req: _Request) -> Response:
@@ -818,10 +820,9 @@ class GatewayApp:
         if algorithm is not None:
             checker = objectchecksums.PartChecker(stream, stream.sizes, [n for n, _ in requested], algorithm,
                                                   part_values)
-        md5 = hashlib.md5(usedforsecurity=False)
+        whole = UploadBody(checker or stream)  # type: ignore[arg-type]
         with stream:
-            d.session.write(d.path, _Hashing(checker or stream, md5), size=size,  # type: ignore[arg-type]
-                            metadata=upload.metadata)
+            d.session.write(d.path, whole, size=size, metadata=upload.metadata)  # type: ignore[arg-type]
         # Keep the multipart ETag, the part boundaries and the checksum: HEAD/GET/List answer that ETag,
         # ?partNumber=N a part, x-amz-checksum-mode: ENABLED the checksum.
         checksum = None
@@ -830,7 +831,7 @@ class GatewayApp:
                      else objectchecksums.composite(algorithm, checker.part_digests))
             checksum = (algorithm, value, kind)
         d.session.set_layout(d.path, ObjectLayout(
-            md5.hexdigest(), size, etag, parts=stream.sizes,
+            whole.md5_hex, size, etag, parts=stream.sizes,
             checksum_algorithm=checksum and checksum[0], checksum=checksum and checksum[1],
             checksum_type=checksum and checksum[2],
             part_checksums=tuple(objectchecksums.encode(x) for x in checker.part_digests) if checker else ()))
@@ -1057,22 +1058,6 @@ class _Limited:
 
 def _link_decode(raw: str) -> str:
     return decode_component(raw, "link path") if raw else ""
-
-
-class _Hashing:
-    """A read-through stream that feeds an MD5 (the ETag when the backend reports none)."""
-
-    def __init__(self, raw: BinaryIO, md5: Any) -> None:
-        self._raw = raw
-        self._md5 = md5
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
-        self._md5.update(data)
-        return data
-
-    def readable(self) -> bool:
-        return True
 
 
 def create_gateway_app(settings: Settings | None = None, *, backend: TicketBackend | None = None,

@@ -46,6 +46,7 @@ from ..errors import TicketWriteBytesExceeded, TicketWriteFilesExceeded
 from ..model import Ticket, TicketStatus
 from ..privatefiles import DIR_MODE, FILE_MODE, make_private_dirs, write_private
 from ..s3.errors import S3Error
+from ..spool import UploadBody, receive
 from .s3xml import PartEntry
 
 __all__ = ["MultipartStore", "Upload", "MIN_PART_SIZE", "MAX_PART_SIZE", "MAX_PART_NUMBER", "multipart_etag",
@@ -55,7 +56,6 @@ __all__ = ["MultipartStore", "Upload", "MIN_PART_SIZE", "MAX_PART_SIZE", "MAX_PA
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 MAX_PART_NUMBER = 10000
-CHUNK = 1024 * 1024
 MAX_UPLOADS_PER_TICKET = 1000
 SWEEP_INTERVAL = 300
 DEFAULT_EXPIRY = 7 * 86400
@@ -90,6 +90,10 @@ def upload_can_complete(ticket: Ticket, now: datetime) -> bool:
     if ticket.write_file_limit and ticket.write_file_count >= ticket.write_file_limit:
         return False
     return not (ticket.write_byte_limit and ticket.write_byte_count >= ticket.write_byte_limit)
+
+
+def _longer_than_declared() -> S3Error:
+    return S3Error("IncompleteBody", 400, "The request body is longer than its declared length.")
 
 
 def multipart_etag(md5_hexes: Sequence[str]) -> str:
@@ -290,7 +294,7 @@ class MultipartStore:
             fcntl.flock(fd, fcntl.LOCK_EX)  # "still arriving": see sweep()
             return fd, path
 
-    def put_part(self, upload: Upload, number: int, stream: BinaryIO, *, declared: int,
+    def put_part(self, upload: Upload, number: int, stream: BinaryIO | UploadBody, *, declared: int,
                  budget: int | None = None) -> PartEntry:
         """Store part ``number`` (replacing an earlier one) of ``declared`` bytes from ``stream``.
 
@@ -306,33 +310,28 @@ class MultipartStore:
             raise S3Error("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed size",
                           details={"MaxSizeAllowed": str(MAX_PART_SIZE)})
         fd, temp = self._reserve(upload, number, declared, budget)
-        md5 = hashlib.md5(usedforsecurity=False)
-        size = 0
         try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK):
-                    size += len(chunk)
-                    if size > declared:
-                        raise S3Error("IncompleteBody", 400, "The request body is longer than its declared "
-                                      "length.")
-                    md5.update(chunk)
-                    out.write(chunk)
-                out.flush()
+            try:
+                # Not synced: a part becomes durable with the object CompleteMultipartUpload writes.
+                received = receive(stream, fd, size=None, max_bytes=declared, sync=False,
+                                   too_big=_longer_than_declared)
                 if not os.path.isdir(upload.directory):  # aborted meanwhile
                     raise no_such_upload(upload.upload_id)
                 for old in self._part_files(upload).get(number, []):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(old)
-                final = os.path.join(upload.directory, f"{number:05d}.{md5.hexdigest()}")
+                final = os.path.join(upload.directory, f"{number:05d}.{received.md5}")
                 try:
                     os.replace(temp, final)  # still under this file's lock, so never taken for an orphan
                 except FileNotFoundError:  # the upload was aborted or swept meanwhile
                     raise no_such_upload(upload.upload_id) from None
+            finally:
+                os.close(fd)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
             raise
-        return PartEntry(number, size, datetime.fromtimestamp(os.stat(final).st_mtime, UTC), md5.hexdigest())
+        return PartEntry(number, received.size, datetime.fromtimestamp(os.stat(final).st_mtime, UTC), received.md5)
 
     def _part_files(self, upload: Upload) -> dict[int, list[str]]:
         files: dict[int, list[str]] = {}

@@ -1,9 +1,8 @@
 """The checksums S3 keeps with an object and echoes (``x-amz-checksum-*``): which algorithm a request asks for,
 the value of a body, and the composite value of a multipart object. No I/O beyond the streams handed in.
 
-The values themselves are computed by the gateway over the bytes it stores (one extra pass of a CRC or SHA
-while the body streams); the verifier (``ticketbooth.sigv4``) has already checked them against what the client
-sent, so they are the client's values. A multipart object's checksum is, as in S3, either ``COMPOSITE`` — the
+The values themselves are computed over the bytes stored, in the pass that spools them (``ticketbooth.spool``);
+where the client sent one, it has been checked against it, so they are the client's values. A multipart object's checksum is, as in S3, either ``COMPOSITE`` — the
 algorithm over the concatenated part digests, shown as ``<base64>-<parts>`` — or ``FULL_OBJECT`` (CRC
 algorithms only): the algorithm over all the bytes.
 """
@@ -14,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
 from ..s3.errors import S3Error
-from ..sigv4.checksums import CHECKSUM_ALGORITHMS, Checksum, checksum_header, new_checksum
+from ..sigv4.checksums import CHECKSUM_ALGORITHMS, checksum_header, new_checksum
 
-__all__ = ["ALGORITHMS", "requested", "upload_checksum", "Checksumming", "PartChecker", "composite", "encode",
+__all__ = ["ALGORITHMS", "requested", "upload_checksum", "PartChecker", "composite", "encode",
            "response_headers"]
 
 ALGORITHMS = tuple(CHECKSUM_ALGORITHMS)
@@ -73,26 +72,6 @@ def composite(algorithm: str, part_digests: Sequence[bytes]) -> str:
     outer = new_checksum(algorithm)
     outer.update(b"".join(part_digests))
     return f"{encode(outer.digest())}-{len(part_digests)}"
-
-
-class Checksumming:
-    """A read-through stream computing ``algorithm`` over what is read (``digest()`` once read to EOF)."""
-
-    def __init__(self, raw: BinaryIO, algorithm: str) -> None:
-        self._raw = raw
-        self.algorithm = algorithm
-        self._checksum: Checksum = new_checksum(algorithm)
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
-        self._checksum.update(data)
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def value(self) -> str:
-        return encode(self._checksum.digest())
 
 
 class PartChecker:

@@ -19,7 +19,7 @@ Supported: SigV4 ``Authorization`` header and presigned URLs; payloads as a lite
 from __future__ import annotations
 
 from .canonical import canonical_query, canonical_uri, collect_headers, parse_query
-from .checksums import CHECKSUM_ALGORITHMS, with_content_checks
+from .checksums import CHECKSUM_ALGORITHMS, ContentCheck, content_checks, with_content_checks
 from .errors import (
     AccessDenied,
     AnonymousRequest,
@@ -56,6 +56,8 @@ __all__ = [
     "VerifiedRequest",
     "SecretLookup",
     "with_content_checks",
+    "content_checks",
+    "ContentCheck",
     "clear_signing_key_cache",
     "canonical_uri",
     "canonical_query",

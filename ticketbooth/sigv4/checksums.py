@@ -13,6 +13,7 @@ import hmac
 import io
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 from .canonical import HeaderInput, HeaderMap, collect_headers
@@ -24,6 +25,8 @@ __all__ = [
     "new_checksum",
     "checksum_header",
     "decode_checksum",
+    "ContentCheck",
+    "content_checks",
     "ContentChecksStream",
     "with_content_checks",
 ]
@@ -169,23 +172,31 @@ def _as_header_map(headers: HeaderInput | HeaderMap) -> HeaderMap:
     return collect_headers(headers)  # type: ignore[arg-type]
 
 
-def with_content_checks(body: BinaryIO, headers: HeaderInput | HeaderMap) -> BinaryIO:
-    """Wrap ``body`` so that reading it to EOF verifies ``Content-MD5`` and ``x-amz-checksum-*``.
+@dataclass(frozen=True)
+class ContentCheck:
+    """A digest the client announced for the body: ``algorithm`` (``MD5`` for Content-MD5, else one of
+    :data:`CHECKSUM_ALGORITHMS`), the ``expected`` raw digest, and the ``error`` to raise when it differs."""
 
-    Headers are validated now: a malformed ``Content-MD5`` raises InvalidDigest, a malformed or
-    repeated ``x-amz-checksum-*`` value (or more than one algorithm) raises InvalidRequest. A
-    mismatch at EOF raises BadDigest. Returns ``body`` unchanged when there is nothing to check.
+    algorithm: str
+    expected: bytes
+    error: PayloadError
+
+
+def content_checks(headers: HeaderInput | HeaderMap) -> list[ContentCheck]:
+    """The ``Content-MD5`` and ``x-amz-checksum-*`` checks a request's headers announce (none: ``[]``).
+
+    Raises InvalidDigest for a malformed or repeated ``Content-MD5``, InvalidRequest for a malformed or
+    repeated ``x-amz-checksum-*`` value or more than one algorithm.
     """
     grouped = _as_header_map(headers)
-    checks: list[tuple[Checksum, bytes, PayloadError]] = []
+    checks: list[ContentCheck] = []
     md5 = grouped.get("content-md5")
     if md5 is not None:
         if len(md5) != 1:
             raise InvalidDigest("Content-MD5 is repeated")
         expected = decode_checksum("MD5", md5[0], InvalidDigest)
-        checks.append(
-            (new_checksum("MD5"), expected, BadDigest("The Content-MD5 you specified did not match what we received."))
-        )
+        checks.append(ContentCheck("MD5", expected, BadDigest("The Content-MD5 you specified did not match what "
+                                                              "we received.")))
     found = [name for name in grouped if name.startswith("x-amz-checksum-") and name != "x-amz-checksum-type"]
     if len(found) > 1:
         raise InvalidRequest("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
@@ -197,13 +208,18 @@ def with_content_checks(body: BinaryIO, headers: HeaderInput | HeaderMap) -> Bin
         if len(values) != 1:
             raise InvalidRequest(f"{found[0]} is repeated")
         expected = decode_checksum(algorithm, values[0])
-        checks.append(
-            (
-                new_checksum(algorithm),
-                expected,
-                BadDigest(f"The {algorithm} you specified did not match the calculated checksum."),
-            )
-        )
+        checks.append(ContentCheck(algorithm, expected, BadDigest(f"The {algorithm} you specified did not match "
+                                                                  "the calculated checksum.")))
+    return checks
+
+
+def with_content_checks(body: BinaryIO, headers: HeaderInput | HeaderMap) -> BinaryIO:
+    """Wrap ``body`` so that reading it to EOF verifies ``Content-MD5`` and ``x-amz-checksum-*``.
+
+    Headers are validated now (see :func:`content_checks`); a mismatch at EOF raises BadDigest. Returns
+    ``body`` unchanged when there is nothing to check.
+    """
+    checks = [(new_checksum(c.algorithm), c.expected, c.error) for c in content_checks(headers)]
     if not checks:
         return body
     return ContentChecksStream(body, checks)  # type: ignore[return-value]

@@ -178,6 +178,22 @@ class PlainBody(VerifiedBody):
         self._finish()
         return b""
 
+    def readinto(self, buffer: Any) -> int:
+        # Straight from the source into the caller's buffer: no bytes object per read.
+        if self._error is not None:
+            raise self._error
+        view = memoryview(buffer).cast("B")
+        if self._done or not len(view):
+            return 0
+        count = self._source.readinto(view)
+        if count:
+            if self._hasher is not None:
+                self._hasher.update(view[:count])
+            self.bytes_read += count
+            return count
+        self._finish()
+        return 0
+
     def _finish(self) -> None:
         self._done = True
         if self._source.remaining:

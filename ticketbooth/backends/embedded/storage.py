@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import secrets
 import stat
@@ -24,12 +23,11 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ... import paths
-from ...errors import BackendError, Conflict, InvalidPath, InvalidRequest, PathNotFound, PermissionDenied
+from ...errors import BackendError, Conflict, InvalidPath, PathNotFound, PermissionDenied
 from ...privatefiles import DIR_MODE, FILE_MODE, make_private_dirs
+from ...spool import UploadBody, receive
 
-__all__ = ["ZoneStorage", "Spooled", "Entry", "Touched", "CHUNK_BYTES", "kind_of"]
-
-CHUNK_BYTES = 1024 * 1024
+__all__ = ["ZoneStorage", "Spooled", "Entry", "Touched", "kind_of"]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO placed in the tree must not hang a worker (it is refused after fstat);
@@ -370,9 +368,9 @@ class ZoneStorage:
     # -- writing ---------------------------------------------------------------------------------------
 
     def spool(
-        self, stream: BinaryIO, *, size: int | None, max_bytes: int | None, too_big: Callable[[], Exception]
+        self, stream: BinaryIO | UploadBody, *, size: int | None, max_bytes: int | None, too_big: Callable[[], Exception]
     ) -> Spooled:
-        """Read ``stream`` to EOF into a spool file (0600), computing its MD5.
+        """Read ``stream`` to EOF into a spool file (0600), hashing it in the same pass (``spool.receive``).
 
         Raises ``too_big()`` as soon as more than ``max_bytes`` arrive (``None``: no cap), ``InvalidRequest``
         when ``size`` is given and the stream's length differs; any exception (the stream's own included)
@@ -381,27 +379,15 @@ class ZoneStorage:
         name = "upload-" + secrets.token_hex(12)
         fd = os.open(name, _SPOOL_FLAGS, FILE_MODE, dir_fd=self._spool_fd)
         spooled = Spooled(name, 0, "")
-        digest = hashlib.md5(usedforsecurity=False)
-        total = 0
         try:
-            with os.fdopen(fd, "wb") as out:
-                while True:
-                    chunk = stream.read(CHUNK_BYTES)
-                    if not chunk:
-                        break
-                    total += len(chunk)
-                    if max_bytes is not None and total > max_bytes:
-                        raise too_big()
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if size is not None and size != total:
-                raise InvalidRequest("the body's length differs from the declared size", details={"size": size})
+            try:
+                received = receive(stream, fd, size=size, max_bytes=max_bytes, too_big=too_big)
+            finally:
+                os.close(fd)
         except BaseException:
             self.discard(spooled)
             raise
-        return Spooled(name, total, digest.hexdigest())
+        return Spooled(name, received.size, received.md5)
 
     def discard(self, spooled: Spooled) -> None:
         """Remove a spool file, if it is still there, and the file it replaced (see :meth:`place`)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import re
 import shutil
@@ -34,6 +33,7 @@ from ...errors import (
     TicketWriteFilesExceeded,
 )
 from ...model import TargetKind, Ticket
+from ...spool import receive
 from ..base import DataSession, ObjectInfo, ObjectLayout, ObjectMetadata
 from . import layouts, s3meta
 from .catalog import quote_safe
@@ -41,12 +41,10 @@ from .connection import TicketSession
 from .counters import COUNT_FIELDS, Counters, CounterStore, refund_write, reserve_write
 from .errors import translate
 
-__all__ = ["CHUNK", "SPOOL_MEMORY", "IrodsDataSession"]
+__all__ = ["CHUNK", "IrodsDataSession"]
 
 #: Bytes copied per write call when storing a stream.
 CHUNK = 1024 * 1024
-#: Bytes of a spooled upload kept in memory before it moves to a temporary file.
-SPOOL_MEMORY = 8 * CHUNK
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 log = logging.getLogger(__name__)
@@ -242,14 +240,16 @@ class IrodsDataSession(DataSession):
             raise PermissionDenied("a data-object ticket writes only its object", details={"path": path})
         remaining = self._write_budget(size)
         self._check_no_conflict(path)
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
-            length, md5 = _spool(stream, spool, remaining, path)
+        # An unnamed temporary file: nothing of a body that fails (or runs over the budget) is seen anywhere.
+        with tempfile.TemporaryFile() as spool:
+            received = receive(stream, spool.fileno(), size=None, max_bytes=remaining, sync=False,
+                               too_big=lambda: TicketWriteBytesExceeded(details={"path": path}))
             spool.seek(0)
-            self._reserve(length)
+            self._reserve(received.size)
             try:
-                self._store(path, spool, md5)
+                self._store(path, spool, received.md5)
             except BaseException:
-                self._refund(length)
+                self._refund(received.size)
                 raise
         self._set_metadata(path, metadata)
         return self.stat(path)
@@ -473,22 +473,3 @@ def _skipped(collection: str, err: InvalidPath) -> None:
     # iRODS allows names S3 keys cannot carry (control characters, over 1,024 bytes joined): such an entry is
     # left out of the listing, as the embedded backend does, rather than failing the whole listing.
     log.warning("listing %s: skipped an entry whose name is not a valid key (%s)", collection, err.message)
-
-
-def _spool(stream: BinaryIO, spool: BinaryIO, remaining: int | None, path: str) -> tuple[int, str]:
-    """Copy ``stream`` into ``spool`` in CHUNK reads; stop at once when more than ``remaining`` bytes arrive.
-
-    Returns the length and the hex MD5 of what was spooled.
-    """
-    written = 0
-    md5 = hashlib.md5()  # noqa: S324 - the S3 ETag, not security
-    while True:
-        chunk = stream.read(CHUNK)
-        if not chunk:
-            return written, md5.hexdigest()
-        written += len(chunk)
-        if remaining is not None and written > remaining:
-            raise TicketWriteBytesExceeded(details={"path": path})
-        md5.update(chunk)
-        spool.write(chunk)
-

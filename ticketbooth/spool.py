@@ -1,0 +1,168 @@
+"""Receiving an upload: one pass over the verified body that hashes it, enforces the write budget and writes
+it to a spool file the caller owns.
+
+Every write path uses it: the embedded backend's ``.spool`` file, the iRODS backend's temporary file and a
+multipart part's file. The caller makes the finished file visible (embedded: a rename; iRODS: a copy as the
+ticket's owner with the MD5 registered; multipart: a rename into the upload's directory) only after
+:func:`receive` has returned, so a body that fails a check, runs over its budget or ends early leaves nothing
+visible.
+
+What one pass means: each block is read from the body into one reused buffer (``readinto``, no ``bytes`` object
+per read), hashed there — the MD5 (the S3 ETag, the iRODS checksum, the check of ``Content-MD5``) once, and each
+other checksum the request names or the object keeps (CRC32, CRC32C, CRC64NVME, SHA1, SHA256) once — and written
+from there with ``os.write``. A checksum the aws-chunked decoder already verified in its trailer is taken from
+the decoder rather than computed a second time.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from .errors import InvalidRequest
+from .sigv4.checksums import Checksum, ContentCheck, new_checksum
+
+__all__ = ["CHUNK_BYTES", "UploadBody", "Received", "receive"]
+
+#: Bytes read, hashed and written per step.
+CHUNK_BYTES = 1024 * 1024
+
+
+class UploadBody:
+    """A verified request body with what to compute over it while it is received.
+
+    ``raw``: the verifying stream (``ticketbooth.sigv4``'s body, or any readable binary stream); ``checks``: the
+    digests the client announced (``Content-MD5``, ``x-amz-checksum-*``), compared when ``raw`` ends, raising
+    the check's error (``BadDigest``) from that read; ``keep``: a checksum algorithm whose value is wanted
+    afterwards (:meth:`checksum`); ``verified_trailer``: the algorithm ``raw`` verifies in its own trailer
+    (its value is then read from ``raw.trailing_checksum`` instead of being computed again).
+
+    Reading is ``readinto`` only: each call fills the caller's buffer (up to the end of the body) and hashes it.
+    """
+
+    def __init__(self, raw: BinaryIO, *, checks: Sequence[ContentCheck] = (), keep: str | None = None,
+                 verified_trailer: str | None = None) -> None:
+        self._raw = raw
+        self._readinto = getattr(raw, "readinto", None)
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._digests: dict[str, Checksum] = {"MD5": self._md5}
+        self._trailer = verified_trailer
+        for algorithm in [c.algorithm for c in checks] + ([keep] if keep else []):
+            if algorithm not in self._digests and algorithm != verified_trailer:
+                self._digests[algorithm] = new_checksum(algorithm)
+        # A trailer-verified algorithm that is also announced in a header is still compared with the header.
+        if verified_trailer and any(c.algorithm == verified_trailer for c in checks):
+            self._digests[verified_trailer] = new_checksum(verified_trailer)
+            self._trailer = None
+        self._updates = tuple(d.update for d in self._digests.values())
+        self._checks = tuple(checks)
+        self._error: Exception | None = None
+        self._done = False
+        self.size = 0
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` from the body (fewer bytes only at its end), hash them; 0 at the end, after the
+        checks passed. A failed check (or the body's own error) is raised now and by every later call."""
+        if self._error is not None:
+            raise self._error
+        if self._done:
+            return 0
+        view = memoryview(buffer).cast("B")
+        size = len(view)
+        filled = 0
+        ended = False
+        try:
+            while filled < size:
+                count = self._fill(view[filled:] if filled else view)
+                if not count:
+                    ended = True
+                    break
+                filled += count
+            if filled:  # one update per digest for the whole buffer
+                data = view[:filled] if filled < size else view
+                for update in self._updates:
+                    update(data)
+                self.size += filled
+            if ended:
+                self._finish()
+        except Exception as err:
+            self._error = err
+            raise
+        return filled
+
+    def _fill(self, view: memoryview) -> int:
+        if self._readinto is not None:
+            try:
+                return self._readinto(view) or 0
+            except NotImplementedError:  # io.RawIOBase's own readinto, on a stream that only defines read
+                self._readinto = None
+        data = self._raw.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def _finish(self) -> None:
+        self._done = True
+        for check in self._checks:
+            if not hmac.compare_digest(self._digests[check.algorithm].digest(), check.expected):
+                raise check.error
+
+    @property
+    def md5_hex(self) -> str:
+        """The hex MD5 of what was read so far (the whole body once :func:`receive` returned)."""
+        return self._md5.hexdigest()
+
+    def checksum(self, algorithm: str) -> str | None:
+        """The base64 value of ``algorithm`` (one named in ``checks``/``keep``) over the body read to its end."""
+        if algorithm == self._trailer:
+            return getattr(self._raw, "trailing_checksum", None)
+        digest = self._digests.get(algorithm)
+        if digest is None:
+            return None
+        return base64.b64encode(digest.digest()).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Received:
+    """What :func:`receive` wrote: ``size`` bytes whose hex MD5 is ``md5``."""
+
+    size: int
+    md5: str
+
+
+def receive(stream: BinaryIO | UploadBody, fd: int, *, size: int | None, max_bytes: int | None,
+            too_big: Callable[[], Exception], sync: bool = True) -> Received:
+    """Read ``stream`` to its end into the open file ``fd`` (at its position), hashing it in the same pass.
+
+    ``stream``: an :class:`UploadBody` (its checks and checksums are computed in this pass too) or any readable
+    binary stream (wrapped in one). Raises ``too_big()`` as soon as more than ``max_bytes`` bytes arrived
+    (``None``: no cap) — the rest is not read; ``InvalidRequest`` when ``size`` is given and the body's length
+    differs; any error of the stream (a signature or checksum that does not match) propagates. With ``sync``,
+    ``fsync`` before returning. The caller removes the file on error: nothing here makes anything visible.
+    """
+    body = stream if isinstance(stream, UploadBody) else UploadBody(stream)
+    buffer = bytearray(CHUNK_BYTES)
+    view = memoryview(buffer)
+    total = 0
+    while True:
+        count = body.readinto(view)
+        if not count:
+            break
+        total += count
+        if max_bytes is not None and total > max_bytes:
+            raise too_big()
+        _write_all(fd, view[:count] if count < CHUNK_BYTES else view)
+    if sync:
+        os.fsync(fd)
+    if size is not None and size != total:
+        raise InvalidRequest("the body's length differs from the declared size", details={"size": size})
+    return Received(total, body.md5_hex)
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
