@@ -23,7 +23,7 @@ References in the same run, each CPU seconds per GiB of the process or thread do
   can spend per byte.
 
 Run from the repository root:  python benchmarks/bench_upload.py [--gib 1] [--big-gib 5] [--repeat 2]
-[--profile DIR]  (py-spy collapsed stacks of the worker during the first UNSIGNED-PAYLOAD PUT, needs root)
+[--profile DIR]  (py-spy collapsed stacks of the worker during one more PUT of each shape, needs root)
 """
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--gib", type=float, default=1.0, help="size of the CPU-measured PUTs (default 1)")
     parser.add_argument("--big-gib", type=float, default=5.0, help="size of the RSS-measured PUT (default 5)")
     parser.add_argument("--repeat", type=int, default=2, help="PUTs per shape (best reported)")
-    parser.add_argument("--profile", metavar="DIR", help="py-spy record the worker during an UNSIGNED PUT")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy record the worker during one PUT per shape")
     args = parser.parse_args()
 
     work, settings, api_port, gw_port, processes = start_embedded(args.workdir)
@@ -239,14 +239,17 @@ def main() -> None:
         if args.profile:
             out = Path(args.profile)
             out.mkdir(parents=True, exist_ok=True)
-            spy = subprocess.Popen(["py-spy", "record", "--pid", str(worker), "--rate", "250", "--format", "raw",
-                                    "--output", str(out / "upload.txt")], stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
-            time.sleep(1.0)
-            put_unsigned(gw_port, f"/{bucket}/p.bin", akid, secret, block, count)
-            spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
-            spy.wait(timeout=60)
-            print(f"  profile of an UNSIGNED-PAYLOAD PUT: {out / 'upload.txt'} (collapsed stacks)")
+            for number, (name, run) in enumerate(shapes.items()):
+                output = out / f"shape{number}.txt"
+                spy = subprocess.Popen(["py-spy", "record", "--pid", str(worker), "--rate", "250", "--format",
+                                        "raw", "--output", str(output)], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+                time.sleep(1.0)
+                run(f"profiled-{number}.bin")
+                spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+                spy.wait(timeout=60)
+                (collection / f"profiled-{number}.bin").unlink()
+                print(f"  profile of {name}: {output} (collapsed stacks)")
 
         if args.big_gib:
             big = int(args.big_gib * 1024)

@@ -43,6 +43,18 @@ class _CountingInput:
         self.count += len(data)
         return data  # type: ignore[no-any-return]
 
+    def readinto(self, buffer: Any) -> int:
+        # Into the reader's buffer where the server's input can (no bytes object per read).
+        inner = getattr(self._stream, "readinto", None)
+        if inner is not None:
+            count = inner(buffer) or 0
+        else:
+            data = self._stream.read(len(buffer))
+            count = len(data)
+            buffer[:count] = data
+        self.count += count
+        return count
+
     def readline(self, *args: Any) -> bytes:
         data = self._stream.readline(*args)
         self.count += len(data)

@@ -59,6 +59,7 @@ from .listing import decode_token, encode_token, paginate, parse_max_keys
 from .multipart import MAX_PART_NUMBER, SWEEP_INTERVAL, MultipartStore, upload_can_complete
 from .numbers import parse_decimal
 from .ranges import parse_range, part_range
+from .socketbody import direct_input
 from .ziparchive import ZipMember, stream_zip
 
 __all__ = ["GatewayApp", "create_gateway_app", "CHUNK_BYTES", "MAX_PUT_SIZE"]
@@ -291,6 +292,8 @@ class GatewayApp:
     # -- WSGI ------------------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "PUT":  # an upload: its body straight from the socket, under gunicorn
+            direct_input(environ)
         return self._edge(environ, start_response)
 
     def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
