@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import io
 import os
@@ -12,7 +13,7 @@ import pytest
 from ticketbooth.errors import InvalidRequest, TicketWriteBytesExceeded
 from ticketbooth.sigv4 import BadDigest, content_checks
 from ticketbooth.sigv4.streaming import AwsChunkedBody, BodySource, PlainBody
-from ticketbooth.spool import CHUNK_BYTES, MIN_PIECE, UploadBody, receive
+from ticketbooth.spool import CHUNK_BYTES, DIRECT_BYTES, MIN_PIECE, UploadBody, receive
 
 
 def b64(raw: bytes) -> str:
@@ -149,3 +150,23 @@ def test_a_checksum_verified_in_the_trailer_is_taken_from_the_decoder(spool_file
     assert "CRC32" not in body._digests  # not computed a second time
     receive(body, fd, size=None, max_bytes=None, too_big=TicketWriteBytesExceeded)
     assert body.checksum("CRC32") == crc32(data) and path.read_bytes() == data
+
+
+@pytest.mark.parametrize("length", [0, 1000, 2 * DIRECT_BYTES, 3 * DIRECT_BYTES + 4097],
+                         ids=["empty", "tail-only", "whole-blocks", "blocks-and-tail"])
+def test_direct_writes_store_the_same_bytes(spool_file, length):
+    fd, path = spool_file
+    data = DATA[:length] if length <= len(DATA) else DATA + os.urandom(length - len(DATA))
+    received = receive(Reads(data, piece=100_000), fd, size=length, max_bytes=None,
+                       too_big=TicketWriteBytesExceeded, direct=True)
+    assert received.size == length and received.md5 == hashlib.md5(data).hexdigest()
+    assert path.read_bytes() == data
+    if length % DIRECT_BYTES:
+        assert not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT  # the tail went through the page cache
+
+
+def test_direct_writes_are_refused_over_budget_too(spool_file):
+    fd, _ = spool_file
+    with pytest.raises(TicketWriteBytesExceeded):
+        receive(io.BytesIO(DATA), fd, size=None, max_bytes=len(DATA) - 1, too_big=TicketWriteBytesExceeded,
+                direct=True)

@@ -16,8 +16,11 @@ the decoder rather than computed a second time.
 from __future__ import annotations
 
 import base64
+import errno
+import fcntl
 import hashlib
 import hmac
+import mmap
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,13 +29,15 @@ from typing import Any, BinaryIO
 from .errors import InvalidRequest
 from .sigv4.checksums import Checksum, ContentCheck, new_checksum
 
-__all__ = ["CHUNK_BYTES", "MIN_PIECE", "UploadBody", "Received", "receive"]
+__all__ = ["CHUNK_BYTES", "MIN_PIECE", "DIRECT_BYTES", "UploadBody", "Received", "receive"]
 
 #: Bytes read, hashed and written per step, at most. Each piece is hashed and written while it is still in the
 #: CPU's cache: filling 1 MiB before hashing it cost a third more CPU per GiB (benchmarks/bench_upload.py).
 CHUNK_BYTES = 256 * 1024
 #: Pieces shorter than this are gathered before they are hashed and written (fewer calls per byte).
 MIN_PIECE = 64 * 1024
+#: The block written at once with ``O_DIRECT`` (a multiple of every device's block size).
+DIRECT_BYTES = 1024 * 1024
 
 
 class UploadBody:
@@ -138,7 +143,7 @@ class Received:
 
 
 def receive(stream: BinaryIO | UploadBody, fd: int, *, size: int | None, max_bytes: int | None,
-            too_big: Callable[[], Exception], sync: bool = True) -> Received:
+            too_big: Callable[[], Exception], sync: bool = True, direct: bool = False) -> Received:
     """Read ``stream`` to its end into the open file ``fd`` (at its position), hashing it in the same pass.
 
     ``stream``: an :class:`UploadBody` (its checks and checksums are computed in this pass too) or any readable
@@ -146,24 +151,67 @@ def receive(stream: BinaryIO | UploadBody, fd: int, *, size: int | None, max_byt
     (``None``: no cap) — the rest is not read; ``InvalidRequest`` when ``size`` is given and the body's length
     differs; any error of the stream (a signature or checksum that does not match) propagates. With ``sync``,
     ``fsync`` before returning. The caller removes the file on error: nothing here makes anything visible.
+
+    ``direct`` (for a new, empty file that is not read back soon): the bytes go to disk with ``O_DIRECT`` in
+    whole :data:`DIRECT_BYTES` blocks from a page-aligned buffer, by DMA instead of a copy into the page cache,
+    the tail through the page cache; where the file system refuses ``O_DIRECT`` they are written as usual.
+    Pieces are still hashed as they arrive. On this project's VM, buffered writes and ``fsync`` of 1 GiB cost
+    0.2 to 2.4 s of CPU depending on the kernel's writeback, direct ones about 0.1 s.
     """
     body = stream if isinstance(stream, UploadBody) else UploadBody(stream)
-    buffer = bytearray(CHUNK_BYTES)
+    direct = direct and _set_direct(fd, True)
+    buffer = mmap.mmap(-1, DIRECT_BYTES)  # page-aligned, as O_DIRECT needs
     view = memoryview(buffer)
-    total = 0
+    total = filled = 0
     while True:
-        count = body.readinto(view)
+        count = body.readinto(view[filled:filled + CHUNK_BYTES])
         if not count:
             break
         total += count
         if max_bytes is not None and total > max_bytes:
             raise too_big()
-        _write_all(fd, view[:count] if count < CHUNK_BYTES else view)
+        if not direct:
+            _write_all(fd, view[:count])
+            continue
+        filled += count
+        if filled == DIRECT_BYTES:
+            direct = _write_direct(fd, view)
+            filled = 0
+    if filled:
+        _set_direct(fd, False)  # the tail is not a whole block
+        _write_all(fd, view[:filled])
+    # The buffer is unmapped when the last view of it goes (not closed here: a traceback may still hold one).
     if sync:
         os.fsync(fd)
     if size is not None and size != total:
         raise InvalidRequest("the body's length differs from the declared size", details={"size": size})
     return Received(total, body.md5_hex)
+
+
+def _set_direct(fd: int, on: bool) -> bool:
+    """Switch ``O_DIRECT`` on or off for ``fd``; False when the file system does not allow it."""
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT if on else flags & ~os.O_DIRECT)
+    except OSError:
+        return False
+    return on
+
+
+def _write_direct(fd: int, block: memoryview) -> bool:
+    """Write a whole aligned block with O_DIRECT; falls back to ordinary writes (returns False) when the file
+    system refuses it or writes only part of it (the rest would no longer be aligned)."""
+    try:
+        written = os.write(fd, block)
+    except OSError as err:
+        if err.errno != errno.EINVAL:
+            raise
+        written = 0
+    if written == len(block):
+        return True
+    _set_direct(fd, False)
+    _write_all(fd, block[written:])
+    return False
 
 
 def _write_all(fd: int, data: memoryview) -> None:

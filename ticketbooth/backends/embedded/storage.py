@@ -381,7 +381,8 @@ class ZoneStorage:
         spooled = Spooled(name, 0, "")
         try:
             try:
-                received = receive(stream, fd, size=size, max_bytes=max_bytes, too_big=too_big)
+                # direct: the upload goes to disk without passing through (and evicting) the page cache.
+                received = receive(stream, fd, size=size, max_bytes=max_bytes, too_big=too_big, direct=True)
             finally:
                 os.close(fd)
         except BaseException:
