@@ -187,8 +187,11 @@ class PlainBody(VerifiedBody):
             return 0
         count = self._source.readinto(view)
         if count:
-            if self._hasher is not None:
-                self._hasher.update(view[:count])
+            if self._expected is not None:
+                if self._hasher is None:
+                    self._hasher = hashlib.sha256(view[:count])
+                else:
+                    self._hasher.update(view[:count])
             self.bytes_read += count
             return count
         self._finish()
