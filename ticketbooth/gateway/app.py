@@ -677,18 +677,13 @@ class GatewayApp:
                 return info.etag, None
             single = ObjectLayout(layout.md5, layout.size, layout.md5)
             return (layout.md5 if d.session.set_layout(d.path, single) else info.etag), None
-        md5 = hashlib.md5(usedforsecurity=False)
         with d.session.open_read(d.path) as stream:
-            checked = objectchecksums.Checksumming(stream, algorithm)
-            size = 0
-            while chunk := checked.read(1024 * 1024):
-                md5.update(chunk)
-                size += len(chunk)
-        value = checked.value()
-        kept = d.session.set_layout(d.path, ObjectLayout(md5.hexdigest(), size, md5.hexdigest(),
+            read = _hashed(stream, algorithm)  # the MD5 and the checksum in one pass
+        value = read.checksum(algorithm) or ""
+        kept = d.session.set_layout(d.path, ObjectLayout(read.md5_hex, read.size, read.md5_hex,
                                                          checksum_algorithm=algorithm, checksum=value,
                                                          checksum_type="FULL_OBJECT"))
-        return (md5.hexdigest() if kept else info.etag), (algorithm, value, "FULL_OBJECT")
+        return (read.md5_hex if kept else info.etag), (algorithm, value, "FULL_OBJECT")
 
     def _copy_source_info(self, d: Decision, req: _Request, source: str) -> ObjectInfo:
         """The copy source's info once its ``x-amz-copy-source-if-*`` conditions hold (``412`` otherwise)."""
@@ -784,12 +779,10 @@ class GatewayApp:
         with d.session.open_read(source) as stream:
             if start:
                 stream.seek(start)
-            limited = _Limited(stream, length)
-            checked = objectchecksums.Checksumming(limited, algorithm) if algorithm else None  # type: ignore[arg-type]
-            part = self.multipart.put_part(upload, number, checked or limited, declared=length,  # type: ignore[arg-type]
-                                           budget=self._part_budget(d))
+            body = UploadBody(_Limited(stream, length), keep=algorithm)  # type: ignore[arg-type]
+            part = self.multipart.put_part(upload, number, body, declared=length, budget=self._part_budget(d))
         # As UploadPart echoes it: the part's checksum with the upload's algorithm, for the completion to name.
-        checksum = (algorithm, checked.value(), "") if checked is not None and algorithm else None
+        checksum = (algorithm, body.checksum(algorithm) or "", "") if algorithm else None
         return self._xml(s3xml.copy_result("CopyPartResult", part.etag, part.modified_at, checksum))
 
     def _op_UploadPart(self, d: Decision, req: _Request) -> Response:
@@ -872,12 +865,10 @@ class GatewayApp:
         for part in parts:
             try:
                 with self.multipart.open_part(upload, part) as stream:
-                    checked = objectchecksums.Checksumming(stream, upload.checksum[0])
-                    while checked.read(1024 * 1024):
-                        pass
+                    value = _hashed(stream, upload.checksum[0]).checksum(upload.checksum[0])
             except FileNotFoundError:
                 continue  # replaced or aborted meanwhile: listed without one
-            values[part.number] = checked.value()
+            values[part.number] = value or ""
         return values
 
     def _op_ListMultipartUploads(self, d: Decision, req: _Request) -> Response:
@@ -1057,6 +1048,16 @@ class _Limited:
 
     def readable(self) -> bool:
         return True
+
+
+def _hashed(stream: BinaryIO, algorithm: str) -> UploadBody:
+    """``stream`` read to its end through an :class:`UploadBody` keeping ``algorithm``: its size, MD5 and
+    checksum, computed in one pass (what is read is not kept)."""
+    body = UploadBody(stream, keep=algorithm)
+    buffer = bytearray(CHUNK_BYTES)
+    while body.readinto(buffer):
+        pass
+    return body
 
 
 def _link_decode(raw: str) -> str:
