@@ -76,6 +76,10 @@ class V4Authorization(NamedTuple):
     signature: str
 
 
+# tuple.__new__ straight: NamedTuple's own __new__ is a Python function around it.
+_tuple_new = tuple.__new__
+
+
 @dataclass(frozen=True)
 class V4Presigned:
     """Parsed ``X-Amz-*`` presigned query parameters."""
@@ -177,7 +181,7 @@ def parse_authorization_header(value: str) -> V4Authorization:
     if head.endswith("Signature=") and _SIGNATURE.fullmatch(signature):
         common = _common_head(head)
         if common is not None:
-            return V4Authorization(common[0], common[1], common[2], signature)
+            return _tuple_new(V4Authorization, (*common, signature))
     algorithm, _, rest = value.partition(" ")
     if algorithm != ALGORITHM:
         raise error(f"unsupported authorization algorithm; expected {ALGORITHM}")

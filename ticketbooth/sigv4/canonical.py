@@ -53,10 +53,10 @@ _NOT_CANONICAL_PATH_ESCAPE = re.compile(
 _PATH_CHARS = re.compile(r"[A-Za-z0-9\-._~/%]*")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _WHITESPACE_RUN = re.compile(r"[ \t\r\n]+")
-_BLANKS = " \t"
 # `int in bytes` tests for one byte; `bytes in bytes` first tries the needle as an int, and the
 # TypeError it raises and clears costs more than the search itself.
 _PERCENT = ord("%")
+_BLANKS = " \t"
 
 
 def wire_bytes(text: str | bytes) -> bytes:
@@ -193,7 +193,8 @@ def canonical_header_value(values: Sequence[str]) -> str:
 def canonical_headers(headers: HeaderMap, signed: Sequence[str]) -> str:
     """``name:value\n`` for every signed header, in the (sorted) order given.
 
-    The caller ensures every name in ``signed`` is present in ``headers``.
+    Raises:
+        KeyError: a name in ``signed`` is not in ``headers`` (the verifier checks that first).
     """
     lines = []
     for name in signed:

@@ -6,7 +6,7 @@ import hashlib
 import re
 from typing import Any
 
-from .canonical import HeaderMap
+from .canonical import EMPTY_SHA256, HeaderMap
 from .checksums import CHECKSUM_ALGORITHMS
 from .errors import (
     IncompleteBody,
@@ -47,7 +47,8 @@ def payload_mode(value: str) -> str:
     Raises:
         InvalidArgument: anything else (SigV4a streaming modes are not supported).
     """
-    if _SHA256_HEX.fullmatch(value):
+    # The hash of the empty body, which every SDK sends for GET, HEAD and DELETE, is a literal hash.
+    if value == EMPTY_SHA256 or _SHA256_HEX.fullmatch(value):
         return "SHA256"
     if value == UNSIGNED_PAYLOAD or value in STREAMING_MODES:
         return value
