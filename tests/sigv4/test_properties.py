@@ -181,3 +181,67 @@ def test_auth_parameter_names_are_decided_decoded() -> None:
     assert query != split.query
     result = verify("GET", split.path, query, [("Host", split.netloc)], b"", {KEY: SECRET}.get, now=NOW)
     assert result.scheme == "v4-query"
+
+
+def _nested_backtracking_repeats(pattern: str | bytes) -> list[str]:
+    """Greedy or lazy repeats (of more than one iteration) that hold another repeat: the shape that
+    backtracks exponentially."""
+    import re._constants as c
+    import re._parser as p
+
+    found = []
+
+    def holds_repeat(items) -> bool:
+        return any(op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) or walk_inner(op, av) for op, av in items)
+
+    def walk_inner(op, av) -> bool:
+        if op in (c.SUBPATTERN, c.ATOMIC_GROUP):
+            return holds_repeat(av[-1])
+        if op == c.BRANCH:
+            return any(holds_repeat(branch) for branch in av[1])
+        return False
+
+    def walk(items) -> None:
+        for op, av in items:
+            if op in (c.MAX_REPEAT, c.MIN_REPEAT):
+                if av[1] > 1 and holds_repeat(av[2]):
+                    found.append(str(av[2])[:80])
+                walk(av[2])
+            elif op == c.POSSESSIVE_REPEAT:
+                walk(av[2])
+            elif op in (c.SUBPATTERN, c.ATOMIC_GROUP):
+                walk(av[-1])
+            elif op == c.BRANCH:
+                for branch in av[1]:
+                    walk(branch)
+
+    walk(p.parse(pattern))
+    return found
+
+
+def test_sigv4_regexes_cannot_backtrack_exponentially() -> None:
+    """Query components once matched ``(?:[unreserved]+|%XX)*``: a run of unreserved characters before a
+    non-canonical escape (``aaaa…a%2f``, unauthenticated input) took time exponential in the run's length
+    (30 bytes: minutes). No pattern of the verifier may nest a backtracking repeat in another."""
+    import importlib
+    import pkgutil
+    import re
+
+    import ticketbooth.sigv4 as package
+
+    patterns = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"ticketbooth.sigv4.{info.name}")
+        patterns += [(f"{info.name}.{name}", value) for name, value in vars(module).items()
+                     if isinstance(value, re.Pattern)]
+    assert any(name == "query._CANONICAL" for name, _ in patterns)
+    assert {name: _nested_backtracking_repeats(value.pattern) for name, value in patterns
+            if _nested_backtracking_repeats(value.pattern)} == {}
+    assert _nested_backtracking_repeats(rb"(?:[a-z]+|%[0-9A-F]{2})*")  # the old shape is caught
+
+
+def test_a_run_before_a_non_canonical_escape_is_re_encoded() -> None:
+    from ticketbooth.sigv4.query import Query
+
+    run = "a" * 4096
+    assert Query.parse(f"{run}%2f={run}%7e").canonical() == f"{run}%2F={run}~"
