@@ -9,10 +9,11 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import ClientFiles, file_sha256, sha256
+from .conftest import BOTH, ClientFiles, sha256
 from .js_clients import pattern, run_node, ticket_env
 
 pytestmark = pytest.mark.clients
+BACKENDS = BOTH  # the same scripts and judgements on embedded and on the real iRODS zone
 
 MiB = 1024 * 1024
 BIG = pattern(1_000_003, 1)
@@ -36,12 +37,9 @@ def _env(stack, workdir, collection, access):
 def test_read_write(stack, workdir, collection):
     _, env = _env(stack, workdir, collection, "write")
     assert_read_write(run_node("sdk.mjs", "readWrite", env), env["TICKETBOOTH_BUCKET"],
-                      lambda key: _stored(stack, collection, key), seeded_etag=True)
-
-
-def _stored(stack, collection: str, key: str) -> bytes | None:
-    path = stack.disk(f"{collection}/{key}")
-    return path.read_bytes() if path.exists() else None
+                      lambda key: stack.read(f"{collection}/{key}"),
+                      # docs/irods.md: an object put into iRODS without a checksum (as the seed is) has no ETag.
+                      seeded_etag=stack.backend == "embedded")
 
 
 def assert_read_write(out: dict, bucket: str, stored: Callable[[str], bytes | None], *, seeded_etag: bool) -> None:
@@ -82,7 +80,7 @@ def test_lib_storage_multipart(stack, workdir, collection):
     assert out["sha"] == out["expected"] == out["streamSha"]
     assert out["parts"] == [1, 2, 3]  # 5 + 5 + 2 MiB
     assert out["etag"].endswith('-3"')
-    assert file_sha256(stack.disk(collection + "/multi/twelve.bin")) == out["expected"]
+    assert sha256(stack.read(collection + "/multi/twelve.bin") or b'') == out["expected"]
 
 
 def test_presigned_urls(stack, workdir, collection):
@@ -99,8 +97,8 @@ def test_read_ticket_refuses_writes(stack, workdir, collection):
     assert out["put"] == {"name": "AccessDenied", "status": 403}
     assert out["del"] == {"name": "AccessDenied", "status": 403}
     assert out["get"] is None
-    assert not stack.disk(collection + "/up/nope.bin").exists()
-    assert stack.disk(collection + "/seed/big.bin").exists()
+    assert not stack.exists(collection + "/up/nope.bin")
+    assert stack.exists(collection + "/seed/big.bin")
 
 
 def test_revoked_keys_refused(stack, workdir, collection):
@@ -109,4 +107,4 @@ def test_revoked_keys_refused(stack, workdir, collection):
     out = run_node("sdk.mjs", "refusals", env)
     # A revoked ticket's key pair is unknown to the gateway, as a deleted access key is on AWS.
     assert out == {name: {"name": "InvalidAccessKeyId", "status": 403} for name in ("put", "del", "get")}
-    assert not stack.disk(collection + "/up/nope.bin").exists()
+    assert not stack.exists(collection + "/up/nope.bin")
