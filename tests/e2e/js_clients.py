@@ -38,6 +38,12 @@ def ticket_env(files: ClientFiles) -> dict[str, str]:
     return env
 
 
+def ticket_keys(stack: Any, workdir: Path, collection: str, access: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """A new ``access`` ticket on ``collection`` and the environment a script reads its key pair from."""
+    ticket = stack.create_ticket(collection, access=access)
+    return ticket, ticket_env(ClientFiles(stack, workdir, ticket["id"]))
+
+
 def run_node(script: str, scenario: str, env: dict[str, str]) -> Any:
     """``node script scenario`` in the JS project; its stdout's JSON (a failure shows stderr)."""
     project = node_project()

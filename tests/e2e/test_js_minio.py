@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from .conftest import BOTH, ClientFiles, sha256
-from .js_clients import pattern, run_node, ticket_env
+from .conftest import BOTH, sha256
+from .js_clients import pattern, run_node, ticket_keys
 
 pytestmark = pytest.mark.clients
 BACKENDS = BOTH  # the same scripts and judgements on embedded and on the real iRODS zone
@@ -24,13 +24,8 @@ def collection(stack, request):
     return logical
 
 
-def _env(stack, workdir, collection, access):
-    ticket = stack.create_ticket(collection, access=access)
-    return ticket, ticket_env(ClientFiles(stack, workdir, ticket["id"]))
-
-
 def test_read_write(stack, workdir, collection):
-    _, env = _env(stack, workdir, collection, "write")
+    _, env = ticket_keys(stack, workdir, collection, "write")
     out = run_node("minio.mjs", "readWrite", env)
     assert out["bucketExists"] is True
     assert out["listed"] == [["seed/big.bin", len(BIG)], ["seed/sub/small.txt", 6]]
@@ -62,7 +57,7 @@ def test_read_write(stack, workdir, collection):
 
 
 def test_read_ticket_refuses_writes(stack, workdir, collection):
-    _, env = _env(stack, workdir, collection, "read")
+    _, env = ticket_keys(stack, workdir, collection, "read")
     out = run_node("minio.mjs", "refusals", env)
     assert out == {"put": {"code": "AccessDenied"}, "remove": {"code": "AccessDenied"}, "stat": None}
     assert not stack.exists(collection + "/up/nope.bin")
@@ -70,7 +65,7 @@ def test_read_ticket_refuses_writes(stack, workdir, collection):
 
 
 def test_revoked_keys_refused(stack, workdir, collection):
-    ticket, env = _env(stack, workdir, collection, "write")
+    ticket, env = ticket_keys(stack, workdir, collection, "write")
     stack.revoke(ticket["id"])
     out = run_node("minio.mjs", "refusals", env)
     assert out["put"] == out["remove"] == {"code": "InvalidAccessKeyId"}, out

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import BOTH, ClientFiles, sha256
-from .js_clients import pattern, run_node, ticket_env
+from .conftest import BOTH, sha256
+from .js_clients import pattern, run_node, ticket_keys
 
 pytestmark = pytest.mark.clients
 BACKENDS = BOTH  # the same scripts and judgements on embedded and on the real iRODS zone
@@ -29,13 +29,8 @@ def collection(stack, request):
     return logical
 
 
-def _env(stack, workdir, collection, access):
-    ticket = stack.create_ticket(collection, access=access)
-    return ticket, ticket_env(ClientFiles(stack, workdir, ticket["id"]))
-
-
 def test_read_write(stack, workdir, collection):
-    _, env = _env(stack, workdir, collection, "write")
+    _, env = ticket_keys(stack, workdir, collection, "write")
     assert_read_write(run_node("sdk.mjs", "readWrite", env), env["TICKETBOOTH_BUCKET"],
                       lambda key: stack.read(f"{collection}/{key}"),
                       # docs/irods.md: an object put into iRODS without a checksum (as the seed is) has no ETag.
@@ -75,7 +70,7 @@ def assert_read_write(out: dict, bucket: str, stored: Callable[[str], bytes | No
 
 
 def test_lib_storage_multipart(stack, workdir, collection):
-    _, env = _env(stack, workdir, collection, "write")
+    _, env = ticket_keys(stack, workdir, collection, "write")
     out = run_node("sdk.mjs", "multipart", env)
     assert out["sha"] == out["expected"] == out["streamSha"]
     assert out["parts"] == [1, 2, 3]  # 5 + 5 + 2 MiB
@@ -84,7 +79,7 @@ def test_lib_storage_multipart(stack, workdir, collection):
 
 
 def test_presigned_urls(stack, workdir, collection):
-    _, env = _env(stack, workdir, collection, "write")
+    _, env = ticket_keys(stack, workdir, collection, "write")
     out = run_node("sdk.mjs", "presigned", env)
     assert out["getStatus"] == 200 and out["getSha"] == sha256(BIG)
     assert out["putStatus"] == 200 and out["putSha"] == out["expected"]
@@ -92,7 +87,7 @@ def test_presigned_urls(stack, workdir, collection):
 
 
 def test_read_ticket_refuses_writes(stack, workdir, collection):
-    _, env = _env(stack, workdir, collection, "read")
+    _, env = ticket_keys(stack, workdir, collection, "read")
     out = run_node("sdk.mjs", "refusals", env)
     assert out["put"] == {"name": "AccessDenied", "status": 403}
     assert out["del"] == {"name": "AccessDenied", "status": 403}
@@ -102,7 +97,7 @@ def test_read_ticket_refuses_writes(stack, workdir, collection):
 
 
 def test_revoked_keys_refused(stack, workdir, collection):
-    ticket, env = _env(stack, workdir, collection, "write")
+    ticket, env = ticket_keys(stack, workdir, collection, "write")
     stack.revoke(ticket["id"])
     out = run_node("sdk.mjs", "refusals", env)
     # A revoked ticket's key pair is unknown to the gateway, as a deleted access key is on AWS.
