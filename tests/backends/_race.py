@@ -2,11 +2,34 @@
 from __future__ import annotations
 
 import io
+import multiprocessing
 import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from ticketbooth.backends.embedded import EmbeddedBackend
 from ticketbooth.errors import TicketExhausted, TicketWriteBytesExceeded, TicketWriteFilesExceeded
+
+
+def in_processes(target: Callable[..., None], args: Callable[[int], Sequence[object]], processes: int = 3,
+                 *, threads: int | None = None, timeout: float = 120) -> list[object]:
+    """Run ``target(*args(n), start, results[, threads])`` in ``processes`` spawned processes released together by
+    one barrier; what each put on ``results``. Fails the test unless every process exits cleanly."""
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(processes), context.Queue()
+    extra = () if threads is None else (threads,)
+    workers = [context.Process(target=target, args=(*args(n), start, results, *extra)) for n in range(processes)]
+    for worker in workers:
+        worker.start()
+    try:
+        reported = [results.get(timeout=timeout) for _ in workers]
+    finally:
+        for worker in workers:
+            worker.join(timeout=timeout)
+        results.close()
+        results.join_thread()
+    assert [w.exitcode for w in workers] == [0] * processes
+    return reported
 
 
 def _threads(attempts: int, threads: int, start, attempt) -> int:

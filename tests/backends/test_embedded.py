@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import multiprocessing
 import os
 import stat
 import subprocess
@@ -555,54 +554,23 @@ class TestEmbeddedOnly(_Helpers, EmbeddedFixtures):
 
     def test_processes_never_overshoot_the_uses_limit(self, backend, data_dir, clock, alice, ds1):
         ticket = self.create(backend, clock, alice, ds1, uses_limit=5)
-        context = multiprocessing.get_context("spawn")
-        start, results = context.Barrier(3), context.Queue()
-        workers = [context.Process(target=_race.race_for_uses, args=(data_dir, ticket.id, 4, start, results))
-                   for _ in range(3)]
-        for worker in workers:
-            worker.start()
-        try:
-            won = sum(results.get(timeout=60) for _ in workers)
-        finally:
-            for worker in workers:
-                worker.join(timeout=60)
-            results.close()
-            results.join_thread()
-        assert [w.exitcode for w in workers] == [0, 0, 0]
+        won = sum(_race.in_processes(_race.race_for_uses, lambda n: (data_dir, ticket.id, 4)))
         assert won == 5 and backend.find_ticket(ticket.id).uses_count == 5
-
-    @staticmethod
-    def _race(target, args, processes=3):
-        """Run ``target(*args, start, results, threads)`` in ``processes`` spawned processes; their wins."""
-        context = multiprocessing.get_context("spawn")
-        start, results = context.Barrier(processes), context.Queue()
-        workers = [context.Process(target=target, args=(*args(n), start, results, 4)) for n in range(processes)]
-        for worker in workers:
-            worker.start()
-        try:
-            won = [results.get(timeout=120) for _ in workers]
-        finally:
-            for worker in workers:
-                worker.join(timeout=120)
-            results.close()
-            results.join_thread()
-        assert [w.exitcode for w in workers] == [0] * processes
-        return sum(won)
 
     def test_threads_in_processes_never_overshoot_the_uses_limit(self, backend, data_dir, clock, alice, ds1):
         """Group commit (issue 11 item 6): 3 processes x 4 threads x 5 attempts at a limit of 17 -> exactly 17."""
         ticket = self.create(backend, clock, alice, ds1, uses_limit=17)
-        won = self._race(_race.race_for_uses, lambda n: (data_dir, ticket.id, 5))
+        won = sum(_race.in_processes(_race.race_for_uses, lambda n: (data_dir, ticket.id, 5), threads=4))
         assert won == 17 and backend.find_ticket(ticket.id).uses_count == 17
 
     def test_threads_in_processes_never_overshoot_the_write_limits(self, backend, data_dir, clock, alice, ds1):
         """Concurrent PutObjects share group commits; the file and byte limits still hold exactly."""
         files = self.create(backend, clock, alice, ds1, access="write", write_file_limit=13)
-        assert self._race(_race.race_for_writes, lambda n: (data_dir, files.id, ds1, f"f{n}", 3)) == 13
+        assert sum(_race.in_processes(_race.race_for_writes, lambda n: (data_dir, files.id, ds1, f"f{n}", 3), threads=4)) == 13
         written = backend.find_ticket(files.id)
         assert (written.write_file_count, written.write_byte_count) == (13, 130)
         nbytes = self.create(backend, clock, alice, ds1, access="write", write_byte_limit=95)
-        assert self._race(_race.race_for_writes, lambda n: (data_dir, nbytes.id, ds1, f"b{n}", 3)) == 9
+        assert sum(_race.in_processes(_race.race_for_writes, lambda n: (data_dir, nbytes.id, ds1, f"b{n}", 3), threads=4)) == 9
         assert backend.find_ticket(nbytes.id).write_byte_count == 90
         with backend.open_session(files, "alice", client_host=None, now=clock()) as s:
             names = [i.path.rsplit("/", 1)[1] for i in s.list(ds1, recursive=False)]
@@ -666,20 +634,7 @@ class TestEmbeddedOnly(_Helpers, EmbeddedFixtures):
 
     def test_processes_count_every_use_without_a_limit(self, backend, data_dir, clock, alice, ds1):
         ticket = self.create(backend, clock, alice, ds1)
-        context = multiprocessing.get_context("spawn")
-        start, results = context.Barrier(3), context.Queue()
-        workers = [context.Process(target=_race.race_for_uses, args=(data_dir, ticket.id, 20, start, results))
-                   for _ in range(3)]
-        for worker in workers:
-            worker.start()
-        try:
-            won = sum(results.get(timeout=60) for _ in workers)
-        finally:
-            for worker in workers:
-                worker.join(timeout=60)
-            results.close()
-            results.join_thread()
-        assert [w.exitcode for w in workers] == [0, 0, 0]
+        won = sum(_race.in_processes(_race.race_for_uses, lambda n: (data_dir, ticket.id, 20)))
         assert won == 60 and backend.find_ticket(ticket.id).uses_count == 60
 
     def test_checksums_of_the_old_objects_table_carry_over_into_the_index(self, backend, data_dir, clock, alice, ds1):

@@ -3,12 +3,11 @@ of its ticket, decided inside the catalogue's write transaction, so a limit is n
 processes sharing the catalogue."""
 from __future__ import annotations
 
-import multiprocessing
 from datetime import UTC, datetime, timedelta
 
 from ticketbooth import policy
 
-from . import _window_race
+from . import _race, _window_race
 from .conformance import UseWindowTests
 from .test_embedded import EmbeddedFixtures
 
@@ -28,22 +27,9 @@ class TestEmbeddedUseWindow(UseWindowTests, EmbeddedFixtures):
     def test_processes_sharing_the_catalogue_never_overshoot(self, backend, data_dir, clock, alice, ds1):
         holders = ["alice", "bob", "carol"]
         ticket = self.create(backend, clock, alice, ds1, users=holders, uses_limit=2)
-        context = multiprocessing.get_context("spawn")
-        start, results = context.Barrier(3), context.Queue()
         when = clock().timestamp()
-        workers = [context.Process(target=_window_race.race_in_window,
-                                   args=(data_dir, ticket.id, holders[n:] + holders[:n], when, start, results))
-                   for n in range(3)]
-        for worker in workers:
-            worker.start()
-        try:
-            won = [results.get(timeout=60) for _ in workers]
-        finally:
-            for worker in workers:
-                worker.join(timeout=60)
-            results.close()
-            results.join_thread()
-        assert [w.exitcode for w in workers] == [0, 0, 0]
+        won = _race.in_processes(_window_race.race_in_window,
+                                 lambda n: (data_dir, ticket.id, holders[n:] + holders[:n], when), timeout=60)
         # Every process saw the same two holders admitted; never a third use.
         assert len({frozenset(w) for w in won}) == 1 and len(won[0]) == 2
         assert backend.find_ticket(ticket.id).uses_count == 2

@@ -10,7 +10,7 @@ import argparse
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import TicketBoothError
@@ -238,14 +238,18 @@ def _tickets_list(args: argparse.Namespace) -> int:
     return 0
 
 
-@_handled
-def _tickets_show(args: argparse.Namespace) -> int:
-    ticket = _client(args).get_ticket(args.id)
+def _print_ticket(args: argparse.Namespace, ticket: Mapping[str, Any]) -> int:
+    """Print one ticket as ``--json`` asks (the API's object) or as readable details; exit status 0."""
     if args.json:
         _print_json(ticket)
     else:
         sys.stdout.write(ticket_details(ticket))
     return 0
+
+
+@_handled
+def _tickets_show(args: argparse.Namespace) -> int:
+    return _print_ticket(args, _client(args).get_ticket(args.id))
 
 
 @_handled
@@ -261,12 +265,7 @@ def _tickets_update(args: argparse.Namespace) -> int:
         fields["label"] = None
     if not fields:
         raise UsageError("nothing to change: give at least one option (see --help)")
-    ticket = _client(args).update_ticket(args.id, **fields)
-    if args.json:
-        _print_json(ticket)
-    else:
-        sys.stdout.write(ticket_details(ticket))
-    return 0
+    return _print_ticket(args, _client(args).update_ticket(args.id, **fields))
 
 
 @_handled
