@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 from ..model import Actor, Ticket, TicketChanges, TicketPage, TicketQuery, TicketSpec
 
-__all__ = ["ObjectMetadata", "ObjectLayout", "ObjectInfo", "TicketBackend", "DataSession"]
+__all__ = ["ObjectMetadata", "ObjectLayout", "ObjectInfo", "TicketBackend", "DataSession", "provisional_etag"]
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,23 @@ class ObjectLayout:
                    part_checksums=checksums, **optional)
 
 
+def provisional_etag(size: int, modified_ns: int) -> str:
+    """The ETag of a data object whose MD5 TicketBooth does not know (a file placed by hand in the embedded
+    backend's zone, an iRODS object without an MD5 checksum): ``<modify time hex>-<size hex>``, nginx's shape,
+    the time in nanoseconds since the epoch (a backend that keeps whole seconds passes those times 10**9).
+
+    It is made from what a stat or listing already returns (no read of the bytes, no extra query, no write on
+    a read path) and changes whenever the object's modify time or size does, and only then: clients that compare
+    ETags between requests (s3fs, DuckDB, s3transfer) see it stay put while they read. Its ``-`` tells clients
+    (rclone, aws s3 sync) it is no MD5 to check. Once the backend knows the MD5, that is the ETag.
+    """
+    return f"{modified_ns:x}-{size:x}"
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
-    """A data object or collection seen through a ticket. ``etag`` is the hex MD5 of the content when known.
+    """A data object or collection seen through a ticket. ``etag`` of a data object is the hex MD5 of its
+    content, the kept layout's ETag, or, while the backend knows no MD5, :func:`provisional_etag`.
 
     ``metadata`` is the object's stored :class:`ObjectMetadata` as :meth:`DataSession.stat` returns it;
     ``None`` where it was not read (listings, collections).

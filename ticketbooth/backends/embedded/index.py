@@ -11,7 +11,7 @@ update the rows in the same catalogue transaction as the change on disk, directo
 changed or removed on disk by hand change their directory's time: a listing compares the times of the directories
 its page spans with the disk and, when one differs, serves that listing from the disk (correct, only slower) and
 asks for a :func:`reconcile` pass, which brings the index in line. A hand-placed file's ETag is never an MD5
-(see :func:`provisional_etag`): an ETag must not change while the content does not, and hashing in the
+(see :func:`ticketbooth.backends.base.provisional_etag`): an ETag must not change while the content does not, and hashing in the
 background would flip it under a client that is reading (DuckDB and s3transfer check it between requests).
 Nothing on a read path writes. Changes made by hand that leave a directory's time alone (rewriting a file in
 place) reach listings with the next periodic pass; HEAD and GET always read the disk.
@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ...errors import TicketBoothError
+from ..base import provisional_etag
 from .catalog import Catalog
 from .storage import Entry, Touched, ZoneStorage
 
-__all__ = ["Row", "IndexStats", "provisional_etag", "record_object", "record_collections", "forget", "lookup",
+__all__ = ["Row", "IndexStats", "record_object", "record_collections", "forget", "lookup",
            "etag_of", "list_files", "list_children", "reconcile", "BATCH"]
 
 BATCH = 1000  # rows per range read: one page of the largest S3 listing
@@ -57,16 +58,6 @@ class IndexStats:
     added: int = 0
     updated: int = 0
     removed: int = 0
-
-
-def provisional_etag(size: int, mtime_ns: int) -> str:
-    """The ETag of a file placed by hand, whose MD5 TicketBooth never saw: ``<mtime hex>-<size hex>``, nginx's
-    shape.
-
-    It changes whenever the file does and only then, and its ``-`` tells clients (rclone, aws s3 sync) it is no
-    MD5 to check. A rewrite through the gateway gives the file its MD5.
-    """
-    return f"{mtime_ns:x}-{size:x}"
 
 
 def _key(path: str, is_collection: bool) -> str:
@@ -128,7 +119,9 @@ def lookup(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, Row]:
 
 
 def etag_of(row: Row | None, size: int, mtime_ns: int) -> str:
-    """The ETag of a file with ``size`` and ``mtime_ns`` on disk, given its index row (if any)."""
+    """The ETag of a file with ``size`` and ``mtime_ns`` on disk, given its index row (if any): the MD5 the index
+    saw for this very size and mtime, else the provisional ETag (a file placed by hand; a rewrite through the
+    gateway gives it its MD5)."""
     if row is not None and row.md5 is not None and row.size == size and row.mtime_ns == mtime_ns:
         return row.md5
     return provisional_etag(size, mtime_ns)

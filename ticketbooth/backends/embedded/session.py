@@ -20,7 +20,7 @@ from ...errors import (
     TicketWriteFilesExceeded,
 )
 from ...model import Ticket
-from ..base import DataSession, ObjectInfo, ObjectLayout, ObjectMetadata
+from ..base import DataSession, ObjectInfo, ObjectLayout, ObjectMetadata, provisional_etag
 from . import index
 from .catalog import Catalog, from_micros, to_micros
 from .storage import Touched, ZoneStorage, kind_of
@@ -58,7 +58,7 @@ class EmbeddedSession(DataSession):
         modified = from_micros(row.mtime_ns // 1000)
         if row.is_collection:
             return ObjectInfo(row.path, True, 0, modified, None)
-        etag = row.md5 if row.md5 is not None else index.provisional_etag(row.size, row.mtime_ns)
+        etag = row.md5 if row.md5 is not None else provisional_etag(row.size, row.mtime_ns)
         return ObjectInfo(row.path, False, row.size, modified, etag)
 
     # -- DataSession -----------------------------------------------------------------------------------
