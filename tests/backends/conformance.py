@@ -12,7 +12,12 @@ A backend's test module provides, as fixtures (methods of a ``*Fixtures`` class 
 ``make_path``
     ``make_path(owner, relative, content=None) -> str``: creates, in ``owner``'s home, the collection
     ``relative`` (``content`` None) or the data object ``relative`` holding ``content`` (parents created), and
-    returns its absolute logical path.
+    returns its absolute logical path; a data object's MD5 is known to the backend (as after a write through it).
+``place_by_hand``
+    ``place_by_hand(owner, relative, content) -> str``: puts or replaces the data object ``relative`` in
+    ``owner``'s home past TicketBooth, as an operator or a pipeline would, so the backend does not know its MD5
+    (embedded: a new file renamed into place on disk; iRODS: written without a checksum, as ``iput`` without
+    ``-k``); parents are created; returns its absolute logical path.
 
 Then: ``class TestMineCatalogue(TicketCatalogueTests, MineFixtures): pass`` and likewise for
 :class:`TicketUsageTests`, :class:`DataSessionTests` and :class:`ObjectMetadataTests`. Nothing here knows how a backend stores anything.
@@ -22,6 +27,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import io
+import re
 import string
 import threading
 from datetime import UTC, datetime, timedelta
@@ -670,6 +676,38 @@ class DataSessionTests(_Helpers):
         assert infos[ds1 + "/data/measurements.csv"].size == 8
         assert all(not i.is_collection for i in infos.values())
 
+    def test_an_object_without_a_known_md5_has_a_stable_provisional_etag(self, backend, clock, alice, ds1,
+                                                                          place_by_hand):
+        # Clients compare the ETag between the requests of one read (s3fs raises FileExpired, DuckDB fails): an
+        # object whose MD5 the backend does not know needs an ETag that holds still while it is unchanged, the
+        # same in a stat and in every listing, made from its modify time and size (base.provisional_etag).
+        path = place_by_hand("alice", "ds1/by-hand/table.csv", b"a,b\n1,2\n")
+        reader = self.create(backend, clock, alice, ds1)
+        writer = self.create(backend, clock, alice, ds1, access="write")
+
+        def etag(s) -> str:
+            seen = {s.stat(path).etag, s.stat(path).etag}
+            for recursive, where in ((True, ds1), (False, ds1 + "/by-hand")):
+                seen.add({i.path: i.etag for i in s.list(where, recursive=recursive)}[path])
+            assert len(seen) == 1, seen
+            return seen.pop()
+
+        with self.session(backend, clock, reader) as s:
+            first = etag(s)
+            with s.open_read(path) as stream:
+                assert stream.read() == b"a,b\n1,2\n"
+            assert etag(s) == first  # a read changes nothing
+        assert re.fullmatch(r"[0-9a-f]+-8", first), first  # "<modify time hex>-<size hex>": no MD5
+        with self.session(backend, clock, writer) as s:
+            assert etag(s) == first  # another ticket, another session: the same ETag
+        place_by_hand("alice", "ds1/by-hand/table.csv", b"a,b\n1,2\n3,4\n")
+        with self.session(backend, clock, reader) as s:
+            second = etag(s)
+        assert second != first and re.fullmatch(r"[0-9a-f]+-c", second), second
+        with self.session(backend, clock, writer) as s:
+            self.put(s, path, b"a,b\n5,6\n")  # written through TicketBooth: now the MD5 is known
+            assert etag(s) == hashlib.md5(b"a,b\n5,6\n").hexdigest()
+
     def test_write_creates_parents_and_counts(self, backend, clock, alice, ds1):
         ticket = self.create(backend, clock, alice, ds1, access="write")
         with self.session(backend, clock, ticket) as s:
@@ -845,8 +883,8 @@ class ObjectMetadataTests(_Helpers):
         with self.session(backend, clock, ticket) as s:
             self.put(s, ds1 + "/src.csv", b"0123456789", META)
             info = s.copy(ds1 + "/src.csv", ds1 + "/copy.csv")
-            # A backend that keeps no MD5 (iRODS without MD5 checksums) reports none, never a wrong one.
-            assert info.size == 10 and info.etag in (None, hashlib.md5(b"0123456789").hexdigest())
+            # The copy's MD5 (the iRODS zone checksums a copy in its source's scheme, an MD5 here).
+            assert info.size == 10 and info.etag == hashlib.md5(b"0123456789").hexdigest()
             assert s.stat(ds1 + "/copy.csv").metadata == META
             with s.open_read(ds1 + "/copy.csv") as stream:
                 assert stream.read() == b"0123456789"
@@ -876,12 +914,12 @@ class ObjectMetadataTests(_Helpers):
             for recursive, where in ((True, ds1), (False, ds1 + "/sub")):
                 etags = {i.path: i.etag for i in s.list(where, recursive=recursive)}
                 assert etags[ds1 + "/sub/big.bin"] == layout.etag, recursive
-                assert etags[ds1 + "/sub/plain.bin"] in (None, hashlib.md5(b"plain").hexdigest())
+                assert etags[ds1 + "/sub/plain.bin"] == hashlib.md5(b"plain").hexdigest()
         with self.session(backend, clock, ticket) as s:
             self.put(s, ds1 + "/sub/big.bin", b"other content")
-            expected = (None, hashlib.md5(b"other content").hexdigest())
-            assert s.stat(ds1 + "/sub/big.bin").etag in expected
-            assert {i.path: i.etag for i in s.list(ds1, recursive=True)}[ds1 + "/sub/big.bin"] in expected
+            expected = hashlib.md5(b"other content").hexdigest()
+            assert s.stat(ds1 + "/sub/big.bin").etag == expected
+            assert {i.path: i.etag for i in s.list(ds1, recursive=True)}[ds1 + "/sub/big.bin"] == expected
 
     def test_a_copy_carries_no_multipart_layout_and_takes_a_single_part_one(self, backend, clock, alice, ds1):
         # The gateway makes a CopyObject single-part, as AWS does: the copy must not answer the source's "-N"
@@ -894,7 +932,7 @@ class ObjectMetadataTests(_Helpers):
             self.put(s, ds1 + "/big.bin", content)
             assert s.set_layout(ds1 + "/big.bin", multipart)
             copied = s.copy(ds1 + "/big.bin", ds1 + "/copy.bin")
-            assert copied.etag in (None, md5) and s.stat(ds1 + "/copy.bin").etag in (None, md5)
+            assert copied.etag == md5 and s.stat(ds1 + "/copy.bin").etag == md5
             single = ObjectLayout(md5, len(content), md5, checksum_algorithm="CRC32", checksum="AAAAAA==",
                                   checksum_type="FULL_OBJECT")
             assert s.set_layout(ds1 + "/copy.bin", single) and s.stat(ds1 + "/copy.bin").layout == single

@@ -163,7 +163,7 @@ class FakeZone:
         self._ids = itertools.count(10000)
         self._ticket_ids = itertools.count(10040)
         for path in (f"/{zone}", f"/{zone}/home", f"/{zone}/trash"):
-            self.collections[path] = Obj(next(self._ids), admin, b"", self.clock())
+            self.collections[path] = Obj(next(self._ids), admin, b"", self.stamp())
         self.add_user(admin, "rodsadmin")
 
     # -- set-up helpers (what an admin would do with iadmin / icommands) ------------------------------------
@@ -172,7 +172,7 @@ class FakeZone:
         self.users[name] = kind
         self.groups["public"].add(name)
         home = f"/{self.zone}/home/{name}"
-        self.collections.setdefault(home, Obj(next(self._ids), name, b"", self.clock()))
+        self.collections.setdefault(home, Obj(next(self._ids), name, b"", self.stamp()))
 
     def add_group(self, name: str, members: list[str]) -> None:
         self.users[name] = "rodsgroup"
@@ -182,12 +182,19 @@ class FakeZone:
         parts = path.strip("/").split("/")
         for i in range(1, len(parts) + 1):
             sub = "/" + "/".join(parts[:i])
-            self.collections.setdefault(sub, Obj(next(self._ids), owner, b"", self.clock()))
+            self.collections.setdefault(sub, Obj(next(self._ids), owner, b"", self.stamp()))
 
     def put(self, path: str, data: bytes, owner: str, *, checksum: bool = True) -> None:
-        """Store ``path`` as ``owner``; with ``checksum`` its MD5 is registered (as the real fixture does)."""
+        """Store ``path`` as ``owner`` (replacing any object there, keeping its AVUs, as ``iput -f``); with
+        ``checksum`` its MD5 is registered (as the real fixture does), without it none (``iput`` without ``-k``)."""
         self.make_collection(path.rpartition("/")[0], owner)
-        self.objects[path] = Obj(next(self._ids), owner, data, self.clock(), checksum=_md5(data) if checksum else None)
+        old = self.objects.get(path)
+        self.objects[path] = Obj(old.id if old else next(self._ids), owner, data, self.stamp(),
+                                 dict(old.avus) if old else {}, checksum=_md5(data) if checksum else None)
+
+    def stamp(self) -> datetime:
+        """The catalogue's time for a modification now: iRODS keeps modify times in whole seconds."""
+        return self.clock().replace(microsecond=0)
 
     def avus(self, path: str) -> dict[str, str]:
         """The AVUs on the collection or data object at ``path`` (for assertions)."""
@@ -847,7 +854,7 @@ class FakeDataObjects:
             elif old is not None and old.owner != self.session.client_user and self.session.proxied:
                 raise IrodsError(CAT_NO_ACCESS_PERMISSION)
             owner = old.owner if old is not None else self.session.client_user
-            zone.objects[path] = Obj(old.id if old else next(zone._ids), owner, b"", zone.clock(),
+            zone.objects[path] = Obj(old.id if old else next(zone._ids), owner, b"", zone.stamp(),
                                      dict(old.avus) if old else {})
             expected = options.get(kw.VERIFY_CHKSUM_KW)
 
@@ -859,7 +866,7 @@ class FakeDataObjects:
                     checksum = expected
                 if path in zone.objects:
                     current = zone.objects[path]
-                    zone.objects[path] = Obj(current.id, owner, data, zone.clock(), current.avus, checksum)
+                    zone.objects[path] = Obj(current.id, owner, data, zone.stamp(), current.avus, checksum)
                 if row is not None and row.write_byte_limit:  # bytes are counted only with a limit
                     row.write_byte_count += len(data)
 
@@ -898,7 +905,7 @@ class FakeDataObjects:
             if kw.VERIFY_CHKSUM_KW in options:
                 checksum = _md5(data) if source.checksum and ":" not in source.checksum else (
                     "sha2:" + base64.b64encode(hashlib.sha256(data).digest()).decode())
-            zone.objects[dest_path] = Obj(old.id if old else next(zone._ids), owner, data, zone.clock(),
+            zone.objects[dest_path] = Obj(old.id if old else next(zone._ids), owner, data, zone.stamp(),
                                           dict(old.avus) if old else {}, checksum)
             if row is not None:
                 row.write_byte_count += len(data)

@@ -79,3 +79,12 @@ class IrodsDoubleFixtures(IrodsCapabilities):
             return path
 
         return make
+
+    @pytest.fixture
+    def place_by_hand(self, zone):
+        def place(owner: str, relative: str, content: bytes) -> str:
+            path = paths.join(f"/{zone.zone}/home/{owner}", relative)
+            zone.put(path, content, owner, checksum=False)  # iput without -k: no checksum
+            return path
+
+        return place

@@ -77,6 +77,21 @@ class EmbeddedFixtures(BackendCapabilities):
 
         return make
 
+    @pytest.fixture
+    def place_by_hand(self, backend):
+        def place(owner: str, relative: str, content: bytes) -> str:
+            path = paths.join(backend.home(owner), relative)
+            disk = _disk(backend, path)
+            os.makedirs(os.path.dirname(disk), exist_ok=True)
+            # A new file renamed into place, as copy tools do: the directory's time changes, so listings see it
+            # at once (an in-place rewrite reaches listings with the next index pass, test_embedded's own tests).
+            with open(disk + ".new", "wb") as out:
+                out.write(content)
+            os.replace(disk + ".new", disk)
+            return path
+
+        return place
+
 
 class TestEmbeddedCatalogue(TicketCatalogueTests, EmbeddedFixtures):
     pass

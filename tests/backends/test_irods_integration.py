@@ -117,25 +117,33 @@ class RealIrodsFixtures(IrodsCapabilities):
 
     @pytest.fixture
     def make_path(self, admin_session, run_root):
-        from irods.keywords import VERIFY_CHKSUM_KW
-        from irods.session import iRODSSession
+        # Registered with its MD5, as TicketBooth writes objects (iRODS keeps no checksum unless asked; see
+        # test_irods_observed.py).
+        return lambda owner, relative, content=None: _put(run_root, owner, relative, content, md5=True)
 
-        def make(owner, relative, content=None):
-            path = paths.join(f"/{_ENV['ZONE']}/home/{owner}/{run_root}", relative)
-            target = path if content is None else paths.parent(path)
-            # Proxied as the owner, so the owner owns what the tests ticket.
-            with iRODSSession(host=_ENV["HOST"], port=int(_ENV["PORT"]), user=_ENV["USER"],
-                              password=_ENV["PASSWORD"], zone=_ENV["ZONE"], client_user=owner) as session:
-                session.collections.create(target, recurse=True)
-                if content is not None:
-                    # Registered with its MD5, as TicketBooth writes objects (iRODS keeps no checksum unless
-                    # asked; an object without one has no ETag: see test_irods_observed.py).
-                    with session.data_objects.open(path, "w", **{VERIFY_CHKSUM_KW: hashlib.md5(content).hexdigest()}
-                                                   ) as handle:
-                        handle.write(content)
-            return path
+    @pytest.fixture
+    def place_by_hand(self, admin_session, run_root):
+        # As iput without -k: no checksum, so the backend answers a provisional ETag.
+        return lambda owner, relative, content: _put(run_root, owner, relative, content, md5=False)
 
-        return make
+
+def _put(run_root: str, owner: str, relative: str, content: bytes | None, *, md5: bool) -> str:
+    """The collection ``relative`` (``content`` None) or the data object holding ``content`` in ``owner``'s home
+    below ``run_root``, proxied as the owner (so the owner owns what the tests ticket); with ``md5`` the object's
+    MD5 is registered as its checksum."""
+    from irods.keywords import VERIFY_CHKSUM_KW
+    from irods.session import iRODSSession
+
+    path = paths.join(f"/{_ENV['ZONE']}/home/{owner}/{run_root}", relative)
+    target = path if content is None else paths.parent(path)
+    with iRODSSession(host=_ENV["HOST"], port=int(_ENV["PORT"]), user=_ENV["USER"], password=_ENV["PASSWORD"],
+                      zone=_ENV["ZONE"], client_user=owner) as session:
+        session.collections.create(target, recurse=True)
+        if content is not None:
+            options = {VERIFY_CHKSUM_KW: hashlib.md5(content).hexdigest()} if md5 else {}
+            with session.data_objects.open(path, "w", **options) as handle:
+                handle.write(content)
+    return path
 
 
 class TestRealIrodsCatalogue(TicketCatalogueTests, RealIrodsFixtures):

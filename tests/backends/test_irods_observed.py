@@ -324,6 +324,25 @@ def test_a_checksum_is_stored_only_when_asked_for(server):
     assert alice.data_objects.get(server.root + "/summed.bin").checksum == md5  # a bare hex MD5: an S3 ETag
 
 
+def test_an_overwrite_without_a_checksum_drops_it_and_modify_times_are_whole_seconds(server):
+    # What the provisional ETag of an object without an MD5 is made of (docs/irods.md, ETags): the catalogue's
+    # size and modify time, the same in a stat and a listing row, kept to the second.
+    alice = server.session("alice")
+    path = server.root + "/rewritten.bin"
+    server.put(alice, path, b"data", **{kw.VERIFY_CHKSUM_KW: hashlib.md5(b"data").hexdigest()})
+    first = alice.data_objects.get(path)
+    time.sleep(1.05)  # into the next second of the server's clock
+    server.put(alice, path, b"longer data")
+    stat = alice.data_objects.get(path)
+    assert stat.checksum is None and stat.size == 11  # the MD5 of the old content is gone with it
+    assert stat.modify_time > first.modify_time and stat.modify_time.microsecond == 0
+    assert stat.modify_time.tzinfo is not None and stat.modify_time.utcoffset().total_seconds() == 0
+    row = alice.query(DataObject.size, DataObject.modify_time, DataObject.checksum).filter(
+        Collection.name == server.root, DataObject.name == "rewritten.bin").one()
+    assert (row[DataObject.size], row[DataObject.modify_time], row[DataObject.checksum]) == (11, stat.modify_time,
+                                                                                             None)
+
+
 def test_a_copy_is_checksummed_only_when_asked_and_in_its_sources_scheme(server):
     alice = server.session("alice")
     md5 = hashlib.md5(b"data").hexdigest()

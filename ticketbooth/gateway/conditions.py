@@ -31,8 +31,9 @@ def _parse_date(value: str | None) -> datetime | None:
 
 
 def etag_matches(header: str, etag: str | None) -> bool:
-    """Whether an ``If-Match``/``If-None-Match`` list names ``etag`` (unquoted hex); ``*`` matches any object,
-    also one whose ETag is unknown (``etag`` ``None``: an iRODS object without a checksum)."""
+    """Whether an ``If-Match``/``If-None-Match`` list names ``etag`` (unquoted, as ``ObjectInfo.etag``: an MD5,
+    a multipart or a provisional ETag); ``*`` matches any object, also one a backend reports no ETag for
+    (``etag`` ``None``)."""
     for candidate in header.split(","):
         candidate = candidate.strip()
         if candidate == "*":

@@ -18,6 +18,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any, BinaryIO
 
 from irods.models import Collection, DataObject
@@ -34,7 +35,7 @@ from ...errors import (
 )
 from ...model import TargetKind, Ticket
 from ...spool import receive
-from ..base import DataSession, ObjectInfo, ObjectLayout, ObjectMetadata
+from ..base import DataSession, ObjectInfo, ObjectLayout, ObjectMetadata, provisional_etag
 from . import layouts, s3meta
 from .catalog import quote_safe
 from .connection import TicketSession
@@ -50,9 +51,20 @@ _MD5 = re.compile(r"^[0-9a-f]{32}$")
 log = logging.getLogger(__name__)
 
 
-def _etag(checksum: object) -> str | None:
-    """iRODS keeps 'sha2:<base64>' or a bare hex MD5; only the latter is an S3 ETag."""
+def _md5(checksum: object) -> str | None:
+    """iRODS keeps 'sha2:<base64>' or a bare hex MD5; only the latter is the content's MD5."""
     return checksum if isinstance(checksum, str) and _MD5.match(checksum) else None
+
+
+def _etag(checksum: object, size: int, modified: datetime | None) -> str | None:
+    """The S3 ETag of a data object from what a stat or listing row holds: its MD5 checksum, else (no checksum,
+    or iRODS's SHA-256) the provisional ETag of its modify time and size. iRODS keeps modify times to the second,
+    so an object rewritten past TicketBooth with the same size within one second keeps it (writes through
+    TicketBooth register the MD5)."""
+    md5 = _md5(checksum)
+    if md5 is not None or modified is None:
+        return md5
+    return provisional_etag(size, int(modified.timestamp()) * 1_000_000_000)
 
 
 class IrodsDataSession(DataSession):
@@ -140,8 +152,8 @@ class IrodsDataSession(DataSession):
         size = int(obj.size or 0)
         layout = self._layout(path, size, obj.modify_time)
         return ObjectInfo(path=path, is_collection=False, size=size, modified_at=obj.modify_time,
-                          etag=layout.etag if layout else _etag(obj.checksum), metadata=self._metadata(path),
-                          layout=layout)
+                          etag=layout.etag if layout else _etag(obj.checksum, size, obj.modify_time),
+                          metadata=self._metadata(path), layout=layout)
 
     def _metadata(self, path: str) -> ObjectMetadata:
         if self._service is None:
@@ -186,7 +198,8 @@ class IrodsDataSession(DataSession):
             layout = None if modified is None else layouts.decode(kept.get(row[DataObject.name]), size,
                                                                   int(modified.timestamp()))
             entries[key] = ObjectInfo(path=path, is_collection=False, size=size, modified_at=modified,
-                                      etag=layout.etag if layout else _etag(row.get(DataObject.checksum)))
+                                      etag=layout.etag if layout else _etag(row.get(DataObject.checksum), size,
+                                                                            modified))
         subs = self._session.query(Collection.name, Collection.modify_time)
         for row in self._call(lambda: list(subs.filter(Collection.parent_name == collection).get_results()), collection):
             name = row[Collection.name]
@@ -345,7 +358,7 @@ class IrodsDataSession(DataSession):
         info = self.stat(path)
         if info.is_collection or info.size != layout.size or info.modified_at is None:
             return False
-        known = info.layout.md5 if info.layout else info.etag  # the registered MD5, where iRODS keeps one
+        known = info.layout.md5 if info.layout else _md5(info.etag)  # the registered MD5, where iRODS keeps one
         if known is not None and known != layout.md5:
             return False
         text = layouts.encode(layout, int(info.modified_at.timestamp()))
