@@ -1,6 +1,8 @@
 """Data tools driving the running gateway with nothing but the API's ``credentials?format=`` output for them:
 DuckDB (httpfs from the duckdb-extension-httpfs package), pyarrow, s3fs and pandas, polars, obstore, s5cmd (the
-``env`` format) and rclone's remote control (``rclone-rc``). Every byte read back is compared."""
+``env`` format) and rclone's remote control (``rclone-rc``). Every byte read back is compared; every test runs on
+both backends. The seeded objects are put in place past TicketBooth (on iRODS without a checksum), so the tools
+that compare ETags between requests (s3fs, DuckDB) read them through their provisional ETag."""
 from __future__ import annotations
 
 import io
@@ -20,10 +22,11 @@ import requests
 import s3fs
 
 from ..datatools import duckdb_connection, s5cmd_command
-from .conftest import require_program
+from .conftest import BOTH, require_program
 from .servers import free_port
 
 pytestmark = pytest.mark.clients
+BACKENDS = BOTH
 
 CSV = b"name,value\nalpha,1\nbeta,2\ngamma,39\n"
 BLOB = os.urandom(300_000)
@@ -112,7 +115,7 @@ def test_s5cmd_with_the_env_format(stack, ticket, workdir):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "data.csv" in result.stdout and "nested/" in result.stdout
     assert (workdir / "down.bin").read_bytes() == BLOB
-    assert (stack.disk(ticket["path"]) / "s5" / "up.bin").read_bytes() == BLOB[:4096]
+    assert stack.read(f"{ticket['path']}/s5/up.bin") == BLOB[:4096]
 
 
 def test_rclone_rcd_config_create_then_list(stack, ticket, workdir):

@@ -1,9 +1,12 @@
 """Issue 8 item 5 with real clients: a multipart upload (boto3's upload_file, obstore's multipart put) keeps
-its multipart ETag for HEAD, GET If-Match and listings, and ``GetObject PartNumber=N`` returns part N."""
+its multipart ETag for HEAD, GET If-Match and listings, and ``GetObject PartNumber=N`` returns part N; an object
+put in place past TicketBooth (into iRODS without a checksum) has one provisional ETag that conditions honour."""
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import re
 
 import boto3
 import botocore.config
@@ -66,3 +69,35 @@ def test_obstore_multipart_put_then_conditional_get(stack, ticket):
     assert obstore.head(store, "ob.bin")["e_tag"] == etag
     with pytest.raises(PreconditionError):
         obstore.get(store, "ob.bin", options={"if_match": '"not-the-etag"'})
+
+
+def test_an_object_put_in_place_past_ticketbooth_has_one_stable_etag(stack, ticket):
+    # docs/irods.md (ETags): such an object's MD5 is unknown, so its ETag is "<modify time hex>-<size hex>", the
+    # same for HEAD, GET and both listings (s3fs and DuckDB compare it between the requests of one read).
+    s3, bucket, path = _boto3(stack, ticket), ticket["s3"]["bucket"], ticket["path"] + "/by-hand.csv"
+    content = b"name,value\nalpha,1\n"
+    stack.seed(path, content)
+    etag = s3.head_object(Bucket=bucket, Key="by-hand.csv")["ETag"]
+    assert re.fullmatch(rf'"[0-9a-f]+-{len(content):x}"', etag), etag
+    got = s3.get_object(Bucket=bucket, Key="by-hand.csv", IfMatch=etag)
+    assert got["Body"].read() == content and got["ETag"] == etag
+    ranged = s3.get_object(Bucket=bucket, Key="by-hand.csv", Range="bytes=0-3", IfMatch=etag)
+    assert ranged["ResponseMetadata"]["HTTPStatusCode"] == 206 and ranged["Body"].read() == content[:4]
+    assert [o["ETag"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [etag]
+    assert [o["ETag"] for o in s3.list_objects(Bucket=bucket)["Contents"]] == [etag]
+    assert s3.head_object(Bucket=bucket, Key="by-hand.csv")["ETag"] == etag
+    with pytest.raises(ClientError) as not_modified:
+        s3.get_object(Bucket=bucket, Key="by-hand.csv", IfNoneMatch=etag)
+    assert not_modified.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+
+    stack.seed(path, content + b"beta,2\n")  # replaced past TicketBooth: another ETag, the old one fails
+    replaced = s3.head_object(Bucket=bucket, Key="by-hand.csv")["ETag"]
+    assert replaced != etag and s3.get_object(Bucket=bucket, Key="by-hand.csv")["ETag"] == replaced
+    with pytest.raises(ClientError) as failed:
+        s3.get_object(Bucket=bucket, Key="by-hand.csv", IfMatch=etag)
+    assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+
+    md5 = f'"{hashlib.md5(content).hexdigest()}"'  # written through S3: the ETag is the MD5 from then on
+    assert s3.put_object(Bucket=bucket, Key="by-hand.csv", Body=content, IfMatch=replaced)["ETag"] == md5
+    assert s3.head_object(Bucket=bucket, Key="by-hand.csv")["ETag"] == md5
+    assert [o["ETag"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [md5]

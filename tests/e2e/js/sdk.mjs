@@ -28,10 +28,12 @@ async function readWrite() {
   out.headBucket = (await s3.send(new HeadBucketCommand({ Bucket: bucket }))).$metadata.httpStatusCode;
   // Pagination: MaxKeys 2 over the seeded keys, through the SDK's own paginator.
   const keys = [];
+  const listedEtags = {};
   let pages = 0;
   for await (const page of paginateListObjectsV2({ client: s3, pageSize: 2 }, { Bucket: bucket, Prefix: "seed/" })) {
     pages += 1;
     keys.push(...(page.Contents ?? []).map((c) => c.Key));
+    for (const c of page.Contents ?? []) listedEtags[c.Key] = c.ETag;
   }
   out.paginated = { keys, pages };
   const delimited = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Delimiter: "/" }));
@@ -45,6 +47,14 @@ async function readWrite() {
     status: ranged.$metadata.httpStatusCode };
   const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "seed/big.bin" }));
   out.head = { length: head.ContentLength, etag: head.ETag };
+  out.listedEtag = listedEtags["seed/big.bin"];
+  // Conditional reads with the ETag just seen, as download managers resume: If-Match holds, If-None-Match is a 304.
+  const matched = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "seed/big.bin", Range: "bytes=0-9",
+    IfMatch: head.ETag }));
+  out.ifMatch = { status: matched.$metadata.httpStatusCode, etag: matched.ETag,
+    sha: sha(await matched.Body.transformToByteArray()) };
+  out.ifNoneMatch = await refusal(() => s3.send(new GetObjectCommand({ Bucket: bucket, Key: "seed/big.bin",
+    IfNoneMatch: head.ETag })));
   // PutObject of a Buffer with metadata, then of a Readable (aws-chunked with the SDK's small chunks).
   const buf = pattern(300_000, 7);
   const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "up/buffer.bin", Body: buf,
