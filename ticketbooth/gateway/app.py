@@ -4,7 +4,9 @@ Plain WSGI with werkzeug's helpers for headers and responses; the request path i
 (``RAW_URI``/``REQUEST_URI``) because SigV4 signs the path as sent. Every request is authorized by
 :func:`ticketbooth.s3.access.authorize` (one use counted when granted), served by the handler its row of the
 operation table (:mod:`ticketbooth.s3.operations`) names, and any error is answered by
-:func:`ticketbooth.s3.errors.to_s3_error` as an S3 XML error. Bodies stream in 1 MiB chunks both ways.
+:func:`ticketbooth.s3.errors.to_s3_error` as an S3 XML error. Bodies stream in 1 MiB chunks both ways, but for
+a local file's bytes (a whole object or a range of one), which go to the server's ``wsgi.file_wrapper``
+(gunicorn: ``sendfile``).
 """
 from __future__ import annotations
 
@@ -54,6 +56,7 @@ from ..spool import UploadBody
 from . import metadata, objectchecksums, s3xml
 from .conditions import evaluate, http_date
 from .disposition import content_disposition, inline_type
+from .fileslice import file_slice
 from .linkpage import LinkEntry, listing_page, message_page
 from .listing import decode_token, encode_token, paginate, parse_max_keys
 from .multipart import MAX_PART_NUMBER, SWEEP_INTERVAL, MultipartStore, upload_can_complete
@@ -155,6 +158,20 @@ def _header_value(name: str, value: str) -> str:
     return value
 
 
+def _abort_connection(environ: dict[str, Any], exc: BaseException) -> bool:
+    """Log that a response body failed after its headers went out (``exc``, without the request) and shut the
+    client's connection down (gunicorn's socket), so it sees a truncated response at once; ``False`` when the
+    server gave no socket to shut."""
+    log.error("response body failed after its headers were sent (%s); connection aborted",
+              type(exc).__name__, exc_info=exc)
+    sock = environ.get("gunicorn.socket")
+    if sock is None:
+        return False
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    return True
+
+
 class _GuardedBody:
     """A response body whose failure after the headers went out is handled here, not by the server.
 
@@ -171,26 +188,13 @@ class _GuardedBody:
         try:
             yield from self._inner
         except Exception as exc:  # noqa: BLE001 - headers are sent: no S3 error can follow
-            log.error("response body failed after its headers were sent (%s); connection aborted",
-                      type(exc).__name__, exc_info=exc)
-            sock = self._environ.get("gunicorn.socket")
-            if sock is None:
+            if not _abort_connection(self._environ, exc):
                 raise
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         close = getattr(self._inner, "close", None)
         if close is not None:
             close()
-
-
-def _has_fileno(stream: BinaryIO) -> bool:
-    try:
-        stream.fileno()
-    except (AttributeError, OSError, ValueError):
-        return False
-    return True
 
 
 def _read_small(stream: BinaryIO, limit: int) -> bytes:
@@ -544,32 +548,41 @@ class GatewayApp:
         if length == 0:
             return Response(b"", status=status, headers=headers)
         stream = d.session.open_read(d.path)
-        if start:
-            stream.seek(start)
-        response = Response(self._body(req.environ, stream, length, info.size, d.close), status=status,
+        response = Response(self._body(req.environ, stream, start, length, d.close), status=status,
                             headers=headers, direct_passthrough=True)
         response.headers["Content-Length"] = str(length)
         return response
 
     @staticmethod
-    def _body(environ: dict[str, Any], stream: BinaryIO, length: int, size: int,
+    def _body(environ: dict[str, Any], stream: BinaryIO, start: int, length: int,
               on_close: Callable[[], None]) -> Iterable[bytes]:
-        """The response body: the server's ``wsgi.file_wrapper`` (gunicorn: sendfile) for a whole object in a
-        local file, else 1 MiB chunks. Either way ``close()`` ends the data session."""
+        """The response body: ``length`` bytes of ``stream`` from ``start`` (the whole object or a range). A local
+        file goes to the server's ``wsgi.file_wrapper`` as a :class:`FileSlice` (gunicorn: ``sendfile`` of just
+        those bytes); any other stream, or a server without a wrapper (werkzeug's), is read in 1 MiB chunks.
+        Either way ``close()`` ends the data session."""
         wrapper_class = environ.get("wsgi.file_wrapper")
-        if wrapper_class is not None and length == size and _has_fileno(stream):
-            wrapper = wrapper_class(stream, CHUNK_BYTES)
-            close_file = getattr(wrapper, "close", stream.close)
+        body = file_slice(stream, start, length) if wrapper_class is not None else None
+        if body is None:
+            if start:
+                stream.seek(start)
+            return _Body(stream, length, on_close)
+        wrapper = wrapper_class(body, CHUNK_BYTES)
+        close_file = getattr(wrapper, "close", body.close)
 
-            def close() -> None:
+        def close() -> None:
+            try:
+                if not body.complete and not body.failed and body.shrunk():
+                    # sendfile stopped silently at the end of a file that shrank under the download: say so, and
+                    # abort the connection, or the client waits for the missing bytes until the keep-alive ends.
+                    _abort_connection(environ, OSError("the object ended before its recorded size"))
+            finally:
                 try:
                     close_file()
                 finally:
                     on_close()
 
-            wrapper.close = close
-            return wrapper  # type: ignore[no-any-return]
-        return _Body(stream, length, on_close)
+        wrapper.close = close
+        return wrapper  # type: ignore[no-any-return]
 
     def _conditional_write(self, d: Decision, req: _Request) -> None:
         if "if-none-match" not in req.headers and "if-match" not in req.headers:
