@@ -13,6 +13,10 @@ connections, in interleaved rounds; each server's CPU (``utime + stime`` of its 
   ``download_file`` does (8 MiB ``multipart_chunksize``, several threads);
 * ``suffix 16 MiB``: ``bytes=-16777216`` repeated (a Parquet reader's footer reads, a ``tail``).
 
+A bare reference in the same rounds isolates the data path: one thread of this process sending the file's
+16 MiB ranges to a loopback socket with ``os.sendfile``, and with ``readinto`` + ``sendall`` of a 1 MiB buffer
+(what the gateway did for a range before it used ``sendfile``), its CPU (``time.thread_time``) per GiB.
+
 Gateway requests are SigV4 header-signed by botocore (every one is authorized; uses are counted as
 ``s3.use_window`` groups them). Every response is checked: status, ``Content-Range``, length; a first round
 compares the bytes of each shape through the gateway with the file's MD5.
@@ -26,6 +30,7 @@ import hashlib
 import http.client
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -167,6 +172,42 @@ def file_md5(path: Path, start: int) -> str:
     return digest.hexdigest()
 
 
+def bare_send(path: Path, size: int, step: int, *, use_sendfile: bool) -> float:
+    """CPU seconds of a thread sending ``path`` in ``step``-byte pieces to a loopback socket, with ``os.sendfile``
+    or with ``readinto`` + ``sendall`` of a 1 MiB buffer (what the gateway's body iterator did for a range)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    result: list[float] = []
+
+    def server() -> None:
+        connection, _ = listener.accept()
+        view = memoryview(bytearray(BUFFER))
+        with connection, open(path, "rb", buffering=0) as stream:
+            started = time.thread_time()
+            for first in range(0, size, step):
+                left = min(step, size - first)
+                if use_sendfile:
+                    while left:
+                        sent = os.sendfile(connection.fileno(), stream.fileno(), first, left)
+                        first, left = first + sent, left - sent
+                    continue
+                stream.seek(first)
+                while left:
+                    count = stream.readinto(view[:min(left, BUFFER)])
+                    connection.sendall(view[:count])
+                    left -= count
+            result.append(time.thread_time() - started)
+
+    thread = threading.Thread(target=server)
+    thread.start()
+    with socket.create_connection(listener.getsockname()) as client:
+        view = memoryview(bytearray(BUFFER))
+        while client.recv_into(view):
+            pass
+    thread.join()
+    listener.close()
+    return result[0]
+
+
 SHAPES = ("whole object", "16 MiB ranges", "8 MiB ranges x 4", "suffix 16 MiB")
 
 
@@ -232,12 +273,19 @@ def main() -> None:
                     gib = received / GiB
                     cpu.setdefault((shape, target.name), []).append((cpu_seconds(target.worker) - before) / gib)
                     wall.setdefault((shape, target.name), []).append(received / MiB / elapsed)
+            for name, use_sendfile in (("bare sendfile", True), ("bare read + sendall", False)):
+                cpu.setdefault(("16 MiB ranges", name), []).append(
+                    bare_send(disk, size, 16 * MiB, use_sendfile=use_sendfile) / (size / GiB))
         for shape in SHAPES:
             gateway, reference = min(cpu[shape, "gateway"]), min(cpu[shape, "nginx"])
             print(f"  {shape:18} gateway {gateway:5.2f} s CPU/GiB ({max(wall[shape, 'gateway']):6.0f} MiB/s)   "
                   f"nginx {reference:5.2f} s CPU/GiB ({max(wall[shape, 'nginx']):6.0f} MiB/s)   "
                   f"rounds gateway {', '.join(f'{f:.2f}' for f in cpu[shape, 'gateway'])}; "
                   f"nginx {', '.join(f'{f:.2f}' for f in cpu[shape, 'nginx'])}")
+        for name in ("bare sendfile", "bare read + sendall"):
+            figures = cpu["16 MiB ranges", name]
+            print(f"  reference, 16 MiB ranges, one thread: {name:20} {min(figures):5.2f} s CPU/GiB   "
+                  f"rounds {', '.join(f'{f:.2f}' for f in figures)}")
         load = os.getloadavg()
         print(f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     finally:
