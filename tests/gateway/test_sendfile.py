@@ -28,9 +28,9 @@ from ticketbooth.gateway.fileslice import FileSlice, file_slice
 from ticketbooth.model import Access
 
 from .conftest import S3Client, call_wsgi
-from .test_etags_and_parts import CHUNKS
 
 DATA = os.urandom(3 * 1024 * 1024 + 123)
+CHUNKS = [os.urandom(2048), os.urandom(3000), os.urandom(100)]  # a multipart upload's parts (1 KiB minimum here)
 
 
 @dataclass
