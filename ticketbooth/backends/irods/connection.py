@@ -3,8 +3,11 @@
 Three kinds of session, all authenticated as the configured rodsadmin service account unless anonymous:
 
 - :meth:`Connector.service` — one long-lived pooled session *not* proxied and with no ticket: catalogue queries
-  (it sees every ticket in the zone) and admin operations with ``ADMIN_KW``. python-irodsclient drops a
-  connection that fails and opens a new one on next use, so this session recovers by itself.
+  (it sees every ticket in the zone) and admin operations with ``ADMIN_KW``. Observed with python-irodsclient
+  3.3.0 on iRODS 5.0.2: after the server restarts, the first request on *each* pooled connection fails
+  (``NetworkException: Could not receive server response``) and python-irodsclient drops only that connection.
+  So :meth:`Connector.call_service` renews the whole session on a network failure (the next call connects
+  afresh), and runs a read once more on the fresh session: the first request after a restart succeeds.
 - :meth:`Connector.as_user` — a fresh session proxied as the caller (``client_user=``), so iRODS itself decides
   whether the caller may ticket a path, and the ticket belongs to the caller.
 - :meth:`Connector.for_ticket` — a fresh session (anonymous, or proxied as the holder) with the ticket supplied,
@@ -20,15 +23,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
-from ...errors import BackendUnavailable, ConfigError
+from ...errors import BackendUnavailable, ConfigError, TicketBoothError
 from ...settings import IrodsSettings
-from .errors import RETRY_AFTER_SECONDS, translate
+from .errors import RETRY_AFTER_SECONDS, is_network_failure, translate
 
 __all__ = ["Connector", "session_kwargs"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _VERIFY_MODES = ("none", "cert", "hostname")
 #: The keys of an irods_environment.json that decide TLS; an anonymous session (which cannot use the file: that
@@ -132,6 +139,7 @@ class Connector:
         self._slots = threading.BoundedSemaphore(settings.pool_size)
         self._lock = threading.Lock()
         self._service: Any = None
+        self._generation = 0  # bumped by every renewal of the service session
 
     def _make(self, **kwargs: Any) -> Any:
         try:
@@ -140,11 +148,57 @@ class Connector:
             raise translate(err) from err
 
     def service(self) -> Any:
-        """The shared service-account session (created on first use)."""
+        """The shared service-account session (created on first use, and again after :meth:`renew_service`)."""
         with self._lock:
             if self._service is None:
                 self._service = self._make(**session_kwargs(self.settings, environment=self._environment))
             return self._service
+
+    @property
+    def generation(self) -> int:
+        """Which service session is current: read it before a call, hand it to :meth:`renew_service` after."""
+        return self._generation
+
+    def renew_service(self, generation: int | None = None) -> bool:
+        """Forget the service session, so that the next :meth:`service` makes a fresh one; whether it did.
+
+        With ``generation`` only the session of that generation is forgotten: a call that started before another
+        thread's renewal and failed on the old session's dead connection does not throw away the fresh one. The old
+        session is not cleaned up here (other threads may still be finishing calls on it); its connections are
+        closed when it is garbage collected.
+        """
+        with self._lock:
+            if generation is not None and generation != self._generation:
+                return False
+            had = self._service is not None
+            self._service = None
+            self._generation += 1
+        if had:
+            log.warning("iRODS connection lost: the service session's connections are renewed on its next use")
+        return had
+
+    def call_service(self, func: Callable[[], T], *, retry: bool = False) -> T:
+        """Run ``func`` (which uses :meth:`service`) with every failure mapped to a :class:`TicketBoothError`.
+
+        A network failure (:func:`.errors.is_network_failure`) renews the service session; with ``retry`` —
+        only for calls that change nothing, such as catalog queries — ``func`` then runs once more on the fresh
+        session, whose own failure is final (a zone really down fails fast again: connection refused).
+        """
+        for attempt in (1, 2):
+            generation = self._generation
+            try:
+                return func()
+            except Exception as err:  # noqa: BLE001 - every client failure is mapped
+                if not is_network_failure(err):
+                    if isinstance(err, TicketBoothError):
+                        raise
+                    raise translate(err) from err
+                self.renew_service(generation)
+                if not retry or attempt == 2:
+                    if isinstance(err, TicketBoothError):
+                        raise
+                    raise translate(err) from err
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @contextlib.contextmanager
     def _slot(self) -> Iterator[None]:
@@ -200,6 +254,7 @@ class Connector:
     def close(self) -> None:
         with self._lock:
             service, self._service = self._service, None
+            self._generation += 1
         if service is not None:
             _cleanup(service)
 

@@ -5,6 +5,12 @@ it knows: 3.3.0 has no classes for -893000 to -897000, and looking those up insi
 bare ``KeyError(<code>)`` instead. :func:`irods_code` recovers the code from either shape; :func:`error_for_code`
 is the pure table from code to TicketBooth error; :func:`translate` applies both plus the client's own
 non-server exceptions (network failures, "does not exist"). Messages name the iRODS error, never a ticket string.
+
+:func:`is_network_failure` tells a lost or refused connection from every other failure: python-irodsclient's
+``NetworkException`` ("Could not connect", "Could not receive server response", "Unable to send message"), socket
+errors (a reset connection, a timeout, a TLS failure) and the server's own codes for a connection it could not
+serve. They all become ``BackendUnavailable`` (503 with ``Retry-After``), and they tell the connector that the
+pooled connections of the service session may all be dead (a restarted server answers none of them).
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ __all__ = [
     "RETRY_AFTER_SECONDS",
     "error_for_code",
     "irods_code",
+    "is_network_failure",
     "translate",
 ]
 
@@ -56,10 +63,16 @@ CODE_NAMES: dict[int, str] = {
     -39000: "SYS_PROXYUSER_NO_PRIV",
     -826000: "CAT_INVALID_AUTHENTICATION",
     -115000: "SYS_SOCK_READ_TIMEDOUT",
+    -304000: "USER_SOCK_OPEN_ERR",
     -305000: "USER_SOCK_CONNECT_ERR",
     -347000: "USER_SOCK_CONNECT_TIMEDOUT",
+    -1000: "SYS_SOCK_OPEN_ERR",
     -4000: "SYS_HEADER_READ_LEN_ERR",
+    -5000: "SYS_HEADER_WRITE_LEN_ERR",
     -9000: "SYS_EXCEED_CONNECT_CNT",
+    -22000: "SYS_SVR_TO_SVR_CONNECT_FAILED",
+    -38000: "SYS_AGENT_INIT_ERR",
+    -801000: "CATALOG_NOT_CONNECTED",
     -803000: "CAT_CONNECT_ERR",
     -890000: "CAT_TICKET_INVALID",
     -891000: "CAT_TICKET_EXPIRED",
@@ -83,7 +96,8 @@ _TICKET_ERRORS: dict[int, type[TicketBoothError]] = {
 _NOT_FOUND = {-808000, -814000, -817000, -358000, -310000}
 _DENIED = {-818000, -830000, -13000}
 _UNKNOWN_NAME = {-827000, -829000}
-_UNREACHABLE = {-115000, -305000, -347000, -4000, -9000, -803000}
+# The connection (or the server's own connection to its catalog) failed: retry later.
+_UNREACHABLE = {-115000, -304000, -305000, -347000, -1000, -4000, -5000, -9000, -22000, -38000, -801000, -803000}
 # Misconfiguration of the service account: an operator problem, never the caller's.
 _SERVICE_ACCOUNT = {-39000, -826000}
 
@@ -143,7 +157,7 @@ def error_for_code(code: int, *, context: str = "manage", path: str | None = Non
     return BackendError(f"iRODS error {name} ({code})", details=details)
 
 
-def _is_network(exc: BaseException) -> bool:
+def _is_client_network_error(exc: BaseException) -> bool:
     try:
         from irods.exception import NetworkException
     except ImportError:  # pragma: no cover - the package always ships it
@@ -151,6 +165,21 @@ def _is_network(exc: BaseException) -> bool:
     return isinstance(exc, NetworkException | socket.timeout | ConnectionError | TimeoutError) or (
         isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | PermissionError)
     )
+
+
+def is_network_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection to iRODS failed or was lost (see the module docstring).
+
+    A :class:`TicketBoothError` counts when it was raised ``from`` such a failure (what :func:`translate`'s
+    callers do), so the answer survives one layer of mapping.
+    """
+    if isinstance(exc, TicketBoothError):
+        cause = exc.__cause__
+        return cause is not None and not isinstance(cause, TicketBoothError) and is_network_failure(cause)
+    code = irods_code(exc)
+    if code is not None:
+        return code in _UNREACHABLE
+    return _is_client_network_error(exc)
 
 
 def _is_does_not_exist(exc: BaseException) -> bool:
@@ -166,7 +195,7 @@ def translate(exc: BaseException, *, context: str = "manage", path: str | None =
     code = irods_code(exc)
     if code is not None:
         return error_for_code(code, context=context, path=path)
-    if _is_network(exc):
+    if _is_client_network_error(exc):
         return BackendUnavailable("iRODS is unreachable or timed out", retry_after=RETRY_AFTER_SECONDS)
     if _is_does_not_exist(exc):
         details = {"path": path} if path is not None else {}
