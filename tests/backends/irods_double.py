@@ -25,6 +25,12 @@ changes an object's AVUs, or a rodsadmin with ``ADMIN_KW`` (as ``imeta -M``); AV
 object's content. A ticket's allowed hosts are compared with the address of the connecting client, which for
 TicketBooth is ``zone.gateway_address``.
 Every ticket admin request, AVU request and query is recorded in ``zone.calls`` / ``zone.queries``.
+Outages as observed (tests/e2e/test_zone_outage.py pins them on a private real zone): :meth:`FakeZone.stop` makes
+every connection fail (``NetworkException``: a new one "Could not connect", a request on an open one "Could not
+receive server response", writing to an open handle "Unable to send message") and leaves an object that was being
+written as a *stale* replica (``replica_status`` '0') holding what had arrived; after :meth:`FakeZone.start`, the
+first request on each connection opened before the stop still fails ("Could not receive server response", and
+the pool drops it), while new connections work. A replica being written is '2', a complete one '1'.
 """
 from __future__ import annotations
 
@@ -122,6 +128,7 @@ class Obj:
     modified: datetime
     avus: dict[str, str] = field(default_factory=dict)  # attribute -> value (one value per attribute here)
     checksum: str | None = None  # only when the writer asked for one
+    replica_status: str = "1"  # '1' good, '2' being written, '0' stale (a write the server's stop cut short)
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,8 @@ class FakeZone:
         self.sessions: list[FakeSession] = []
         self.connections_opened = 0
         self.down = False
+        self.epoch = 0  # bumped by stop(): connections opened before it are dead
+        self.writing: dict[str, _WriteHandle] = {}  # objects open for writing, by path
         # One server-side operation at a time (the real catalog serialises what it must with transactions and
         # unique indexes; e.g. only one of two concurrent creates of a collection wins).
         self.lock = threading.RLock()
@@ -231,6 +240,21 @@ class FakeZone:
             del entry.avus[attribute]
         else:
             raise IrodsError(CAT_INVALID_ARGUMENT)
+
+    def stop(self) -> None:
+        """The server stops (stop-irods-zone.sh): connections die, objects being written are left stale."""
+        with self.lock:
+            self.down = True
+            self.epoch += 1
+            for path, handle in self.writing.items():
+                obj = self.objects.get(path)
+                if obj is not None:
+                    obj.data, obj.replica_status = handle.getvalue(), "0"
+            self.writing.clear()
+
+    def start(self) -> None:
+        """The server is back; connections opened before :meth:`stop` still fail once each."""
+        self.down = False
 
     def fail(self, predicate: Callable[[Call], bool], code: int) -> None:
         """Make the next ticket admin request matching ``predicate`` fail with ``code`` (once)."""
@@ -365,13 +389,19 @@ class FakeConnection:
     def __init__(self, session: FakeSession) -> None:
         self.session = session
         self.number = next(self._numbers)
+        self.epoch = session.zone.epoch
         self.ticket = ""
         self.opened: set[str] = set()  # objects opened over this connection: iRODS counts each once per connection
         self._pending: IrodsError | None = None
 
+    def check_alive(self, message: str = "Could not receive server response") -> None:
+        """Raise what python-irodsclient raises on a connection the server's stop killed (and drop it)."""
+        if self.epoch != self.session.zone.epoch or self.session.zone.down:
+            self.release(destroy=True)
+            raise NetworkException(message)
+
     def send(self, message: Any) -> None:
-        if self.session.zone.down:
-            raise NetworkException("Unable to send message")
+        self.check_alive()
         try:
             if message.int_info == api_number["MOD_AVU_METADATA_AN"]:
                 self.session.zone.modify_avu(self, message.msg)
@@ -387,7 +417,7 @@ class FakeConnection:
         return type("Reply", (), {"int_info": 0})()
 
     def release(self, destroy: bool = False) -> None:
-        self.session.pool.release(self)
+        self.session.pool.release(self, destroy=destroy)
 
     def __enter__(self) -> FakeConnection:
         return self
@@ -421,10 +451,13 @@ class FakePool:
             IrodsTicket._lowlevel_api_request(conn, "session", self.session.ticket__)
         return conn
 
-    def release(self, conn: FakeConnection) -> None:
+    def release(self, conn: FakeConnection, destroy: bool = False) -> None:
         if conn in self.active:
             self.active.remove(conn)
-            self.idle.add(conn)
+            if not destroy:
+                self.idle.add(conn)
+        elif destroy:
+            self.idle.discard(conn)
 
 
 class FakeSession:
@@ -470,6 +503,7 @@ class FakeSession:
     def run(self, func: Callable[[FakeConnection], Any]) -> Any:
         """Run ``func`` on a pooled connection, raising IrodsErrors as python-irodsclient would."""
         conn = self.pool.get_connection()
+        conn.check_alive()
         try:
             with self.zone.lock:
                 return func(conn)
@@ -684,7 +718,8 @@ class FakeQuery:
                 coll, _, name = path.rpartition("/")
                 if visible(path):
                     rows.append({DataObject.name: name, DataObject.size: len(obj.data), DataObject.id: obj.id,
-                                 DataObject.owner_name: obj.owner,
+                                 DataObject.owner_name: obj.owner, DataObject.replica_status: obj.replica_status,
+                                 DataObject.replica_number: 0,
                                  DataObject.modify_time: obj.modified, DataObject.checksum: obj.checksum,
                                  DataObject.collection_id: zone.collections[coll].id,
                                  Collection.name: coll, Collection.id: zone.collections[coll].id})
@@ -704,6 +739,17 @@ def _md5(data: bytes) -> str:
 # -- data managers -------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Replica:
+    """Like ``irods.data_object.iRODSReplica`` (one replica per object here)."""
+
+    number: int
+    status: str
+    size: int
+    checksum: str | None
+    modify_time: datetime
+
+
 class _Info:
     def __init__(self, path: str, obj: Obj) -> None:
         self.path = path
@@ -712,6 +758,7 @@ class _Info:
         self.modify_time = obj.modified
         self.checksum = obj.checksum
         self.id = obj.id
+        self.replicas = [_Replica(0, obj.replica_status, len(obj.data), obj.checksum, obj.modified)]
 
 
 class FakeCollections:
@@ -787,10 +834,15 @@ class _WriteHandle(io.BytesIO):
         super().__init__()
         self._finish, self._conn = finish, conn
 
+    def write(self, data: Any) -> int:
+        self._conn.check_alive("Unable to send message")
+        return super().write(data)
+
     def close(self) -> None:
         if not self.closed:
             data = self.getvalue()
             super().close()
+            self._conn.check_alive("Unable to send message")
             self._conn.release()
             self._finish(data)
 
@@ -800,9 +852,14 @@ class _ReadHandle(io.BytesIO):
         super().__init__(data)
         self._conn = conn
 
+    def read(self, size: int | None = -1) -> bytes:
+        self._conn.check_alive()
+        return super().read(size)
+
     def close(self) -> None:
         if not self.closed:
             super().close()
+            self._conn.check_alive("Unable to send message")
             self._conn.release()
 
 
@@ -828,6 +885,7 @@ class FakeDataObjects:
         self.open_calls.append((path, mode, options))
         conn = self.session.pool.get_connection()
         try:
+            conn.check_alive()
             if mode == "r":
                 if path not in zone.objects:
                     raise IrodsError(CAT_UNKNOWN_FILE)
@@ -855,10 +913,11 @@ class FakeDataObjects:
                 raise IrodsError(CAT_NO_ACCESS_PERMISSION)
             owner = old.owner if old is not None else self.session.client_user
             zone.objects[path] = Obj(old.id if old else next(zone._ids), owner, b"", zone.stamp(),
-                                     dict(old.avus) if old else {})
+                                     dict(old.avus) if old else {}, replica_status="2")
             expected = options.get(kw.VERIFY_CHKSUM_KW)
 
             def finish(data: bytes) -> None:
+                zone.writing.pop(path, None)
                 checksum = None
                 if expected is not None:
                     if expected != _md5(data):
@@ -870,7 +929,9 @@ class FakeDataObjects:
                 if row is not None and row.write_byte_limit:  # bytes are counted only with a limit
                     row.write_byte_count += len(data)
 
-            return _WriteHandle(finish, conn)
+            handle = _WriteHandle(finish, conn)
+            zone.writing[path] = handle
+            return handle
         except IrodsError as err:
             conn.release()
             raise get_exception_by_code(err.code, "double") from None

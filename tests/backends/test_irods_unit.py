@@ -89,12 +89,13 @@ def test_create_issues_as_the_caller_then_modifies_in_order(backend, zone):
     expiry = str(int((NOW + timedelta(seconds=60)).timestamp()))
     assert calls == [
         ("alice", "create", ("write", "/tempZone/home/alice/ds1"), {}),
+        ("alice", "mod", ("expire", "1"), {}),  # expired until the last step: a create cut short admits nobody
         ("alice", "mod", ("write-file", "0"), {}),  # iRODS's default of 10 would be enforced by its own count
-        ("alice", "mod", ("expire", expiry), {}),
         ("alice", "mod", ("add", "user", "bob"), {}),
         ("alice", "mod", ("add", "group", "lab"), {}),
         ("alice", "mod", ("add", "host", "192.0.2.7"), {}),
         ("alice", "mod", ("add", "host", zone.gateway_address), {}),  # so that iRODS admits TicketBooth itself
+        ("alice", "mod", ("expire", expiry), {}),  # the ticket comes to life
     ]
     assert all(c.user == "rods" for c in zone.calls)  # proxied: authenticated as the service account
     row = zone.tickets[ticket.id]

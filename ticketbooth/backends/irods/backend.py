@@ -1,11 +1,15 @@
 """The iRODS backend: real iRODS tickets, issued and changed as the caller, read from the catalog.
 
 - Create: a session proxied as the caller issues the ticket (iRODS checks the caller owns the path and makes them
-  the owner), then the same session applies, in this order, write-file 0 (iRODS's default is 10), expiry, users,
-  groups, hosts; the count limits go into TicketBooth's own counters (``counters``). If any step fails the service account deletes the ticket with
-  ``ADMIN_KW`` and the caller gets the mapped iRODS reason: no half-configured ticket survives.
+  the owner) *already expired*, then the same session applies, in this order, write-file 0 (iRODS's default is
+  10), users, groups, hosts; the count limits go into TicketBooth's own counters (``counters``), the label onto
+  the target, and only the last step gives the ticket its real expiry (or none). If any step fails the service
+  account deletes the ticket with ``ADMIN_KW`` and the caller gets the mapped iRODS reason: no half-configured
+  ticket survives, and one the zone's outage leaves behind is expired — usable by nobody — until the process
+  deletes it once the zone answers (``repairs``).
 - Modify/delete: proxied as the owner; an admin acting on someone else's ticket uses the service account with
-  ``ADMIN_KW``. A failed modification undoes the steps already applied.
+  ``ADMIN_KW``. A failed modification undoes the steps already applied; one the zone's outage cuts short keeps
+  the ticket's counter lock (uses of the ticket wait) until the ticket has been put back as it was.
 - Labels: iRODS tickets have no label field; the label is an AVU on the ticket's target (see ``labels``), set
   and removed in the same proxied session as the ticket change it belongs to.
 - Hosts: iRODS keeps the host list, but compares it with the address of the *connecting* client, which for the
@@ -17,6 +21,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import logging
 import threading
@@ -39,18 +44,22 @@ from ...settings import Settings
 from ..base import DataSession, TicketBackend
 from .catalog import Catalog, quote_safe
 from .connection import Connector
-from .counters import Counters, CounterStore, note_request, open_use
+from .counters import Counters, CounterStore, HeldLock, note_request, open_use
 from .data import IrodsDataSession
-from .errors import CAT_TICKET_INVALID, irods_code, translate
+from .errors import CAT_TICKET_INVALID, irods_code, is_network_failure, translate
 from .labels import remove_label, set_label
 from .recent import RecentRequests
+from .repairs import Repairs
 from .warm import LentSession, WarmSessions
 
-__all__ = ["IrodsBackend", "LIMIT_FIELDS", "change_steps", "creation_steps", "limit_changes"]
+__all__ = ["IrodsBackend", "LIMIT_FIELDS", "activation_step", "change_steps", "creation_steps", "limit_changes",
+           "restoring_changes"]
 
 log = logging.getLogger(__name__)
 
 Step = tuple[str, ...]
+# CAT_NO_ROWS_FOUND, CAT_SUCCESS_BUT_WITH_NO_INFO, CAT_UNKNOWN_COLLECTION, CAT_UNKNOWN_FILE: nothing left to remove.
+_ALREADY_GONE = frozenset({-808000, -807000, -814000, -817000})
 LIMIT_FIELDS = ("uses_limit", "write_file_limit", "write_byte_limit")
 
 
@@ -59,20 +68,36 @@ def _epoch(when: datetime | None) -> str:
     return "0" if when is None else str(int(when.timestamp()))
 
 
+#: The first step after issuing: the ticket is expired (epoch second 1) until :func:`activation_step`.
+DORMANT: Step = ("expire", "1")
+
+
 def creation_steps(spec: TicketSpec, service_hosts: Sequence[str] = ()) -> list[Step]:
     """The ``Ticket.modify`` argument tuples that configure a freshly issued ticket, in order (pure).
 
-    The count limits are not among them: TicketBooth keeps them itself (see ``counters``), and the iRODS ticket
-    gets ``write-file 0`` (iRODS gives every new ticket a limit of 10, which it would enforce by its own count).
-    A host-restricted ticket also lists ``service_hosts`` (TicketBooth's own addresses, which iRODS sees).
+    The first makes the ticket expired (:data:`DORMANT`): a create cut short anywhere after it leaves a ticket
+    that admits nobody; :func:`activation_step` comes last. The count limits are not among them: TicketBooth
+    keeps them itself (see ``counters``), and the iRODS ticket gets ``write-file 0`` (iRODS gives every new
+    ticket a limit of 10, which it would enforce by its own count). A host-restricted ticket also lists
+    ``service_hosts`` (TicketBooth's own addresses, which iRODS sees).
     """
-    steps: list[Step] = [("write-file", "0")]
-    if spec.expires_at is not None:
-        steps.append(("expire", _epoch(spec.expires_at)))
+    steps: list[Step] = [DORMANT, ("write-file", "0")]
     steps += [("add", "user", u) for u in spec.users]
     steps += [("add", "group", g) for g in spec.groups]
     steps += [("add", "host", h) for h in _with_service_hosts(spec.hosts, service_hosts)]
     return steps
+
+
+def activation_step(spec: TicketSpec) -> Step:
+    """The create's last step: the ticket's real expiry, or none (``expire 0`` clears it) (pure)."""
+    return ("expire", _epoch(spec.expires_at))
+
+
+def restoring_changes(original: Ticket) -> TicketChanges:
+    """The changes that put a ticket back as ``original`` shows it: its expiry and allow-lists (pure; with
+    :func:`change_steps` from the ticket as it is now, after a PATCH cut short)."""
+    return TicketChanges(expires_at=original.expires_at, users=original.users, groups=original.groups,
+                         hosts=original.hosts)
 
 
 def _with_service_hosts(hosts: Sequence[str], service_hosts: Sequence[str]) -> list[str]:
@@ -151,16 +176,20 @@ class IrodsBackend(TicketBackend):
     """A :class:`TicketBackend` on a real iRODS zone (see the module docstring)."""
 
     def __init__(self, connector: Connector, zone: str, *, clock: Callable[[], datetime] | None = None,
-                 service_hosts: Sequence[str] = (), state_collection: str = "") -> None:
+                 service_hosts: Sequence[str] = (), state_collection: str = "",
+                 repairs: Repairs | None = None) -> None:
         self.zone = zone
         self.service_hosts = tuple(service_hosts)
         self._connector = connector
+        # What an operation cut short by an outage still owes the zone (see repairs.py).
+        self.repairs = repairs or Repairs()
         # At most half the connection slots wait parked for a use window's next request.
         self._warm = WarmSessions(max_idle=connector.settings.pool_size // 2)
         self._recent = RecentRequests()
         state = state_collection or f"/{zone}/home/{connector.service_user()}/.ticketbooth"
         self._counters = CounterStore(connector.service, quote_safe(state, "state_collection"),
-                                      lock_timeout=connector.settings.connection_timeout)
+                                      lock_timeout=connector.settings.connection_timeout,
+                                      guard=connector.call_service, repairs=self.repairs)
         self._catalog = Catalog(connector.service, zone, self.service_hosts, counters=self._counters)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._modify_lock = threading.Lock()  # see modify_ticket
@@ -187,12 +216,9 @@ class IrodsBackend(TicketBackend):
     # -- plumbing ---------------------------------------------------------------------------------------------
 
     def _catalog_call(self, func: Callable[[], Any]) -> Any:
-        try:
-            return func()
-        except TicketBoothError:
-            raise
-        except Exception as err:  # noqa: BLE001 - mapped
-            raise translate(err) from err
+        """A read through the service session: mapped, and run once more on a fresh session after a network
+        failure (the first request on each pooled connection fails once the server has restarted)."""
+        return self._connector.call_service(func, retry=True)
 
     @staticmethod
     def _ticket_api(session: Any, ticket_string: str = "") -> Any:
@@ -212,52 +238,87 @@ class IrodsBackend(TicketBackend):
         quote_safe(spec.path)
         issued: str | None = None
         created: Ticket | None = None
-        labelled: Ticket | None = None
+        labelled = False
         try:
             with self._connector.as_user(actor.name) as session:
-                api = self._ticket_api(session)
-                api.issue(spec.access.value, spec.path)
+                api = self._ticket_api(session)  # python-irodsclient chooses the ticket string now
+                try:
+                    api.issue(spec.access.value, spec.path)
+                except Exception as err:
+                    if is_network_failure(err):
+                        issued = api.string  # the server may have made it before the connection broke
+                    raise
                 issued = api.string
                 for step in creation_steps(spec, self.service_hosts):
                     try:
                         api.modify(*step)
                     except Exception as err:  # noqa: BLE001 - mapped, naming the refused entry
                         raise _step_error(err, step) from err
-                created = self._catalog.by_string(issued)
+                created = self._catalog_call(lambda: self._catalog.by_string(issued))
                 if created is None:
                     raise TicketNotFound("the new ticket is not in the catalog")
                 limits = Counters.of(spec)
                 self._counters.update(created.id, lambda _: limits, initial=limits)
                 if spec.label is not None:
+                    labelled = True  # (also when the request fails: the AVU may have been set)
                     set_label(session, created.target_kind, created.path, created.id, spec.label)
-                    labelled = created
-            ticket = self._catalog.by_string(issued)
+                api.modify(*activation_step(spec))  # the ticket comes to life only now
+            ticket = self._catalog_call(lambda: self._catalog.by_string(issued))
             if ticket is None:
                 raise TicketNotFound("the new ticket is not in the catalog")
             return ticket
         except BaseException as err:
             if issued is not None:
-                self._roll_back(issued)
-            if created is not None:
-                self._forget_counters(created.id)
-            if labelled is not None:
-                self._drop_label(labelled, spec.label, actor.name, as_admin=False)
+                self._undo_create(issued, spec, created, labelled)
             if isinstance(err, TicketBoothError) or not isinstance(err, Exception):
                 raise
             raise translate(err, path=spec.path) from err
 
-    def _roll_back(self, ticket_string: str) -> None:
+    def _undo_create(self, ticket_string: str, spec: TicketSpec, created: Ticket | None, labelled: bool) -> None:
+        """Delete a ticket whose create failed, with its counters and label; queued (``repairs``) when the zone
+        cannot be reached now. Until then the ticket is expired (:data:`DORMANT`), so it admits nobody."""
+
+        def undo() -> None:
+            try:
+                self._delete_as_admin(ticket_string)
+            except Exception as err:  # noqa: BLE001 - gone already is what we want
+                if irods_code(err) != CAT_TICKET_INVALID:
+                    raise
+            if created is not None:
+                self._counters.forget(created.id)
+                if labelled and spec.label is not None:
+                    self._remove_label_as_admin(created, spec.label)
+
         try:
-            self._delete_as_admin(ticket_string)
-        except Exception as err:  # noqa: BLE001 - the original failure is what the caller must see
-            # Never log the string; the catalog id is unknown here, the owner's listing will show the ticket.
-            log.error("could not delete a half-configured iRODS ticket (%s); delete it by hand", type(err).__name__)
+            self._connector.call_service(undo)
+        except TicketBoothError as err:
+            if is_network_failure(err) or isinstance(err, BackendUnavailable):
+                self.repairs.add(f"delete the ticket whose create on {spec.path} was cut short",
+                                 lambda: self._connector.call_service(undo))
+                return
+            # Never log the string; the catalog id may be unknown, the owner's listing shows the ticket (expired).
+            log.error("could not delete a half-configured iRODS ticket on %s (%s); delete it by hand", spec.path,
+                      err.code)
+
+    def _remove_label_as_admin(self, ticket: Ticket, label: str) -> None:
+        from irods.keywords import ADMIN_KW
+
+        try:
+            remove_label(self._connector.service(), ticket.target_kind, ticket.path, ticket.id, label,
+                         **{ADMIN_KW: ""})
+        except Exception as err:  # noqa: BLE001 - an AVU already gone is what we want
+            if irods_code(err) not in _ALREADY_GONE:
+                raise
 
     def _forget_counters(self, ticket_id: int) -> None:
         try:
             self._counters.forget(ticket_id)
-        except Exception as err:  # noqa: BLE001 - a leftover record names an id iRODS never reuses
-            log.warning("could not remove the counters of deleted ticket %s (%s)", ticket_id, type(err).__name__)
+        except TicketBoothError as err:  # a leftover record names an id iRODS never reuses
+            if is_network_failure(err):
+                self.repairs.add(f"remove the counters of deleted ticket {ticket_id}",
+                                 lambda: self._counters.forget(ticket_id))
+                return
+            log.warning("could not remove the counters of deleted ticket %s (%s)", ticket_id, err.code)
 
     def _drop_label(self, ticket: Ticket, label: str | None, user: str, *, as_admin: bool) -> None:
         """Best effort: a label AVU left behind is harmless (no ticket row, no label), but untidy."""
@@ -265,15 +326,20 @@ class IrodsBackend(TicketBackend):
             return
         try:
             if as_admin:
-                from irods.keywords import ADMIN_KW
-
-                remove_label(self._connector.service(), ticket.target_kind, ticket.path, ticket.id, label,
-                             **{ADMIN_KW: ""})
+                self._connector.call_service(lambda: self._remove_label_as_admin(ticket, label))
             else:
                 with self._connector.as_user(user) as session:
-                    remove_label(session, ticket.target_kind, ticket.path, ticket.id, label)
-        except Exception as err:  # noqa: BLE001 - the ticket is gone, which is what counts
-            log.warning("could not remove the label AVU of deleted ticket %s (%s)", ticket.id, type(err).__name__)
+                    try:
+                        remove_label(session, ticket.target_kind, ticket.path, ticket.id, label)
+                    except Exception as err:  # noqa: BLE001 - mapped
+                        raise translate(err) from err
+        except TicketBoothError as err:  # the ticket is gone, which is what counts
+            if is_network_failure(err):
+                self.repairs.add(f"remove the label of deleted ticket {ticket.id}",
+                                 lambda: self._connector.call_service(lambda: self._remove_label_as_admin(ticket,
+                                                                                                          label)))
+                return
+            log.warning("could not remove the label AVU of deleted ticket %s (%s)", ticket.id, err.code)
 
     def get_ticket(self, actor: Actor, ticket_id: int) -> Ticket:
         ticket = self.find_ticket(ticket_id)
@@ -325,23 +391,27 @@ class IrodsBackend(TicketBackend):
         # catalog lock, the one its counters change under) — each re-reading the ticket and judging the merged
         # result under the lock; change_steps adds before it removes, so no step sequence passes through "no
         # users and no groups".
-        with self._modify_lock, self._counters.hold(ticket_id):
+        self.repairs.run_pending()  # a PATCH of this ticket cut short earlier is put right first
+        with self._modify_lock, self._counters.hold(ticket_id) as lock:
             ticket, as_admin = self._managed(actor, ticket_id)
             policy.check_kind_kept(ticket, changes)
             steps = change_steps(ticket, changes, self.service_hosts)
             limits = limit_changes(ticket, changes)
             relabel = changes.label is not UNSET and changes.label != ticket.label
             if steps or limits or relabel:
-                self._apply(ticket, steps, limits, changes.label if relabel else UNSET, actor.name, as_admin, now)
+                self._apply(ticket, steps, limits, changes.label if relabel else UNSET, actor.name, as_admin, now,
+                            lock)
         updated = self.find_ticket(ticket_id)
         if updated is None:
             raise TicketNotFound()
         return updated
 
     def _apply(self, ticket: Ticket, steps: list[tuple[Step, Step]], limits: dict[str, int], label: object,
-               user: str, as_admin: bool, now: datetime) -> None:
+               user: str, as_admin: bool, now: datetime, lock: HeldLock) -> None:
         """Run ``steps``, then set ``limits`` and the change time ``now`` in the counters, then the label change
-        (``UNSET`` for none); on failure undo the steps already done."""
+        (``UNSET`` for none); on failure undo the steps already done. When the zone's outage cuts the change
+        short (the undo cannot run, or a step's outcome is unknown), ``lock`` is kept and the ticket put back
+        as ``ticket`` shows it once the zone answers (:meth:`_restore`), which then releases the lock."""
         from irods.keywords import ADMIN_KW
 
         options = {ADMIN_KW: ""} if as_admin else {}
@@ -364,20 +434,12 @@ class IrodsBackend(TicketBackend):
                 if label is not UNSET:
                     self._relabel(session, ticket, label, options)  # type: ignore[arg-type]
             except Exception as err:
-                if limits_set and limits:
-                    old = {name: getattr(ticket, name) for name in limits}
-                    try:
-                        self._counters.update(ticket.id, lambda c: c.replace(**old), initial=Counters.of(ticket))
-                    except Exception as undo_err:  # noqa: BLE001 - report the first failure
-                        log.error("could not undo a limit change on ticket %s (%s)", ticket.id,
-                                  type(undo_err).__name__)
-                for undo in reversed(done):
-                    try:
-                        api.modify(*undo, **options)
-                    except Exception as undo_err:  # noqa: BLE001 - report the first failure
-                        log.error("could not undo a ticket change on ticket %s (%s)", ticket.id,
-                                  type(undo_err).__name__)
-                        break
+                if is_network_failure(err) or not self._undo(api, ticket, done, limits if limits_set else {},
+                                                             options):
+                    # Half done, and the zone unreachable: keep the lock, put the ticket back later.
+                    lock.keep()
+                    self.repairs.add(f"put ticket {ticket.id} back as it was before a change cut short",
+                                     lambda: self._restore(ticket))
                 if isinstance(err, TicketBoothError):
                     raise
                 raise translate(err) from err
@@ -388,6 +450,45 @@ class IrodsBackend(TicketBackend):
             with self._connector.as_user(user) as session:
                 run(session)
 
+    def _undo(self, api: Any, ticket: Ticket, done: list[Step], limits: dict[str, int],
+              options: dict[str, str]) -> bool:
+        """Undo the steps ``done`` (newest first) and the ``limits`` set; whether everything was undone."""
+        if limits:
+            old = {name: getattr(ticket, name) for name in limits}
+            try:
+                self._counters.update(ticket.id, lambda c: c.replace(**old), initial=Counters.of(ticket))
+            except TicketBoothError as undo_err:
+                log.error("could not undo a limit change on ticket %s (%s)", ticket.id, undo_err.code)
+                return False
+        for undo in reversed(done):
+            try:
+                api.modify(*undo, **options)
+            except Exception as undo_err:  # noqa: BLE001 - report the first failure
+                log.error("could not undo a ticket change on ticket %s (%s)", ticket.id, type(undo_err).__name__)
+                return False
+        return True
+
+    def _restore(self, original: Ticket) -> None:
+        """Put a ticket whose change was cut short back as ``original`` (as admin, from the catalog's current
+        state, so that steps whose outcome was unknown are covered too), then release its kept lock."""
+        from irods.keywords import ADMIN_KW
+
+        def restore() -> None:
+            current = self._catalog.by_id(original.id)
+            if current is None or current.string != original.string:
+                return  # deleted meanwhile: nothing to put back
+            api = self._ticket_api(self._connector.service(), original.string)
+            for do, _ in change_steps(current, restoring_changes(original), self.service_hosts):
+                api.modify(*do, **{ADMIN_KW: ""})
+            kept = {name: getattr(original, name) for name in LIMIT_FIELDS}
+            self._counters.update(original.id, lambda c: c.replace(**kept), initial=Counters.of(original))
+            if current.label != original.label:
+                self._relabel(self._connector.service(), current, original.label, {ADMIN_KW: ""})
+
+        with self._counters.adopt(original.id):
+            self._connector.call_service(restore)
+        log.warning("ticket %s is back as it was before a change the zone's outage cut short", original.id)
+
     @staticmethod
     def _relabel(session: Any, ticket: Ticket, label: str | None, options: dict[str, str]) -> None:
         if label is None:
@@ -397,9 +498,10 @@ class IrodsBackend(TicketBackend):
 
     def delete_ticket(self, actor: Actor, ticket_id: int) -> None:
         ticket, as_admin = self._managed(actor, ticket_id)
+        # A delete whose answer the zone's outage swallowed may have happened: repeating it then answers 404.
         try:
             if as_admin:
-                self._delete_as_admin(ticket.string)
+                self._connector.call_service(lambda: self._delete_as_admin(ticket.string))
             else:
                 with self._connector.as_user(actor.name) as session:
                     self._ticket_api(session, ticket.string).delete()
@@ -457,15 +559,8 @@ class IrodsBackend(TicketBackend):
             if warm is not None:
                 warm.close()
             raise
-        handle = warm or self._catalog_call(
-            lambda: self._connector.for_ticket(ticket.string, holder, anonymous=ticket.anonymous)
-        )
-        lent = LentSession(handle, self._warm, key, now) if window > 0 else None
-        session = IrodsDataSession(ticket, holder, lent or handle, self._counters,
-                                   owner_session=lambda: self._connector.proxied(ticket.owner),
-                                   service=self._connector.service)
+        session = self._data_session(ticket, holder, key, now, window, warm)
         try:
-            session.touch()
             if not remembered:
                 # The use itself: counted by TicketBooth, atomically across instances (see counters.py).
                 session.counted(self._counters.update(ticket.id, lambda c: open_use(c, holder, now, window),
@@ -475,10 +570,7 @@ class IrodsBackend(TicketBackend):
             else:
                 self._recent.record(key, now, window, written=self._note(ticket, key, now, window))
         except BaseException as err:
-            if lent is not None:
-                lent.discard()  # never park a session that just failed
-            else:
-                session.close()
+            session.discard()  # never park a session that just failed
             # iRODS answers -890000 (or "does not exist") both for a deleted ticket and for one that does not
             # cover the target: the catalog tells which.
             invalid = isinstance(err, TicketUnusable) and irods_code(err.__cause__ or err) == CAT_TICKET_INVALID
@@ -486,6 +578,33 @@ class IrodsBackend(TicketBackend):
                 raise TicketNotFound() from err
             raise
         return session
+
+    def _data_session(self, ticket: Ticket, holder: str, key: tuple[int, str, str], now: datetime, window: float,
+                      warm: Any) -> IrodsDataSession:
+        """The data session of one request, its target stat'ed once through the ticket (``touch``).
+
+        A parked session (``warm``) whose connection died while it waited — the server restarted — fails that
+        stat with a network failure: it is discarded and the request gets a fresh session, so the first request
+        after the zone's return is served rather than failed.
+        """
+        while True:
+            handle = warm or self._catalog_call(
+                lambda: self._connector.for_ticket(ticket.string, holder, anonymous=ticket.anonymous))
+            lent = LentSession(handle, self._warm, key, now) if window > 0 else None
+            generation = self._connector.generation
+            session = IrodsDataSession(ticket, holder, lent or handle, self._counters,
+                                       owner_session=lambda: self._connector.proxied(ticket.owner),
+                                       service=self._connector.service, repairs=self.repairs,
+                                       on_network_failure=functools.partial(self._connector.renew_service,
+                                                                            generation))
+            try:
+                session.touch()
+                return session
+            except BaseException as err:
+                session.discard()
+                if warm is None or not is_network_failure(err):
+                    raise
+                warm = None
 
     def _note(self, ticket: Ticket, key: tuple[int, str, str], now: datetime, window: float) -> bool:
         """Write a continuing request's time into the record when it is half a window behind (see recent.py);
@@ -501,6 +620,7 @@ class IrodsBackend(TicketBackend):
         return True
 
     def close(self) -> None:
+        self.repairs.close()
         self._warm.close()
         self._connector.close()
 

@@ -14,7 +14,15 @@ across agents either. So TicketBooth keeps the limits and counts of the tickets 
   (``CATALOG_ALREADY_HAS_ITEM_BY_THAT_NAME``; the catalog has a unique index on collection names), so exactly one
   holder at a time, across every TicketBooth instance of the zone, changes a ticket's counters;
 - a lock older than ``stale_after`` seconds is left by a crashed holder (a holder keeps it for a few catalog round
-  trips only) and is broken with a warning.
+  trips only) and is broken with a warning;
+- a lock whose release fails because the zone went away is released by this process as soon as the zone answers
+  (``repairs``), not only when it goes stale; a PATCH cut short *keeps* its lock (:meth:`HeldLock.keep`) until the
+  ticket has been put back as it was (:meth:`CounterStore.adopt`), so no use and no other change of that ticket
+  sees the half-done state in between.
+
+Every failure leaves :class:`CounterStore` as a :class:`~ticketbooth.errors.TicketBoothError` (through ``guard``,
+the connector's :meth:`~.connection.Connector.call_service`, which also renews the service session after a network
+failure); reads are retried once on a fresh session.
 
 :class:`Counters` and the functions on it are pure; :class:`CounterStore` does the catalog I/O.
 """
@@ -32,14 +40,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ... import policy
-from ...errors import BackendUnavailable, TicketExhausted, TicketWriteBytesExceeded, TicketWriteFilesExceeded
-from .errors import RETRY_AFTER_SECONDS, irods_code
+from ...errors import (
+    BackendUnavailable,
+    TicketBoothError,
+    TicketExhausted,
+    TicketWriteBytesExceeded,
+    TicketWriteFilesExceeded,
+)
+from .errors import RETRY_AFTER_SECONDS, irods_code, is_network_failure, translate
+from .repairs import Repairs
 
 __all__ = [
     "ATTRIBUTE_PREFIX",
     "COUNT_FIELDS",
     "CounterStore",
     "Counters",
+    "HeldLock",
     "admit_use",
     "note_request",
     "open_use",
@@ -172,16 +188,48 @@ def refund_write(counters: Counters, size: int) -> Counters:
                             write_byte_count=max(counters.write_byte_count - size, 0))
 
 
+Guard = Callable[..., Any]
+
+
+def _translating(func: Callable[[], Any], *, retry: bool = False) -> Any:
+    """The default ``guard``: map failures, nothing more (the backend passes ``Connector.call_service``)."""
+    try:
+        return func()
+    except TicketBoothError:
+        raise
+    except Exception as err:  # noqa: BLE001 - mapped
+        raise translate(err) from err
+
+
+class HeldLock:
+    """A ticket's lock as :meth:`CounterStore.hold` holds it; :meth:`keep` leaves it held past the block."""
+
+    def __init__(self, ticket_id: int) -> None:
+        self.ticket_id = ticket_id
+        self.kept = False
+
+    def keep(self) -> None:
+        """Do not release the lock when the block ends: whoever adopts it (:meth:`CounterStore.adopt`) does."""
+        self.kept = True
+
+
 class CounterStore:
-    """The counter records on the state collection, through ``session_getter()`` (the service session)."""
+    """The counter records on the state collection, through ``session_getter()`` (the service session).
+
+    ``guard(func, retry=...)`` runs every catalog step (see the module docstring); ``repairs`` takes the lock
+    releases that failed because the zone was unreachable.
+    """
 
     def __init__(self, session_getter: Callable[[], Any], collection: str, *, lock_timeout: float,
-                 stale_after: float = 30.0, sleep: Callable[[float], None] = time.sleep) -> None:
+                 stale_after: float = 30.0, sleep: Callable[[float], None] = time.sleep,
+                 guard: Guard = _translating, repairs: Repairs | None = None) -> None:
         self._session = session_getter
         self.collection = collection
         self.lock_timeout = lock_timeout
         self.stale_after = stale_after
         self._sleep = sleep
+        self._guard = guard
+        self._repairs = repairs
         self._ready = False
         self._held = threading.local()  # the ticket ids whose lock this thread holds (hold() nests update())
 
@@ -194,10 +242,13 @@ class CounterStore:
 
     def read(self, ticket_ids: Iterable[int]) -> dict[int, Counters]:
         """The records of ``ticket_ids`` that exist (one paged query per 100 ids)."""
+        ids = list(ticket_ids)
+        return self._guard(lambda: self._read(ids), retry=True)  # type: ignore[no-any-return]
+
+    def _read(self, ids: list[int]) -> dict[int, Counters]:
         from irods.column import In
         from irods.models import Collection, CollectionMeta
 
-        ids = list(ticket_ids)
         found: dict[int, Counters] = {}
         for start in range(0, len(ids), _IN_CHUNK):
             names = [counters_attribute(i) for i in ids[start : start + _IN_CHUNK]]
@@ -225,8 +276,8 @@ class CounterStore:
             current = records.get(ticket_id, initial)
             updated = change(current)
             if updated != current or ticket_id not in records:
-                self._session().metadata.set(Collection, self.collection,
-                                             iRODSMeta(counters_attribute(ticket_id), encode(updated)))
+                self._guard(lambda: self._session().metadata.set(
+                    Collection, self.collection, iRODSMeta(counters_attribute(ticket_id), encode(updated))))
             return updated
 
     def forget(self, ticket_id: int) -> None:
@@ -236,36 +287,59 @@ class CounterStore:
 
         current = self.read([ticket_id]).get(ticket_id)
         if current is not None:
-            self._session().metadata.remove(Collection, self.collection,
-                                            iRODSMeta(counters_attribute(ticket_id), encode(current)))
+            self._guard(lambda: self._session().metadata.remove(
+                Collection, self.collection, iRODSMeta(counters_attribute(ticket_id), encode(current))))
 
     # -- the lock ---------------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def hold(self, ticket_id: int) -> Iterator[None]:
+    def hold(self, ticket_id: int) -> Iterator[HeldLock]:
         """Hold the ticket's lock around several steps (re-entrant in this thread: :meth:`update` inside takes
         it without waiting). A PATCH judged and applied inside is serialised against every other holder in
         every TicketBooth instance of the zone. Raises ``BackendUnavailable`` after ``lock_timeout``."""
-        with self._locked(ticket_id):
+        with self._locked(ticket_id) as held:
+            yield held
+
+    @contextlib.contextmanager
+    def adopt(self, ticket_id: int) -> Iterator[None]:
+        """Act, in this thread, as the holder of a lock a :class:`HeldLock` kept; release it once the block has
+        completed (if the block raises, the lock stays kept, for the next attempt)."""
+        held: set[int] = self._held.__dict__.setdefault("ids", set())
+        held.add(ticket_id)
+        try:
             yield
+        finally:
+            held.discard(ticket_id)
+        self._guard(lambda: self._unlock(self._lock_path(ticket_id)))
 
     def _lock_path(self, ticket_id: int) -> str:
         return f"{self.collection}/locks/{int(ticket_id)}"
 
     @contextlib.contextmanager
-    def _locked(self, ticket_id: int) -> Iterator[None]:
+    def _locked(self, ticket_id: int) -> Iterator[HeldLock]:
         held: set[int] = self._held.__dict__.setdefault("ids", set())
+        lock = HeldLock(ticket_id)
         if ticket_id in held:
-            yield
+            yield lock
             return
         path = self._lock_path(ticket_id)
+        self._guard(lambda: self._acquire(ticket_id, path))
+        held.add(ticket_id)
+        try:
+            yield lock
+        finally:
+            held.discard(ticket_id)
+            if not lock.kept:
+                self._release(ticket_id, path)
+
+    def _acquire(self, ticket_id: int, path: str) -> None:
         self._ensure()
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.005
         while True:
             try:
                 self._session().collections.create(path, recurse=False)
-                break
+                return
             except Exception as err:  # noqa: BLE001 - only "exists" and "no parent" are expected
                 code = irods_code(err)
                 if code == CAT_UNKNOWN_COLLECTION:
@@ -283,16 +357,18 @@ class CounterStore:
                 raise BackendUnavailable("the ticket's counters are busy; try again", retry_after=RETRY_AFTER_SECONDS)
             self._sleep(delay)
             delay = min(delay * 2, 0.1)
-        held.add(ticket_id)
+
+    def _release(self, ticket_id: int, path: str) -> None:
         try:
-            yield
-        finally:
-            held.discard(ticket_id)
-            try:
-                self._unlock(path)
-            except Exception as err:  # noqa: BLE001 - the change is made; the lock goes stale by itself
-                log.warning("could not release the counter lock of ticket %s (%s); it expires after %ss",
-                            ticket_id, type(err).__name__, self.stale_after)
+            self._guard(lambda: self._unlock(path))
+        except TicketBoothError as err:
+            if self._repairs is not None and is_network_failure(err):
+                self._repairs.add(f"release the counter lock of ticket {ticket_id}",
+                                  lambda: self._guard(lambda: self._unlock(path)))
+                return
+            # The change is made; the lock goes stale by itself.
+            log.warning("could not release the counter lock of ticket %s (%s); it expires after %ss",
+                        ticket_id, err.code, self.stale_after)
 
     def _stale(self, path: str) -> bool:
         from irods.models import Collection

@@ -8,11 +8,22 @@ collection (``CAT_NO_ACCESS_PERMISSION`` deeper) and makes what it writes belong
 cannot read. TicketBooth has by then checked everything the ticket says (``open_session``), the path
 (whole segments, below the target) and the ticket's type; the write limits it enforces through its own counters.
 Redirects to other servers are disabled (one connection per session).
+
+When the zone goes away (a network failure, :func:`.errors.is_network_failure`):
+
+- every call answers ``BackendUnavailable``, also a read of a body already streaming (:class:`GuardedReader`);
+- the session is *broken*: :meth:`IrodsDataSession.close` closes it instead of parking it for the use window,
+  and the connector renews its service session (``on_network_failure``);
+- only data objects with a good replica are shown (stat, listings, reads): iRODS keeps what an interrupted write
+  had sent as a *stale* replica (observed on 5.0.2), which must not read as the object. A write that failed
+  gives its write budget back and removes that partial object, at once or, with the zone unreachable, as soon
+  as it answers (``repairs``).
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import logging
 import re
 import shutil
@@ -40,12 +51,15 @@ from . import layouts, s3meta
 from .catalog import quote_safe
 from .connection import TicketSession
 from .counters import COUNT_FIELDS, Counters, CounterStore, refund_write, reserve_write
-from .errors import translate
+from .errors import is_network_failure, translate
+from .repairs import Repairs
 
-__all__ = ["CHUNK", "IrodsDataSession"]
+__all__ = ["CHUNK", "GOOD_REPLICA", "GuardedReader", "IrodsDataSession"]
 
 #: Bytes copied per write call when storing a stream.
 CHUNK = 1024 * 1024
+#: ``DataObject.replica_status`` of a replica whose content is complete (0 stale, 2 being written, 3/4 locked).
+GOOD_REPLICA = "1"
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 log = logging.getLogger(__name__)
@@ -74,7 +88,8 @@ class IrodsDataSession(DataSession):
     """
 
     def __init__(self, ticket: Ticket, holder: str, handle: TicketSession, counters: CounterStore, *,
-                 owner_session: Callable[[], Any], service: Callable[[], Any] | None = None) -> None:
+                 owner_session: Callable[[], Any], service: Callable[[], Any] | None = None,
+                 repairs: Repairs | None = None, on_network_failure: Callable[[], Any] | None = None) -> None:
         self.ticket = ticket
         self.holder = holder
         self._handle = handle
@@ -84,6 +99,9 @@ class IrodsDataSession(DataSession):
         self._owner: Any = None
         # The admin session for S3 metadata (AVUs, see s3meta); paths are checked against the ticket first.
         self._service = service
+        self._repairs = repairs
+        self._on_network_failure = on_network_failure
+        self.broken = False  # a network failure was seen: close, never park (see the module docstring)
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
@@ -95,13 +113,27 @@ class IrodsDataSession(DataSession):
             raise PermissionDenied(f"a {self.ticket.access} ticket does not allow {action}")
         return quote_safe(path)
 
+    def _translate(self, err: BaseException, path: str) -> TicketBoothError:
+        """``err`` mapped (data-path context); a network failure also breaks this session."""
+        if is_network_failure(err):
+            self._broke()
+        return translate(err, context="use", path=path)
+
+    def _broke(self) -> None:
+        if not self.broken:
+            self.broken = True
+            if self._on_network_failure is not None:
+                self._on_network_failure()
+
     def _call(self, func: Callable[[], Any], path: str) -> Any:
         try:
             return func()
-        except TicketBoothError:
+        except TicketBoothError as err:
+            if is_network_failure(err):
+                self._broke()
             raise
         except Exception as err:  # noqa: BLE001 - mapped
-            raise translate(err, context="use", path=path) from err
+            raise self._translate(err, path) from err
 
     def touch(self) -> None:
         """Stat the target once through the ticket: a ticket or target gone since the catalog read shows here."""
@@ -122,12 +154,19 @@ class IrodsDataSession(DataSession):
                                            initial=Counters.of(self.ticket)))
 
     def _refund(self, length: int) -> None:
+        ticket = self.ticket
+
+        def refund() -> Counters:
+            return self._counters.update(ticket.id, lambda c: refund_write(c, length), initial=Counters.of(ticket))
+
         try:
-            self.counted(self._counters.update(self.ticket.id, lambda c: refund_write(c, length),
-                                               initial=Counters.of(self.ticket)))
-        except Exception as err:  # noqa: BLE001 - the store's failure is what the caller must see
+            self.counted(refund())
+        except TicketBoothError as err:  # the store's failure is what the caller must see
+            if self._repairs is not None and is_network_failure(err):
+                self._repairs.add(f"give back the write budget of a failed write on ticket {ticket.id}", refund)
+                return
             log.error("could not give back the write budget of a failed write on ticket %s (%s)",
-                      self.ticket.id, type(err).__name__)
+                      ticket.id, err.code)
 
     # -- DataSession ------------------------------------------------------------------------------------------
 
@@ -142,17 +181,20 @@ class IrodsDataSession(DataSession):
             except CollectionDoesNotExist:
                 pass
             except Exception as err:  # noqa: BLE001 - mapped
-                raise translate(err, context="use", path=path) from err
+                raise self._translate(err, path) from err
         try:
             obj = self._session.data_objects.get(path)
         except (DataObjectDoesNotExist, CollectionDoesNotExist):
             raise PathNotFound(details={"path": path}) from None
         except Exception as err:  # noqa: BLE001 - mapped
-            raise translate(err, context="use", path=path) from err
-        size = int(obj.size or 0)
-        layout = self._layout(path, size, obj.modify_time)
-        return ObjectInfo(path=path, is_collection=False, size=size, modified_at=obj.modify_time,
-                          etag=layout.etag if layout else _etag(obj.checksum, size, obj.modify_time),
+            raise self._translate(err, path) from err
+        replica = _good_replica(obj)
+        if replica is None:  # what an interrupted write left, or one still being written
+            raise PathNotFound(details={"path": path})
+        size = int(replica.size or 0)
+        layout = self._layout(path, size, replica.modify_time)
+        return ObjectInfo(path=path, is_collection=False, size=size, modified_at=replica.modify_time,
+                          etag=layout.etag if layout else _etag(replica.checksum, size, replica.modify_time),
                           metadata=self._metadata(path), layout=layout)
 
     def _metadata(self, path: str) -> ObjectMetadata:
@@ -182,8 +224,11 @@ class IrodsDataSession(DataSession):
         """The entries directly in ``collection`` by listing key; ``kept_etags`` answers each object's kept layout
         ETag (one more query; callers that only ask whether anything is there skip it)."""
         entries: dict[bytes, ObjectInfo] = {}
-        objects = self._session.query(DataObject.name, DataObject.size, DataObject.modify_time, DataObject.checksum)
-        rows = self._call(lambda: list(objects.filter(Collection.name == collection).get_results()), collection)
+        objects = self._session.query(DataObject.name, DataObject.size, DataObject.modify_time, DataObject.checksum,
+                                      DataObject.replica_status)
+        rows = [row for row in
+                self._call(lambda: list(objects.filter(Collection.name == collection).get_results()), collection)
+                if str(row.get(DataObject.replica_status)) == GOOD_REPLICA]
         kept = self._collection_layouts(collection) if rows and kept_etags else {}
         for row in rows:
             try:
@@ -193,7 +238,7 @@ class IrodsDataSession(DataSession):
                 continue
             key = paths.listing_key(path, False)
             if key in entries:
-                continue  # one row per replica: the first one describes the object
+                continue  # one row per good replica: the first one describes the object
             size, modified = int(row[DataObject.size] or 0), row.get(DataObject.modify_time)
             layout = None if modified is None else layouts.decode(kept.get(row[DataObject.name]), size,
                                                                   int(modified.timestamp()))
@@ -237,7 +282,8 @@ class IrodsDataSession(DataSession):
         path = self._check(path, "read")
         if self.stat(path).is_collection:
             raise PathNotFound("not a data object", details={"path": path})
-        return self._call(lambda: self._session.data_objects.open(path, "r", allow_redirect=False), path)
+        stream = self._call(lambda: self._session.data_objects.open(path, "r", allow_redirect=False), path)
+        return GuardedReader(stream, lambda err: self._translate(err, path))  # type: ignore[return-value]
 
     def write(self, path: str, stream: BinaryIO, *, size: int | None = None,
               metadata: ObjectMetadata | None = None) -> ObjectInfo:
@@ -276,15 +322,44 @@ class IrodsDataSession(DataSession):
         handle = self._call(lambda: owner.data_objects.open(path, "w", allow_redirect=False,
                                                             **{kw.VERIFY_CHKSUM_KW: md5}), path)
         try:
-            shutil.copyfileobj(spool, handle, CHUNK)
+            self._call(lambda: shutil.copyfileobj(spool, handle, CHUNK), path)
             self._call(handle.close, path)
         except BaseException:
-            # iRODS already truncated or created the object: a partial object is worse than none.
+            # iRODS already truncated or created the object: a partial object is worse than none (and reads as
+            # none meanwhile: it has no good replica).
             with contextlib.suppress(Exception):
                 handle.close()
-            with contextlib.suppress(Exception):
-                owner.data_objects.unlink(path, force=True)
+            self._remove_partial(path)
             raise
+
+    def _remove_partial(self, path: str) -> None:
+        """Unlink what a failed write left at ``path`` — unless a later write has made it good meanwhile; queued
+        (``repairs``) when the zone cannot be reached now."""
+        owner_factory = self._owner_factory
+
+        def remove() -> None:
+            from irods.exception import DataObjectDoesNotExist
+
+            owner = owner_factory()
+            try:
+                try:
+                    obj = owner.data_objects.get(path)
+                except DataObjectDoesNotExist:
+                    return
+                if _good_replica(obj) is None:
+                    owner.data_objects.unlink(path, force=True)
+            finally:
+                with contextlib.suppress(Exception):
+                    owner.cleanup()
+
+        try:
+            remove()
+        except Exception as err:  # noqa: BLE001 - the write's own failure is what the caller sees
+            if self._repairs is not None and is_network_failure(err):
+                self._repairs.add(f"remove the partial object a failed write left at {path}", remove)
+            else:
+                log.error("could not remove the partial object a failed write left at %s (%s)", path,
+                          type(err).__name__)
 
     def _set_metadata(self, path: str, metadata: ObjectMetadata | None) -> None:
         if self._service is not None:
@@ -345,7 +420,9 @@ class IrodsDataSession(DataSession):
             # ETag); iRODS copies no checksum by itself. The bytes are read inside the zone, not here.
             self._call(lambda: owner.data_objects.copy(source, path, **{FORCE_FLAG_KW: "", VERIFY_CHKSUM_KW: ""}),
                        path)
-        except BaseException:
+        except BaseException as err:
+            if is_network_failure(err):  # the server may have begun the copy: leave no partial object behind
+                self._remove_partial(path)
             self._refund(info.size)
             raise
         self._set_metadata(path, kept)
@@ -462,6 +539,10 @@ class IrodsDataSession(DataSession):
         self._prune(paths.parent(path))
 
     def close(self) -> None:
+        """End the request: a healthy session is parked for the use window (or closed), a broken one closed."""
+        if self.broken:
+            self.discard()
+            return
         owner, self._owner = self._owner, None
         try:
             if owner is not None:
@@ -469,6 +550,72 @@ class IrodsDataSession(DataSession):
                     owner.cleanup()
         finally:
             self._handle.close()
+
+    def discard(self) -> None:
+        """End the request and really close its sessions (after a failure: never parked for the next request)."""
+        owner, self._owner = self._owner, None
+        try:
+            if owner is not None:
+                with contextlib.suppress(Exception):
+                    owner.cleanup()
+        finally:
+            discard = getattr(self._handle, "discard", None)
+            if callable(discard):
+                discard()
+            else:
+                self._handle.close()
+
+
+def _good_replica(obj: Any) -> Any:
+    """The lowest-numbered good replica of a python-irodsclient data object, or ``None``."""
+    good = [r for r in getattr(obj, "replicas", ()) if str(r.status) == GOOD_REPLICA]
+    return min(good, key=lambda r: int(r.number)) if good else None
+
+
+class GuardedReader(io.RawIOBase):
+    """A data object opened for reading whose failures are TicketBooth errors (``translate(err)``), also once the
+    body is streaming; closing a handle whose connection died is not an error (nothing is left to close)."""
+
+    def __init__(self, raw: Any, translate_error: Callable[[BaseException], TicketBoothError]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._translate = translate_error
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return self._raw.read(-1 if size is None else size)  # type: ignore[no-any-return]
+        except Exception as err:  # noqa: BLE001 - mapped
+            raise self._translate(err) from err
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        try:
+            return self._raw.seek(offset, whence)  # type: ignore[no-any-return]
+        except Exception as err:  # noqa: BLE001 - mapped
+            raise self._translate(err) from err
+
+    def tell(self) -> int:
+        return self._raw.tell()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._raw.close()
+        except Exception as err:  # noqa: BLE001 - a dead connection has nothing left to close
+            self._translate(err)  # marks the session broken
+        finally:
+            super().close()
 
 
 def _create_collection(session: Any, collection: str) -> None:
