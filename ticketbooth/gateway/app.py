@@ -1,4 +1,5 @@
-"""The reference S3 gateway as a WSGI application: S3 operations and anonymous ``/_t/`` links.
+"""The reference S3 gateway as a WSGI application: S3 operations, anonymous ``/_t/`` links, and the probes
+``/_healthz`` (the process serves) and ``/_readyz`` (the backend can serve; 503 with ``Retry-After`` otherwise).
 
 Plain WSGI with werkzeug's helpers for headers and responses; the request path is taken raw
 (``RAW_URI``/``REQUEST_URI``) because SigV4 signs the path as sent. Every request is authorized by
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import re
@@ -25,11 +27,12 @@ from urllib.parse import parse_qsl, quote
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import ClosingIterator, get_input_stream
 
-from .. import logredact, paths
+from .. import __version__, logredact, paths
 from ..audit import AuditStore, AuditTrail
 from ..backends.base import ObjectInfo, ObjectLayout, TicketBackend
 from ..backends.instrumented import instrument
 from ..errors import (
+    BackendUnavailable,
     Conflict,
     PathNotFound,
     TicketBoothError,
@@ -49,7 +52,7 @@ from ..s3.clientaddr import client_address
 from ..s3.decisions import REFUSED_ROUTE, DecisionLog
 from ..s3.errors import S3Error, to_s3_error
 from ..s3.operations import OPERATIONS
-from ..s3.routing import decode_component
+from ..s3.routing import decode_component, virtual_bucket
 from ..settings import Settings
 from ..sigv4 import content_checks, with_content_checks
 from ..spool import UploadBody
@@ -65,7 +68,7 @@ from .ranges import parse_range, part_range
 from .socketbody import direct_input
 from .ziparchive import ZipMember, stream_zip
 
-__all__ = ["GatewayApp", "create_gateway_app", "CHUNK_BYTES", "MAX_PUT_SIZE"]
+__all__ = ["GatewayApp", "create_gateway_app", "CHUNK_BYTES", "HEALTH_PATH", "MAX_PUT_SIZE", "READY_PATH"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,10 @@ CHUNK_BYTES = 1024 * 1024
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 MAX_PUT_SIZE = 5 * 1024**3
 LINK_PREFIX = "/_t/"
+#: The gateway's own probes, for load balancers (no authentication). An ``_`` never starts a valid bucket name, so
+#: path-style these can never be S3; on a virtual-hosted name (``<bucket>.<base_domain>``) they stay object keys.
+HEALTH_PATH = "/_healthz"
+READY_PATH = "/_readyz"
 _RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
     "response-content-language": "Content-Language",
@@ -162,8 +169,12 @@ def _abort_connection(environ: dict[str, Any], exc: BaseException) -> bool:
     """Log that a response body failed after its headers went out (``exc``, without the request) and shut the
     client's connection down (gunicorn's socket), so it sees a truncated response at once; ``False`` when the
     server gave no socket to shut."""
-    log.error("response body failed after its headers were sent (%s); connection aborted",
-              type(exc).__name__, exc_info=exc)
+    if isinstance(exc, TicketBoothError):  # e.g. the backend went away mid-body: expected, no traceback
+        log.error("response body failed after its headers were sent (%s: %s); connection aborted",
+                  exc.code, exc.message)
+    else:
+        log.error("response body failed after its headers were sent (%s); connection aborted",
+                  type(exc).__name__, exc_info=exc)
     sock = environ.get("gunicorn.socket")
     if sock is None:
         return False
@@ -301,12 +312,16 @@ class GatewayApp:
         return self._edge(environ, start_response)
 
     def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        self._maybe_sweep()
         request_id = current_request().request_id or new_request_id()
         raw_path, query = raw_target(environ)
-        if raw_path.startswith(LINK_PREFIX):
+        if raw_path in (HEALTH_PATH, READY_PATH) and virtual_bucket(
+                environ.get("HTTP_HOST"), self.settings.gateway.base_domain) is None:
+            response = self._probe(environ, raw_path)
+        elif raw_path.startswith(LINK_PREFIX):
+            self._maybe_sweep()
             response = self._link(environ, raw_path, query)
         else:
+            self._maybe_sweep()
             response = self._s3(environ, raw_path, query, request_id)
         response.headers["x-amz-request-id"] = request_id
         response.headers.setdefault("Server", "TicketBooth")
@@ -344,6 +359,34 @@ class GatewayApp:
                                         environ["REQUEST_METHOD"])
         if not response.is_streamed:
             decision.close()
+        return response
+
+    def _probe(self, environ: dict[str, Any], raw_path: str) -> Response:
+        """``/_healthz``: the process serves. ``/_readyz``: the backend answers (``check_ready``), else 503
+        ``backend_unavailable`` with ``Retry-After`` — what a load balancer takes an instance out of rotation for."""
+        environ[ROUTE_KEY] = raw_path
+        method = environ["REQUEST_METHOD"].upper()
+        status, headers = 200, {"Cache-Control": "no-store"}
+        if method not in ("GET", "HEAD"):
+            status, headers["Allow"] = 405, "GET, HEAD"
+            body: dict[str, Any] = {"code": "method_not_allowed", "message": "method not allowed on this resource",
+                                    "details": {}}
+        elif raw_path == HEALTH_PATH:
+            body = {"status": "ok", "version": __version__}
+        else:
+            try:
+                self.backend.check_ready()
+                body = {"status": "ready"}
+            except Exception as exc:  # noqa: BLE001 - readiness must answer, whatever the backend raises
+                unavailable = exc if isinstance(exc, BackendUnavailable) else None
+                if unavailable is None:
+                    if not isinstance(exc, TicketBoothError):
+                        log.error("readiness check failed: %s", type(exc).__name__, exc_info=exc)
+                    unavailable = BackendUnavailable(exc.message if isinstance(exc, TicketBoothError) else None)
+                status, headers["Retry-After"] = 503, str(unavailable.retry_after)
+                body = {"code": unavailable.code, "message": unavailable.message, "details": {}}
+        data = b"" if method == "HEAD" else json.dumps(body).encode("utf-8")
+        response = Response(data, status=status, headers=headers, content_type="application/json")
         return response
 
     @staticmethod

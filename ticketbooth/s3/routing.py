@@ -16,7 +16,7 @@ from ..sigv4.query import Query
 from .errors import S3Error
 from .operations import Level, Operation, select
 
-__all__ = ["Route", "route", "locate", "resolve", "decode_component", "parse_query_params"]
+__all__ = ["Route", "route", "locate", "resolve", "decode_component", "parse_query_params", "virtual_bucket"]
 
 # Sub-resources S3 knows but the gateway does not implement: asking for them is NotImplemented, never a listing
 # or a plain GetObject in disguise.
@@ -91,7 +91,8 @@ def parse_query_params(query_string: str | Query) -> dict[str, str]:
     return params
 
 
-def _virtual_bucket(host: str | None, base_domain: str) -> str | None:
+def virtual_bucket(host: str | None, base_domain: str) -> str | None:
+    """The bucket a virtual-hosted ``Host`` (``<bucket>.<base_domain>[:port]``) names, or ``None``."""
     if not base_domain or not host:
         return None
     name = host.strip().lower()
@@ -123,7 +124,7 @@ def locate(
     if not raw_path.startswith("/"):
         raise S3Error("InvalidURI", 400, "Couldn't parse the specified URI.")
     params = parse_query_params(query_string)
-    bucket = _virtual_bucket(host, base_domain)
+    bucket = virtual_bucket(host, base_domain)
     style = "path"
     if bucket is not None:
         style = "virtual"
