@@ -169,6 +169,9 @@ class FakeZone:
         # unique indexes; e.g. only one of two concurrent creates of a collection wins).
         self.lock = threading.RLock()
         self._faults: list[tuple[Callable[[Call], bool], int]] = []
+        self._outages: list[tuple[Callable[[Call], bool], bool]] = []
+        #: Stop the server once an open write handle has received this many bytes (see stop()).
+        self.stop_after_bytes: int | None = None
         self._ids = itertools.count(10000)
         self._ticket_ids = itertools.count(10040)
         for path in (f"/{zone}", f"/{zone}/home", f"/{zone}/trash"):
@@ -218,6 +221,7 @@ class FakeZone:
         call = Call(conn.session.user, conn.session.client_user, f"avu:{op}", (kind, path, attribute, value or ""),
                     options, conn.number)
         self.calls.append(call)
+        self._outage(conn, call)
         for i, (predicate, code) in enumerate(self._faults):
             if predicate(call):
                 del self._faults[i]
@@ -256,6 +260,21 @@ class FakeZone:
         """The server is back; connections opened before :meth:`stop` still fail once each."""
         self.down = False
 
+    def stop_at(self, predicate: Callable[[Call], bool], *, applied: bool = False) -> None:
+        """Stop the server at the next request matching ``predicate`` (once): before it is carried out, or with
+        ``applied`` right after, so that only its answer is lost. The caller sees a ``NetworkException``."""
+        self._outages.append((predicate, applied))
+
+    def _outage(self, conn: FakeConnection, call: Call) -> None:
+        for i, (predicate, applied) in enumerate(self._outages):
+            if predicate(call):
+                del self._outages[i]
+                if not applied:
+                    self.stop()
+                    raise NetworkException("Could not receive server response")
+                conn.dies_after_request = True
+                return
+
     def fail(self, predicate: Callable[[Call], bool], code: int) -> None:
         """Make the next ticket admin request matching ``predicate`` fail with ``code`` (once)."""
         self._faults.append((predicate, code))
@@ -282,6 +301,7 @@ class FakeZone:
         call = Call(conn.session.user, conn.session.client_user, command, (string, *rest), options, conn.number)
         if command != "session":
             self.calls.append(call)
+            self._outage(conn, call)
         for i, (predicate, code) in enumerate(self._faults):
             if predicate(call):
                 del self._faults[i]
@@ -393,6 +413,7 @@ class FakeConnection:
         self.ticket = ""
         self.opened: set[str] = set()  # objects opened over this connection: iRODS counts each once per connection
         self._pending: IrodsError | None = None
+        self.dies_after_request = False  # FakeZone.stop_at(..., applied=True)
 
     def check_alive(self, message: str = "Could not receive server response") -> None:
         """Raise what python-irodsclient raises on a connection the server's stop killed (and drop it)."""
@@ -409,6 +430,10 @@ class FakeConnection:
                 self.session.zone.ticket_admin(self, message.msg)
         except IrodsError as err:
             self._pending = err
+        if self.dies_after_request:
+            self.dies_after_request = False
+            self.session.zone.stop()
+            self.check_alive()
 
     def recv(self) -> Any:
         pending, self._pending = self._pending, None
@@ -836,7 +861,12 @@ class _WriteHandle(io.BytesIO):
 
     def write(self, data: Any) -> int:
         self._conn.check_alive("Unable to send message")
-        return super().write(data)
+        written = super().write(data)
+        zone = self._conn.session.zone
+        if zone.stop_after_bytes is not None and self.tell() >= zone.stop_after_bytes:
+            zone.stop_after_bytes = None
+            zone.stop()
+        return written
 
     def close(self) -> None:
         if not self.closed:

@@ -202,16 +202,18 @@ class IrodsBackend(TicketBackend):
         session_factory: Callable[..., Any] | None = None,
         clock: Callable[[], datetime] | None = None,
         service_hosts: Sequence[str] | None = None,
+        repairs: Repairs | None = None,
     ) -> IrodsBackend:
         """Build from ``settings.irods``; ``session_factory`` replaces ``irods.session.iRODSSession`` (tests).
 
         ``service_hosts`` (the IPv4 addresses iRODS sees TicketBooth connect from) defaults to the setting
-        ``irods.service_hosts``; without any, host allow-lists are refused.
+        ``irods.service_hosts``; without any, host allow-lists are refused. ``repairs`` replaces the queue of
+        owed actions (tests pass one that starts no thread).
         """
         if service_hosts is None:
             service_hosts = settings.irods.service_hosts
         return cls(Connector(settings.irods, session_factory), settings.irods.zone, clock=clock,
-                   service_hosts=service_hosts, state_collection=settings.irods.state_collection)
+                   service_hosts=service_hosts, state_collection=settings.irods.state_collection, repairs=repairs)
 
     # -- plumbing ---------------------------------------------------------------------------------------------
 
