@@ -198,25 +198,20 @@ class IrodsStack(Stack):
     other = IRODS_OTHER
 
     def __init__(self, settings: Settings, servers: list[Server], config_file: Path, ca_file: Path,
-                 run: str, state_collection: str) -> None:
+                 run: str, state_collection: str, irods_env: Mapping[str, str] = IRODS_ENV) -> None:
         super().__init__(settings, servers, config_file, ca_file)
-        self.run, self.state_collection = run, state_collection
+        self.run, self.state_collection, self.irods_env = run, state_collection, dict(irods_env)
 
     @contextmanager
     def session(self, client_user: str | None = None) -> Iterator[Any]:
         """A python-irodsclient session as the zone's admin, proxied as ``client_user`` when given."""
         from irods.session import iRODSSession
 
-        kwargs: dict[str, Any] = {"host": IRODS_ENV["HOST"], "port": int(IRODS_ENV["PORT"]),
-                                  "zone": IRODS_ENV["ZONE"], "user": IRODS_ENV["USER"],
-                                  "password": IRODS_ENV["PASSWORD"]}
-        if client_user:
-            kwargs["client_user"] = client_user
-        with iRODSSession(**kwargs) as session:
+        with iRODSSession(**_admin_kwargs(self.irods_env, client_user)) as session:
             yield session
 
     def home(self, user: str | None = None) -> str:
-        return f"/{IRODS_ENV['ZONE']}/home/{user or self.owner}"
+        return f"/{self.irods_env['ZONE']}/home/{user or self.owner}"
 
     def _as_home_owner(self, logical: str):
         return self.session(logical.split("/")[3])  # /zone/home/<user>/...
@@ -360,27 +355,37 @@ def start_embedded(base: Path) -> EmbeddedStack:
     return EmbeddedStack(settings, servers, config_file, ca_file, base / "data")
 
 
-def _ensure_users(stack_users: tuple[str, ...]) -> None:
+def _admin_kwargs(env: Mapping[str, str], client_user: str | None = None) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"host": env["HOST"], "port": int(env["PORT"]), "zone": env["ZONE"],
+                              "user": env["USER"], "password": env["PASSWORD"]}
+    if client_user:
+        kwargs["client_user"] = client_user
+    return kwargs
+
+
+def _ensure_users(stack_users: tuple[str, ...], env: Mapping[str, str]) -> None:
     from irods.models import User
     from irods.session import iRODSSession
 
-    with iRODSSession(host=IRODS_ENV["HOST"], port=int(IRODS_ENV["PORT"]), zone=IRODS_ENV["ZONE"],
-                      user=IRODS_ENV["USER"], password=IRODS_ENV["PASSWORD"]) as admin:
+    with iRODSSession(**_admin_kwargs(env)) as admin:
         for user in stack_users:
             if not admin.query(User.name).filter(User.name == user).all():
                 admin.users.create(user, "rodsuser")
 
 
-def start_irods(base: Path) -> IrodsStack:
-    """The stack on the real zone of ``TICKETBOOTH_TEST_IRODS_*`` (the caller checks :func:`irods_configured`)."""
-    _ensure_users((IRODS_OWNER, IRODS_OTHER))
+def start_irods(base: Path, irods_env: Mapping[str, str] = IRODS_ENV, *, irods_toml: str = "") -> IrodsStack:
+    """The stack on the real zone of ``TICKETBOOTH_TEST_IRODS_*`` (the caller checks :func:`irods_configured`),
+    or on the zone ``irods_env`` names (same keys: HOST, PORT, ZONE, USER, PASSWORD); ``irods_toml`` adds lines
+    to the ``[irods]`` section."""
+    env = irods_env
+    _ensure_users((IRODS_OWNER, IRODS_OTHER), env)
     run = uuid.uuid4().hex[:8]
-    state = f"/{IRODS_ENV['ZONE']}/home/{IRODS_ENV['USER']}/tb-e2e-{run}-state"
+    state = f"/{env['ZONE']}/home/{env['USER']}/tb-e2e-{run}-state"
     backend_toml = (
         'backend = "irods"\n'
-        f'[irods]\nhost = "{IRODS_ENV["HOST"]}"\nport = {int(IRODS_ENV["PORT"])}\nzone = "{IRODS_ENV["ZONE"]}"\n'
-        f'user = "{IRODS_ENV["USER"]}"\npassword = "{IRODS_ENV["PASSWORD"]}"\nservice_hosts = ["127.0.0.1"]\n'
-        f'state_collection = "{state}"\n'
+        f'[irods]\nhost = "{env["HOST"]}"\nport = {int(env["PORT"])}\nzone = "{env["ZONE"]}"\n'
+        f'user = "{env["USER"]}"\npassword = "{env["PASSWORD"]}"\nservice_hosts = ["127.0.0.1"]\n'
+        f'state_collection = "{state}"\n{irods_toml}'
     )
     settings, servers, config_file, ca_file = _start(base, backend_toml, f"key_cache_ttl = {KEY_CACHE_TTL}\n")
-    return IrodsStack(settings, servers, config_file, ca_file, run, state)
+    return IrodsStack(settings, servers, config_file, ca_file, run, state, env)
