@@ -540,26 +540,20 @@ class IrodsDataSession(DataSession):
 
     def close(self) -> None:
         """End the request: a healthy session is parked for the use window (or closed), a broken one closed."""
-        if self.broken:
-            self.discard()
-            return
-        owner, self._owner = self._owner, None
-        try:
-            if owner is not None:
-                with contextlib.suppress(Exception):
-                    owner.cleanup()
-        finally:
-            self._handle.close()
+        self._end(park=not self.broken)
 
     def discard(self) -> None:
         """End the request and really close its sessions (after a failure: never parked for the next request)."""
+        self._end(park=False)
+
+    def _end(self, *, park: bool) -> None:
         owner, self._owner = self._owner, None
         try:
             if owner is not None:
                 with contextlib.suppress(Exception):
                     owner.cleanup()
         finally:
-            discard = getattr(self._handle, "discard", None)
+            discard = None if park else getattr(self._handle, "discard", None)
             if callable(discard):
                 discard()
             else:
