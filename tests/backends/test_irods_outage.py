@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,7 @@ from ticketbooth import errors, policy
 from ticketbooth.backends.irods import IrodsBackend
 from ticketbooth.backends.irods import data as irods_data
 from ticketbooth.backends.irods.backend import DORMANT, activation_step, creation_steps, restoring_changes
+from ticketbooth.backends.irods.connection import Connector, closed_by_server
 from ticketbooth.backends.irods.errors import RETRY_AFTER_SECONDS, is_network_failure, translate
 from ticketbooth.backends.irods.repairs import Repairs
 from ticketbooth.model import Actor, TicketChanges, TicketQuery
@@ -106,6 +108,50 @@ def test_repairs_retry_by_themselves_in_a_thread_that_ends_when_nothing_is_left(
         time.sleep(0.01)
     assert repairs._thread is None
     repairs.close()
+
+
+# -- idle connections the server closed ---------------------------------------------------------------------
+
+
+class _Connection:
+    def __init__(self, sock: socket.socket) -> None:
+        self.socket = sock
+
+
+class _Pooled:
+    """Just what closed_by_server reads of an iRODSSession: its pool's idle connections and their sockets."""
+
+    def __init__(self, *socks: socket.socket) -> None:
+        self.pool = type("Pool", (), {"idle": {_Connection(s) for s in socks}})()
+
+
+def test_an_idle_connection_the_server_closed_is_seen_and_the_service_session_renewed():
+    ours, theirs = socket.socketpair()
+    other, peer = socket.socketpair()
+    try:
+        made = []
+
+        def factory(**kwargs):
+            made.append(_Pooled(ours, other) if not made else _Pooled())
+            return made[-1]
+
+        connector = Connector(IrodsSettings(host="irods", zone="z", user="rods", password="pw"), factory)
+        first = connector.service()
+        assert not closed_by_server(first) and connector.service() is first  # silent while they live
+        theirs.close()  # the server went away: its end of the connection is closed
+        assert closed_by_server(first)
+        assert connector.service() is made[1] and connector.generation == 1
+    finally:
+        for sock in (ours, other, peer):
+            sock.close()
+
+
+def test_a_session_without_sockets_or_with_a_closed_one():
+    assert not closed_by_server(object()) and not closed_by_server(_Pooled())
+    sock, peer = socket.socketpair()
+    sock.close()
+    peer.close()
+    assert closed_by_server(_Pooled(sock))  # closed on our side: select refuses it
 
 
 # -- the steps of a create --------------------------------------------------------------------------------------

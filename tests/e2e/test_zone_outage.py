@@ -23,7 +23,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -286,7 +286,8 @@ def test_api_and_gateway_answer_503_while_the_zone_is_down_and_recover_by_themse
     assert [server.process.pid for server in stack.servers] == pids and all(
         server.process.poll() is None for server in stack.servers)  # the same processes, never restarted
     assert idle_s3.get_object(Bucket=bucket, Key="a.txt")["Body"].read() == b"a"  # the first try succeeds
-    assert stack.api("GET", "/v1/tickets", **idle_api).status_code == 200
+    # A change, too, on the first try.
+    assert stack.api("PATCH", f"/v1/tickets/{writer['id']}", json={"label": "idle"}, **idle_api).status_code == 200
     assert s3.get_object(Bucket=bucket, Key="a.txt")["Body"].read() == b"a"
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["a.txt", "big.bin"]
     w3.put_object(Bucket=wbucket, Key="new.txt", Body=b"new")
@@ -366,7 +367,7 @@ def test_operations_cut_short_by_the_outage_leave_nothing_half_done(backend, res
     alice, now = Actor("alice"), datetime.now(UTC)
     root = f"/{env['ZONE']}/home/alice/tb-outage-{run}"
     with iRODSSession(**_admin(zone, client_user="alice")) as session:
-        for name in ("created", "patched", "used", "written"):
+        for name in ("created", "patched", "used", "written", "parked"):
             session.collections.create(f"{root}/{name}", recurse=True)
 
     def create(path: str, **fields: Any) -> Any:
@@ -376,6 +377,8 @@ def test_operations_cut_short_by_the_outage_leave_nothing_half_done(backend, res
     patched = create(f"{root}/patched", users=["bob"])
     used = create(f"{root}/used", uses_limit=100)
     written = create(f"{root}/written", access="write", write_file_limit=5)
+    parked = create(f"{root}/parked")
+    backend.open_session(parked, "alice", client_host=None, now=now, window=60).close()  # kept for its window
     pauses = _Pauses(("create", "patch", "use", "upload"))
     modify = IrodsTicket.modify
 
@@ -442,9 +445,12 @@ def test_operations_cut_short_by_the_outage_leave_nothing_half_done(backend, res
     started = time.monotonic()
     backend.open_session(used, "alice", client_host=None, now=now).close()  # its lock is free again
     assert time.monotonic() - started < 5
+    # The session parked before the outage died with it: the window's next request gets a fresh one.
+    backend.open_session(parked, "alice", client_host=None, now=now + timedelta(seconds=1), window=60).close()
+    assert backend.find_ticket(parked.id).uses_count == 1  # and continues the window's one use
     page = backend.list_tickets(alice, TicketQuery(path=root))
-    assert sorted(t.id for t in page.items) == sorted((patched.id, used.id, written.id))
-    for ticket in (patched, used, written):
+    assert sorted(t.id for t in page.items) == sorted((patched.id, used.id, written.id, parked.id))
+    for ticket in (patched, used, written, parked):
         assert ticket.string not in caplog.text
     print(f"\nput right {took:.1f} s after the zone was back")
     for ticket in page.items:

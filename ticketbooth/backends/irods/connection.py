@@ -6,8 +6,10 @@ Three kinds of session, all authenticated as the configured rodsadmin service ac
   (it sees every ticket in the zone) and admin operations with ``ADMIN_KW``. Observed with python-irodsclient
   3.3.0 on iRODS 5.0.2: after the server restarts, the first request on *each* pooled connection fails
   (``NetworkException: Could not receive server response``) and python-irodsclient drops only that connection.
-  So :meth:`Connector.call_service` renews the whole session on a network failure (the next call connects
-  afresh), and runs a read once more on the fresh session: the first request after a restart succeeds.
+  So :meth:`Connector.service` renews the session when one of its idle connections has been closed by the server
+  (a restarted server's old connections are, see :func:`closed_by_server`), :meth:`Connector.call_service`
+  renews it on a network failure, and runs a read once more on the fresh session: the first request after a
+  restart succeeds, whether it reads or writes.
 - :meth:`Connector.as_user` — a fresh session proxied as the caller (``client_user=``), so iRODS itself decides
   whether the caller may ticket a path, and the ticket belongs to the caller.
 - :meth:`Connector.for_ticket` — a fresh session (anonymous, or proxied as the holder) with the ticket supplied,
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import select
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -32,7 +35,7 @@ from ...errors import BackendUnavailable, ConfigError, TicketBoothError
 from ...settings import IrodsSettings
 from .errors import RETRY_AFTER_SECONDS, is_network_failure, translate
 
-__all__ = ["Connector", "session_kwargs"]
+__all__ = ["Connector", "closed_by_server", "session_kwargs"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,6 +111,22 @@ def session_kwargs(
     return kwargs
 
 
+def closed_by_server(session: Any) -> bool:
+    """Whether an *idle* pooled connection of ``session`` has something to read — which for iRODS means the
+    server closed it (or reset it): the server speaks only when asked, so an idle connection is silent while it
+    lives. One ``select`` with no wait over python-irodsclient's idle connections; a session without them (or a
+    test double without sockets) is taken as healthy."""
+    idle = getattr(getattr(session, "pool", None), "idle", None)
+    sockets = [sock for sock in (getattr(conn, "socket", None) for conn in list(idle or ())) if sock is not None]
+    if not sockets:
+        return False
+    try:
+        readable, _, failed = select.select(sockets, [], sockets, 0)
+    except (OSError, ValueError):  # a socket already closed
+        return True
+    return bool(readable or failed)
+
+
 def _read_environment(path: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -150,6 +169,10 @@ class Connector:
     def service(self) -> Any:
         """The shared service-account session (created on first use, and again after :meth:`renew_service`)."""
         with self._lock:
+            if self._service is not None and closed_by_server(self._service):
+                log.warning("iRODS closed the service session's idle connections (a restart?): renewing it")
+                self._service = None
+                self._generation += 1
             if self._service is None:
                 self._service = self._make(**session_kwargs(self.settings, environment=self._environment))
             return self._service
