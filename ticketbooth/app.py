@@ -26,7 +26,7 @@ from .audit import AuditTrail
 from .auditstore import open_audit_store
 from .backends import TicketBackend, load_backend
 from .backends.instrumented import instrument
-from .errors import BackendUnavailable, ConfigError, TicketBoothError
+from .errors import ConfigError
 from .metrics import count_key_lookup
 from .metricsapp import ROUTE_KEY, MetricsMiddleware
 from .resolver import KeyResolver
@@ -108,15 +108,10 @@ def _health(app: Flask, services: Services) -> None:
     @app.get("/readyz")
     def readyz() -> Response:
         """Readiness: the backend can serve."""
-        try:
-            services.backend.check_ready()
-        except TicketBoothError as err:
-            unavailable = err if isinstance(err, BackendUnavailable) else BackendUnavailable(err.message)
+        unavailable = services.backend.readiness_error()
+        if unavailable is not None:
             return error_response(503, unavailable.code, unavailable.message, None,
                                   {"Retry-After": str(unavailable.retry_after)})
-        except Exception as err:  # readiness must answer, whatever the backend raises
-            log.error("readiness check failed: %s", type(err).__name__, exc_info=err)
-            return error_response(503, BackendUnavailable.code, "the backend is not ready", None, {"Retry-After": "5"})
         return jsonify({"status": "ready"})
 
 

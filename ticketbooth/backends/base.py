@@ -9,14 +9,18 @@ The shared conformance suite in ``tests/backends/conformance.py`` is the executa
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO
 
+from ..errors import BackendUnavailable, TicketBoothError
 from ..model import Actor, Ticket, TicketChanges, TicketPage, TicketQuery, TicketSpec
 
 __all__ = ["ObjectMetadata", "ObjectLayout", "ObjectInfo", "TicketBackend", "DataSession", "provisional_etag"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -275,6 +279,21 @@ class TicketBackend(abc.ABC):
     @abc.abstractmethod
     def check_ready(self) -> None:
         """Return when the backend can serve; raise ``BackendUnavailable`` otherwise."""
+
+    def readiness_error(self) -> BackendUnavailable | None:
+        """What a readiness probe answers (the API's ``/readyz``, the gateway's ``/_readyz``): ``None`` when
+        :meth:`check_ready` returns, else one ``BackendUnavailable`` (with its ``retry_after``). Any other
+        failure is taken as not ready too, since a probe must answer whatever the backend raises."""
+        try:
+            self.check_ready()
+        except BackendUnavailable as err:
+            return err
+        except TicketBoothError as err:
+            return BackendUnavailable(err.message)
+        except Exception as err:  # noqa: BLE001 - see the docstring
+            log.error("readiness check failed: %s", type(err).__name__, exc_info=err)
+            return BackendUnavailable("the backend is not ready")
+        return None
 
     # -- data path -------------------------------------------------------------------------------------
 

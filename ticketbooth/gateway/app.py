@@ -32,7 +32,6 @@ from ..audit import AuditStore, AuditTrail
 from ..backends.base import ObjectInfo, ObjectLayout, TicketBackend
 from ..backends.instrumented import instrument
 from ..errors import (
-    BackendUnavailable,
     Conflict,
     PathNotFound,
     TicketBoothError,
@@ -374,15 +373,10 @@ class GatewayApp:
         elif raw_path == HEALTH_PATH:
             body = {"status": "ok", "version": __version__}
         else:
-            try:
-                self.backend.check_ready()
+            unavailable = self.backend.readiness_error()
+            if unavailable is None:
                 body = {"status": "ready"}
-            except Exception as exc:  # noqa: BLE001 - readiness must answer, whatever the backend raises
-                unavailable = exc if isinstance(exc, BackendUnavailable) else None
-                if unavailable is None:
-                    if not isinstance(exc, TicketBoothError):
-                        log.error("readiness check failed: %s", type(exc).__name__, exc_info=exc)
-                    unavailable = BackendUnavailable(exc.message if isinstance(exc, TicketBoothError) else None)
+            else:
                 status, headers["Retry-After"] = 503, str(unavailable.retry_after)
                 body = {"code": unavailable.code, "message": unavailable.message, "details": {}}
         data = b"" if method == "HEAD" else json.dumps(body).encode("utf-8")
