@@ -95,14 +95,33 @@ def run(port: int, method: str, targets: list[str], clients: int) -> tuple[float
     return time.perf_counter() - started, latencies
 
 
-def report(name: str, method: str, wall: float, latencies: list[float]) -> None:
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and every descendant still running."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def report(name: str, method: str, wall: float, latencies: list[float], cpu: float | None = None) -> None:
     ordered = sorted(latencies)
     p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+    spent = "" if cpu is None else f"  server CPU {cpu / len(ordered) * 1e6:5.0f} us/req"
     print(f"{name:10} {method:5} {len(ordered) / wall:8.0f}/s  median {statistics.median(ordered) * 1000:6.1f} ms"
-          f"  p90 {p(0.90):6.1f} ms  p99 {p(0.99):6.1f} ms  load {os.getloadavg()[0]:.1f}", flush=True)
+          f"  p90 {p(0.90):6.1f} ms  p99 {p(0.99):6.1f} ms{spent}  load {os.getloadavg()[0]:.1f}", flush=True)
 
 
-def measure(name: str, port: int, base_path: str, akid: str, secret: str, count: int, clients: int) -> None:
+def measure(name: str, port: int, base_path: str, akid: str, secret: str, count: int, clients: int,
+            server: int | None = None) -> None:
+    """``server``: the pid whose process tree serves ``port``, to report its CPU time per request."""
     url = f"http://127.0.0.1:{port}{base_path}"
     for method in ("PUT", "GET", "HEAD"):
         keys = [f"obj-{n % 64:03d}" for n in range(count)]  # PUT writes 64 objects over and over; GET/HEAD read them
@@ -111,8 +130,9 @@ def measure(name: str, port: int, base_path: str, akid: str, secret: str, count:
             parts = urlsplit(presign(method, f"{url}/{key}", akid, secret))
             targets.append(f"{parts.path}?{parts.query}")
         run(port, method, targets[: max(count // 10, clients)], clients)  # warm-up
+        before = tree_cpu(server) if server else 0.0
         wall, latencies = run(port, method, targets, clients)
-        report(name, method, wall, latencies)
+        report(name, method, wall, latencies, tree_cpu(server) - before if server else None)
 
 
 def main() -> None:
@@ -159,18 +179,18 @@ def main() -> None:
                                        **({"uses_limit": limit} if limit else {})}).json()["credentials"]
             label = "gw limited" if limit else "gateway"
             measure(label, gw_port, f"/{made['bucket']}", made["access_key_id"], made["secret_access_key"],
-                    args.requests, args.clients)
+                    args.requests, args.clients, gateway.pid)
         if args.floor:
             floor_port = free_port()
             floor = start("bench_small:floor_app", floor_port, {"PYTHONPATH": str(Path(__file__).resolve().parent)},
                           work / "floor.log", workers=1, threads=8)
             processes.append(floor)
-            measure("wsgi floor", floor_port, "/floor", "any", "any", args.requests, args.clients)
+            measure("wsgi floor", floor_port, "/floor", "any", "any", args.requests, args.clients, floor.pid)
         if not args.no_seaweedfs:
             weed, s3_port = start_seaweedfs(work)
             processes.append(weed)
             requests.put(f"http://127.0.0.1:{s3_port}/small", timeout=30).raise_for_status()
-            measure("seaweedfs", s3_port, "/small", "any", "any", args.requests, args.clients)
+            measure("seaweedfs", s3_port, "/small", "any", "any", args.requests, args.clients, weed.pid)
     finally:
         for process in processes:
             process.terminate()
