@@ -15,7 +15,7 @@ import pytest
 
 from ticketbooth import errors, paths
 from ticketbooth.backends import load_backend
-from ticketbooth.backends.embedded import EmbeddedBackend
+from ticketbooth.backends.embedded import EmbeddedBackend, beneath
 from ticketbooth.model import Actor, TicketQuery
 from ticketbooth.settings import load_settings
 
@@ -692,3 +692,22 @@ class TestEmbeddedOnly(_Helpers, EmbeddedFixtures):
         page = backend.list_tickets(admin, TicketQuery(all_owners=True, limit=1))
         assert [t.id for t in page.items] == ids[:1]
         assert [t.id for t in backend.list_tickets(admin, TicketQuery(all_owners=True, cursor=page.next_cursor)).items] == ids[1:]
+
+
+class _WalkOnly:
+    """``openat2`` switched off: every path takes the zone's component-by-component walk, as on a kernel before
+    5.6 or under a seccomp filter that refuses the call; both must refuse the same links and escapes."""
+
+    @pytest.fixture(autouse=True)
+    def _no_openat2(self, monkeypatch):
+        monkeypatch.setattr(beneath, "_syscall", None)
+        assert not beneath.available()
+
+
+class TestEmbeddedDataSessionWalking(_WalkOnly, TestEmbeddedDataSession):
+    pass
+
+
+class TestEmbeddedOnlyWalking(_WalkOnly, TestEmbeddedOnly):
+    pass
+
