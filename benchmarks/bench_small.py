@@ -15,7 +15,10 @@ With ``--floor`` a WSGI app that only answers is measured too, under bare gunico
 threads): the cost of the server machinery alone, same client.
 
 Run from the repository root:  python benchmarks/bench_small.py [--requests 2000] [--clients 8] [--limited] [--floor]
-[--workers N] [--threads N] [--no-seaweedfs]
+[--workers N] [--threads N] [--no-seaweedfs] [--in-process]
+
+With ``--in-process`` the gateway app is also called directly in this process (one thread, no HTTP server, the
+same ticket and objects): the application's own CPU time per request, apart from the server and the threads.
 """
 from __future__ import annotations
 
@@ -135,6 +138,39 @@ def measure(name: str, port: int, base_path: str, akid: str, secret: str, count:
         report(name, method, wall, latencies, tree_cpu(server) - before if server else None)
 
 
+def in_process(settings, base_path: str, port: int, akid: str, secret: str, count: int) -> None:
+    """The gateway app called directly (no HTTP server, one thread): its own CPU time per request."""
+    import io
+
+    from ticketbooth.gateway.app import create_gateway_app
+
+    app = create_gateway_app(settings)
+
+    def environ(method: str, key: str) -> dict:
+        parts = urlsplit(presign(method, f"http://127.0.0.1:{port}{base_path}/{key}", akid, secret))
+        return {"REQUEST_METHOD": method, "PATH_INFO": parts.path, "QUERY_STRING": parts.query,
+                "SERVER_NAME": "127.0.0.1", "SERVER_PORT": str(port), "HTTP_HOST": f"127.0.0.1:{port}",
+                "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http",
+                "wsgi.errors": sys.stderr, "wsgi.input": io.BytesIO(BODY if method == "PUT" else b""),
+                "CONTENT_LENGTH": str(len(BODY)) if method == "PUT" else ""}
+
+    def call(env: dict) -> None:
+        body = app(env, lambda status, headers, exc_info=None: None)
+        for _ in body:
+            pass
+        getattr(body, "close", lambda: None)()
+
+    for method in ("PUT", "GET", "HEAD"):
+        envs = [environ(method, f"obj-{n % 64:03d}") for n in range(count + count // 10)]
+        for env in envs[count:]:  # warm-up
+            call(env)
+        started = time.thread_time()
+        for env in envs[:count]:
+            call(env)
+        print(f"{'in process':10} {method:5} app CPU {(time.thread_time() - started) / count * 1e6:5.0f} us/req "
+              f"(one thread, no server)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="/tmp/tb-small")
@@ -149,6 +185,8 @@ def main() -> None:
                         help="also measure a WSGI app that only answers (gunicorn gthread, 1 worker x 8 threads)")
     parser.add_argument("--workers", type=int, help="gateway worker processes (default: ticketbooth gateway's)")
     parser.add_argument("--threads", type=int, help="threads per worker (default: ticketbooth gateway's)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="also call the gateway app directly, without a server: its own CPU time per request")
     args = parser.parse_args()
 
     work, config, api_port, gw_port = fresh_embedded_config(args.workdir)
@@ -180,6 +218,9 @@ def main() -> None:
             label = "gw limited" if limit else "gateway"
             measure(label, gw_port, f"/{made['bucket']}", made["access_key_id"], made["secret_access_key"],
                     args.requests, args.clients, gateway.pid)
+            if args.in_process and not limit:
+                in_process(settings, f"/{made['bucket']}", gw_port, made["access_key_id"], made["secret_access_key"],
+                           args.requests)
         if args.floor:
             floor_port = free_port()
             floor = start("bench_small:floor_app", floor_port, {"PYTHONPATH": str(Path(__file__).resolve().parent)},
