@@ -98,26 +98,32 @@ def run(port: int, method: str, targets: list[str], clients: int) -> tuple[float
     return time.perf_counter() - started, latencies
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by process ``pid`` and every descendant still running."""
+def tree_cpu(pid: int) -> tuple[float, int]:
+    """(CPU seconds, user + system, and context switches, voluntary or not) used so far by process ``pid`` and
+    every descendant still running, all their threads."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total, todo = 0.0, [pid]
+    total, switches, todo = 0.0, 0, [pid]
     while todo:
         current = todo.pop()
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
             for task in Path(f"/proc/{current}/task").iterdir():
                 todo += [int(child) for child in (task / "children").read_text().split()]
+                for line in (task / "status").read_text().splitlines():
+                    if "ctxt_switches:" in line:
+                        switches += int(line.split()[1])
         except (FileNotFoundError, ProcessLookupError):
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
+    return total, switches
 
 
-def report(name: str, method: str, wall: float, latencies: list[float], cpu: float | None = None) -> None:
+def report(name: str, method: str, wall: float, latencies: list[float],
+           cpu: tuple[float, int] | None = None) -> None:
     ordered = sorted(latencies)
     p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
-    spent = "" if cpu is None else f"  server CPU {cpu / len(ordered) * 1e6:5.0f} us/req"
+    spent = "" if cpu is None else (f"  server CPU {cpu[0] / len(ordered) * 1e6:5.0f} us/req"
+                                    f" {cpu[1] / len(ordered):5.1f} switches/req")
     print(f"{name:10} {method:5} {len(ordered) / wall:8.0f}/s  median {statistics.median(ordered) * 1000:6.1f} ms"
           f"  p90 {p(0.90):6.1f} ms  p99 {p(0.99):6.1f} ms{spent}  load {os.getloadavg()[0]:.1f}", flush=True)
 
@@ -133,9 +139,10 @@ def measure(name: str, port: int, base_path: str, akid: str, secret: str, count:
             parts = urlsplit(presign(method, f"{url}/{key}", akid, secret))
             targets.append(f"{parts.path}?{parts.query}")
         run(port, method, targets[: max(count // 10, clients)], clients)  # warm-up
-        before = tree_cpu(server) if server else 0.0
+        before = tree_cpu(server) if server else (0.0, 0)
         wall, latencies = run(port, method, targets, clients)
-        report(name, method, wall, latencies, tree_cpu(server) - before if server else None)
+        after = tree_cpu(server) if server else None
+        report(name, method, wall, latencies, (after[0] - before[0], after[1] - before[1]) if after else None)
 
 
 def in_process(settings, base_path: str, port: int, akid: str, secret: str, count: int) -> None:
