@@ -24,7 +24,8 @@ Metadata (AVUs) goes through the real ``MetadataManager`` as ``MOD_AVU_METADATA_
 changes an object's AVUs, or a rodsadmin with ``ADMIN_KW`` (as ``imeta -M``); AVUs survive an overwrite of the
 object's content. A ticket's allowed hosts are compared with the address of the connecting client, which for
 TicketBooth is ``zone.gateway_address``.
-Every ticket admin request, AVU request and query is recorded in ``zone.calls`` / ``zone.queries``.
+Every ticket admin request, AVU request and query is recorded in ``zone.calls`` / ``zone.queries``;
+``zone.batches_sent`` counts the GenQuery batches the client read (each a round trip on a real zone).
 Outages as observed (tests/e2e/test_zone_outage.py pins them on a private real zone): :meth:`FakeZone.stop` makes
 every connection fail (``NetworkException``: a new one "Could not connect", a request on an open one "Could not
 receive server response", writing to an open handle "Unable to send message") and leaves an object that was being
@@ -160,6 +161,7 @@ class FakeZone:
         self.tickets: dict[int, Row] = {}
         self.calls: list[Call] = []
         self.queries: list[dict[str, Any]] = []
+        self.batches_sent = 0  # GenQuery batches handed to the client: each one a round trip on a real zone
         self.sessions: list[FakeSession] = []
         self.connections_opened = 0
         self.down = False
@@ -426,6 +428,12 @@ class FakeConnection:
         try:
             if message.int_info == api_number["MOD_AVU_METADATA_AN"]:
                 self.session.zone.modify_avu(self, message.msg)
+            elif message.int_info == api_number["COLL_CREATE_AN"]:
+                kv = message.msg.KeyValPair_PI
+                options = dict(zip(kv.keyWord or [], kv.svalue or [], strict=True)) if kv.ssLen else {}
+                with self.session.zone.lock:
+                    self.session.collections.create_on(self, message.msg.collName,
+                                                       recurse=kw.RECURSIVE_OPR__KW in options)
             else:
                 self.session.zone.ticket_admin(self, message.msg)
         except IrodsError as err:
@@ -606,13 +614,26 @@ class FakeQuery:
     def add_keyword(self, *_: Any) -> FakeQuery:
         return self._clone()
 
+    def _batch_size(self) -> int:
+        # python-irodsclient: limit(n) sets the rows of each round trip (maxRows), IRODS_QUERY_LIMIT without it.
+        return self._limit if self._limit > 0 else QUERY_ROW_LIMIT
+
     def all(self) -> list[dict[Any, Any]]:
-        """One GenQuery: at most QUERY_ROW_LIMIT rows, like python-irodsclient's Query.all()."""
-        return self.session.run(self._execute)[:QUERY_ROW_LIMIT]
+        """One GenQuery: its first batch (at most ``limit`` or QUERY_ROW_LIMIT rows), like Query.all()."""
+        return self.session.run(self._execute)[: self._batch_size()]
+
+    def get_batches(self) -> Any:
+        """The rows a batch at a time, like Query.get_batches(): ``limit`` is the size of a batch, not a cap."""
+        rows = self.session.run(self._execute)
+        size = self._batch_size()
+        for start in range(0, max(len(rows), 1), size):
+            self.session.zone.batches_sent += 1
+            yield rows[start : start + size]
 
     def get_results(self) -> Any:
-        """Every row, continued page by page."""
-        yield from self.session.run(self._execute)
+        """Every row, continued batch by batch (``limit`` does not stop it, as in python-irodsclient)."""
+        for batch in self.get_batches():
+            yield from batch
 
     __iter__ = get_results
 
@@ -653,7 +674,7 @@ class FakeQuery:
         projected.reverse()  # a database gives no order unless asked for one
         for column, order in reversed(self._order):
             projected.sort(key=lambda r, c=column: r[c], reverse=order == "desc")
-        return projected[: self._limit] if self._limit >= 0 else projected
+        return projected
 
     def _ticket_rows(self, models: set[Any]) -> list[dict[Any, Any]]:
         zone, session = self.session.zone, self.session
@@ -803,28 +824,28 @@ class FakeCollections:
         return self.session.run(op)
 
     def create(self, path: str, recurse: bool = True, **options: Any) -> _Info:
-        zone = self.session.zone
-
-        def op(conn: FakeConnection) -> None:
-            if path in zone.collections:
-                if not recurse:
-                    raise IrodsError(CATALOG_ALREADY_HAS_ITEM_BY_THAT_NAME)
-                return
-            parent = path.rpartition("/")[0]
-            missing = []
-            while parent not in zone.collections:
-                if not recurse:
-                    raise IrodsError(CAT_UNKNOWN_COLLECTION)
-                missing.append(parent)
-                parent = parent.rpartition("/")[0]
-            if not zone.may_create_in(conn, parent) or (missing and conn.ticket):
-                raise IrodsError(CAT_NO_ACCESS_PERMISSION)
-            if conn.ticket:
-                zone.use_ticket(conn, path, write=True, uses=1, files=1)
-            zone.make_collection(path, self.session.client_user)
-
-        self.session.run(op)
+        self.session.run(lambda conn: self.create_on(conn, path, recurse=recurse))
         return self.get(path)
+
+    def create_on(self, conn: FakeConnection, path: str, *, recurse: bool) -> None:
+        """``COLL_CREATE`` as the server runs it over ``conn``."""
+        zone = self.session.zone
+        if path in zone.collections:
+            if not recurse:
+                raise IrodsError(CATALOG_ALREADY_HAS_ITEM_BY_THAT_NAME)
+            return
+        parent = path.rpartition("/")[0]
+        missing = []
+        while parent not in zone.collections:
+            if not recurse:
+                raise IrodsError(CAT_UNKNOWN_COLLECTION)
+            missing.append(parent)
+            parent = parent.rpartition("/")[0]
+        if not zone.may_create_in(conn, parent) or (missing and conn.ticket):
+            raise IrodsError(CAT_NO_ACCESS_PERMISSION)
+        if conn.ticket:
+            zone.use_ticket(conn, path, write=True, uses=1, files=1)
+        zone.make_collection(path, self.session.client_user)
 
     def exists(self, path: str) -> bool:
         return path in self.session.zone.collections
@@ -877,14 +898,36 @@ class _WriteHandle(io.BytesIO):
             self._finish(data)
 
 
-class _ReadHandle(io.BytesIO):
-    def __init__(self, data: bytes, conn: FakeConnection) -> None:
-        super().__init__(data)
-        self._conn = conn
+class _RawRead(io.RawIOBase):
+    """Like python-irodsclient's iRODSDataObjectFileRaw opened for reading (its ``open`` wraps it in a
+    ``BufferedRandom``); closing it releases the connection."""
 
-    def read(self, size: int | None = -1) -> bytes:
+    def __init__(self, data: bytes, conn: FakeConnection) -> None:
+        super().__init__()
+        self._data, self._pos, self._conn = data, 0, conn
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
         self._conn.check_alive()
-        return super().read(size)
+        chunk = self._data[self._pos : self._pos + len(buffer)]
+        buffer[: len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+    def write(self, data: Any) -> int:
+        raise io.UnsupportedOperation("opened for reading")
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = {0: offset, 1: self._pos + offset, 2: len(self._data) + offset}[whence]
+        return self._pos
 
     def close(self) -> None:
         if not self.closed:
@@ -922,7 +965,7 @@ class FakeDataObjects:
                 if conn.ticket:
                     zone.use_ticket(conn, path, uses=0 if path in conn.opened else 1)
                     conn.opened.add(path)
-                return _ReadHandle(zone.objects[path].data, conn)
+                return io.BufferedRandom(_RawRead(zone.objects[path].data, conn))
             parent = path.rpartition("/")[0]
             if parent not in zone.collections:
                 raise IrodsError(CAT_UNKNOWN_COLLECTION)

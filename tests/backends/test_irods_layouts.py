@@ -93,18 +93,22 @@ def test_an_object_without_an_md5_costs_no_query_and_no_write_for_its_etag(backe
 def test_the_provisional_etag_follows_the_catalogue_until_an_md5_is_registered(backend, zone, clock):
     zone.put(PLAIN, b"1234567", "alice", checksum=False)
     ticket = create(backend, access="write")
-    with backend.open_session(ticket, "alice", client_host=None, now=NOW) as s:
-        first = s.stat(PLAIN).etag
-        clock.now = NOW + timedelta(seconds=0.5)  # the same second: iRODS keeps whole seconds
-        zone.put(PLAIN, b"7654321", "alice", checksum=False)
-        assert s.stat(PLAIN).etag == first
-        clock.now = NOW + timedelta(seconds=1)
-        zone.put(PLAIN, b"7654321", "alice", checksum=False)  # same size, one second on
-        assert s.stat(PLAIN).etag == _provisional(NOW + timedelta(seconds=1), 7) != first
-        zone.objects[PLAIN].checksum = "sha2:" + "A" * 43 + "="  # ichksum in the zone's default scheme: no MD5
-        assert s.stat(PLAIN).etag == _provisional(NOW + timedelta(seconds=1), 7)
-        zone.objects[PLAIN].checksum = hashlib.md5(b"7654321").hexdigest()  # ichksum -K with MD5
-        assert s.stat(PLAIN).etag == hashlib.md5(b"7654321").hexdigest()
+
+    def etag():  # each a request of its own: a request keeps what it learnt about a path
+        with backend.open_session(ticket, "alice", client_host=None, now=NOW) as s:
+            return s.stat(PLAIN).etag
+
+    first = etag()
+    clock.now = NOW + timedelta(seconds=0.5)  # the same second: iRODS keeps whole seconds
+    zone.put(PLAIN, b"7654321", "alice", checksum=False)
+    assert etag() == first
+    clock.now = NOW + timedelta(seconds=1)
+    zone.put(PLAIN, b"7654321", "alice", checksum=False)  # same size, one second on
+    assert etag() == _provisional(NOW + timedelta(seconds=1), 7) != first
+    zone.objects[PLAIN].checksum = "sha2:" + "A" * 43 + "="  # ichksum in the zone's default scheme: no MD5
+    assert etag() == _provisional(NOW + timedelta(seconds=1), 7)
+    zone.objects[PLAIN].checksum = hashlib.md5(b"7654321").hexdigest()  # ichksum -K with MD5
+    assert etag() == hashlib.md5(b"7654321").hexdigest()
 
 
 def test_a_layout_is_kept_on_an_object_whose_md5_irods_does_not_know(backend, zone):

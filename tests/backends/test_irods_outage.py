@@ -239,13 +239,26 @@ def test_while_the_zone_is_down_every_call_is_backend_unavailable_and_ready_is_r
 
 def test_a_parked_session_whose_connection_died_is_replaced_and_the_use_continues(backend, zone):
     ticket = create(backend, uses_limit=5)
-    backend.open_session(ticket, "alice", client_host=None, now=NOW, window=10).close()
+    with backend.open_session(ticket, "alice", client_host=None, now=NOW, window=10) as session:
+        session.stat("/tempZone/home/alice/ds1/a.txt")  # the ticket session has a connection now
     assert len(backend._warm._idle) == 1  # parked for the window
     restart(zone)
     later = NOW + timedelta(seconds=2)
     with backend.open_session(ticket, "alice", client_host=None, now=later, window=10) as session:
         assert session.stat("/tempZone/home/alice/ds1/a.txt").size == 5
     assert backend.find_ticket(ticket.id).uses_count == 1  # still the one use of the window
+
+
+def test_a_parked_session_whose_connection_died_serves_a_listing_as_its_first_query(backend, zone):
+    ticket = create(backend, uses_limit=5)
+    with backend.open_session(ticket, "alice", client_host=None, now=NOW, window=10) as session:
+        session.stat("/tempZone/home/alice/ds1/a.txt")
+    restart(zone)
+    with backend.open_session(ticket, "alice", client_host=None, now=NOW + timedelta(seconds=2),
+                              window=10) as session:
+        listed = [i.path for i in session.list("/tempZone/home/alice/ds1", recursive=False)]
+    assert "/tempZone/home/alice/ds1/a.txt" in listed
+    assert backend.find_ticket(ticket.id).uses_count == 1
 
 
 def test_a_read_cut_off_mid_body_is_backend_unavailable_and_its_session_is_never_parked(backend, zone):

@@ -47,9 +47,11 @@ from .connection import Connector
 from .counters import Counters, CounterStore, HeldLock, note_request, open_use
 from .data import IrodsDataSession
 from .errors import CAT_TICKET_INVALID, irods_code, is_network_failure, translate
+from .genquery import compares_bytewise
 from .labels import remove_label, set_label
 from .recent import RecentRequests
 from .repairs import Repairs
+from .ticketmemo import TicketMemo
 from .warm import LentSession, WarmSessions
 
 __all__ = ["IrodsBackend", "LIMIT_FIELDS", "activation_step", "change_steps", "creation_steps", "limit_changes",
@@ -177,7 +179,7 @@ class IrodsBackend(TicketBackend):
 
     def __init__(self, connector: Connector, zone: str, *, clock: Callable[[], datetime] | None = None,
                  service_hosts: Sequence[str] = (), state_collection: str = "",
-                 repairs: Repairs | None = None) -> None:
+                 repairs: Repairs | None = None, ticket_ttl: float = 5.0) -> None:
         self.zone = zone
         self.service_hosts = tuple(service_hosts)
         self._connector = connector
@@ -193,6 +195,10 @@ class IrodsBackend(TicketBackend):
         self._catalog = Catalog(connector.service, zone, self.service_hosts, counters=self._counters)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._modify_lock = threading.Lock()  # see modify_ticket
+        # Full ticket reads reused while the catalog row is unchanged (ticketmemo.py), at most ticket_ttl old;
+        # read times on this backend's clock, which iRODS's row stamps are compared with.
+        self._memo = TicketMemo(ticket_ttl, wall=lambda: self._clock().timestamp())
+        self._bytewise: bool | None = None  # whether the catalog orders names as S3 orders keys (asked once)
 
     @classmethod
     def from_settings(
@@ -208,12 +214,14 @@ class IrodsBackend(TicketBackend):
 
         ``service_hosts`` (the IPv4 addresses iRODS sees TicketBooth connect from) defaults to the setting
         ``irods.service_hosts``; without any, host allow-lists are refused. ``repairs`` replaces the queue of
-        owed actions (tests pass one that starts no thread).
+        owed actions (tests pass one that starts no thread). What the catalog's ticket row does not show
+        (allow-lists are checked against it) is reused for at most ``s3.key_cache_ttl`` seconds.
         """
         if service_hosts is None:
             service_hosts = settings.irods.service_hosts
         return cls(Connector(settings.irods, session_factory), settings.irods.zone, clock=clock,
-                   service_hosts=service_hosts, state_collection=settings.irods.state_collection, repairs=repairs)
+                   service_hosts=service_hosts, state_collection=settings.irods.state_collection, repairs=repairs,
+                   ticket_ttl=settings.s3.key_cache_ttl)
 
     # -- plumbing ---------------------------------------------------------------------------------------------
 
@@ -395,25 +403,32 @@ class IrodsBackend(TicketBackend):
         # users and no groups".
         self.repairs.run_pending()  # a PATCH of this ticket cut short earlier is put right first
         with self._modify_lock, self._counters.hold(ticket_id) as lock:
+            self._memo.forget(ticket_id)
             ticket, as_admin = self._managed(actor, ticket_id)
             policy.check_kind_kept(ticket, changes)
             steps = change_steps(ticket, changes, self.service_hosts)
             limits = limit_changes(ticket, changes)
             relabel = changes.label is not UNSET and changes.label != ticket.label
             if steps or limits or relabel:
+                expiry = ticket.expires_at if changes.expires_at is UNSET else changes.expires_at
                 self._apply(ticket, steps, limits, changes.label if relabel else UNSET, actor.name, as_admin, now,
-                            lock)
+                            lock, expiry)  # type: ignore[arg-type]
+            self._memo.forget(ticket_id)
         updated = self.find_ticket(ticket_id)
         if updated is None:
             raise TicketNotFound()
         return updated
 
     def _apply(self, ticket: Ticket, steps: list[tuple[Step, Step]], limits: dict[str, int], label: object,
-               user: str, as_admin: bool, now: datetime, lock: HeldLock) -> None:
+               user: str, as_admin: bool, now: datetime, lock: HeldLock, expiry: datetime | None) -> None:
         """Run ``steps``, then set ``limits`` and the change time ``now`` in the counters, then the label change
         (``UNSET`` for none); on failure undo the steps already done. When the zone's outage cuts the change
         short (the undo cannot run, or a step's outcome is unknown), ``lock`` is kept and the ticket put back
-        as ``ticket`` shows it once the zone answers (:meth:`_restore`), which then releases the lock."""
+        as ``ticket`` shows it once the zone answers (:meth:`_restore`), which then releases the lock.
+
+        Limits live in TicketBooth's counters, not in the ticket row; a change of limits alone then sets the
+        expiry again to what it is (``expiry``), which moves the row's ``modify_ts`` as any step does, so that
+        every instance's memo of the ticket (``ticketmemo``) sees the change on its next request."""
         from irods.keywords import ADMIN_KW
 
         options = {ADMIN_KW: ""} if as_admin else {}
@@ -433,6 +448,8 @@ class IrodsBackend(TicketBackend):
                 self._counters.update(ticket.id, lambda c: c.replace(**limits, modified=stamp),
                                       initial=Counters.of(ticket))
                 limits_set.append(True)
+                if limits and not steps:
+                    api.modify("expire", _epoch(expiry), **options)
                 if label is not UNSET:
                     self._relabel(session, ticket, label, options)  # type: ignore[arg-type]
             except Exception as err:
@@ -484,11 +501,14 @@ class IrodsBackend(TicketBackend):
                 api.modify(*do, **{ADMIN_KW: ""})
             kept = {name: getattr(original, name) for name in LIMIT_FIELDS}
             self._counters.update(original.id, lambda c: c.replace(**kept), initial=Counters.of(original))
+            # The expiry set again moves the row's modify_ts: every instance's memo sees the limits put back.
+            api.modify("expire", _epoch(original.expires_at), **{ADMIN_KW: ""})
             if current.label != original.label:
                 self._relabel(self._connector.service(), current, original.label, {ADMIN_KW: ""})
 
         with self._counters.adopt(original.id):
             self._connector.call_service(restore)
+        self._memo.forget(original.id)
         log.warning("ticket %s is back as it was before a change the zone's outage cut short", original.id)
 
     @staticmethod
@@ -511,6 +531,7 @@ class IrodsBackend(TicketBackend):
             raise
         except Exception as err:  # noqa: BLE001 - mapped
             raise translate(err) from err
+        self._memo.forget(ticket.id)
         # The ticket row is gone, so its label and counters are already invisible; removing them only tidies up.
         self._drop_label(ticket, ticket.label, actor.name, as_admin=as_admin)
         self._forget_counters(ticket.id)
@@ -539,15 +560,13 @@ class IrodsBackend(TicketBackend):
                      window: float = 0.0) -> DataSession:
         # TicketBooth counts the uses (counters.py). Within ``window`` the pair's parked session (its connection)
         # is taken back and the request continues that use: nothing new is counted (warm.py, docs/irods.md).
-        # Judge the ticket as the catalog holds it now, not as the caller last saw it (allow-lists may have
-        # changed, and a resolver's cache may be seconds old).
-        current = self.find_ticket(ticket.id)
-        if current is None or current.string != ticket.string:
-            raise TicketNotFound()
-        ticket = current
+        # Judge the ticket as the catalog holds it now, not as the caller last saw it (a resolver's cache may be
+        # seconds old): its row is read on every request, so a revoked or deleted ticket is refused at once;
+        # the rest of a full read is reused while that row is unchanged (ticketmemo.py).
+        ticket = self._current(ticket)
         groups: frozenset[str] = frozenset()
         if not ticket.anonymous and holder not in ticket.users:
-            groups = self.user_groups(holder)
+            groups = self._holder_groups(holder)
         key = (ticket.id, ticket.string, holder)
         warm = self._warm.take(key, now, window) if window > 0 else None
         # Within the window, a pair this process granted a request continues that use from memory (recent.py);
@@ -567,6 +586,7 @@ class IrodsBackend(TicketBackend):
                 # The use itself: counted by TicketBooth, atomically across instances (see counters.py).
                 session.counted(self._counters.update(ticket.id, lambda c: open_use(c, holder, now, window),
                                                       initial=Counters.of(ticket)))
+                self._memo.update(session.ticket)
                 if window > 0:
                     self._recent.record(key, now, window, written=True)
             else:
@@ -576,37 +596,69 @@ class IrodsBackend(TicketBackend):
             # iRODS answers -890000 (or "does not exist") both for a deleted ticket and for one that does not
             # cover the target: the catalog tells which.
             invalid = isinstance(err, TicketUnusable) and irods_code(err.__cause__ or err) == CAT_TICKET_INVALID
-            if (invalid or isinstance(err, PathNotFound)) and self.find_ticket(ticket.id) is None:
+            if (invalid or isinstance(err, PathNotFound)) and self._gone(ticket):
                 raise TicketNotFound() from err
             raise
         return session
 
     def _data_session(self, ticket: Ticket, holder: str, key: tuple[int, str, str], now: datetime, window: float,
                       warm: Any) -> IrodsDataSession:
-        """The data session of one request, its target stat'ed once through the ticket (``touch``).
+        """The data session of one request, on the pair's parked ticket session (``warm``) or a fresh one.
 
-        A parked session (``warm``) whose connection died while it waited — the server restarted — fails that
-        stat with a network failure: it is discarded and the request gets a fresh session, so the first request
-        after the zone's return is served rather than failed.
+        No stat of the target precedes the request's own queries (it would cost a round trip per request). A
+        parked session whose connection died while it waited — the server restarted — fails its first query
+        with a network failure: the data session then runs that query once more on a fresh ticket session
+        (``renew_parked``), so the first request after the zone's return is served rather than failed.
         """
-        while True:
-            handle = warm or self._catalog_call(
+
+        def fresh() -> Any:
+            handle = self._catalog_call(
                 lambda: self._connector.for_ticket(ticket.string, holder, anonymous=ticket.anonymous))
-            lent = LentSession(handle, self._warm, key, now) if window > 0 else None
-            generation = self._connector.generation
-            session = IrodsDataSession(ticket, holder, lent or handle, self._counters,
-                                       owner_session=lambda: self._connector.proxied(ticket.owner),
-                                       service=self._connector.service, repairs=self.repairs,
-                                       on_network_failure=functools.partial(self._connector.renew_service,
-                                                                            generation))
-            try:
-                session.touch()
-                return session
-            except BaseException as err:
-                session.discard()
-                if warm is None or not is_network_failure(err):
-                    raise
-                warm = None
+            return LentSession(handle, self._warm, key, now) if window > 0 else handle
+
+        handle = fresh() if warm is None else LentSession(warm, self._warm, key, now)
+        return IrodsDataSession(ticket, holder, handle, self._counters,
+                                owner_session=lambda: self._connector.proxied(ticket.owner),
+                                service=self._connector.service, repairs=self.repairs,
+                                on_network_failure=functools.partial(self._connector.renew_service,
+                                                                     self._connector.generation),
+                                ticket_gone=lambda: self._gone(ticket), ordered_names=self._ordered_names,
+                                renew_parked=None if warm is None else fresh)
+
+    def _current(self, ticket: Ticket) -> Ticket:
+        """``ticket`` as the catalog holds it now (``TicketNotFound`` when it is gone): its row read now, the
+        rest from the memo while the row is unchanged, else read in full (and remembered)."""
+        read_at = self._memo.now()
+        row = self._catalog_call(lambda: self._catalog.current(ticket))
+        if row is None or row.string != ticket.string:
+            raise TicketNotFound()
+        current = self._memo.get(ticket.id, row.signature, row.modified)
+        if current is None:
+            current = self._catalog_call(lambda: self._catalog.hydrate(row))
+            if current is None:
+                raise TicketNotFound()
+            self._memo.put(current, row.signature, read_at)
+        return current
+
+    def _gone(self, ticket: Ticket) -> bool:
+        """Whether ``ticket`` is no longer in the catalog (one query)."""
+        row = self._catalog_call(lambda: self._catalog.current(ticket))
+        return row is None or row.string != ticket.string
+
+    def _holder_groups(self, holder: str) -> frozenset[str]:
+        """``holder``'s groups for an allow-list check on the data path, at most the memo's ttl old."""
+        groups = self._memo.groups(holder)
+        if groups is None:
+            groups = self.user_groups(holder)
+            self._memo.put_groups(holder, groups)
+        return groups
+
+    def _ordered_names(self) -> bool:
+        """Whether the catalog orders names by UTF-8 bytes (asked once; see ``listing``)."""
+        if self._bytewise is None:
+            self._bytewise = bool(self._catalog_call(lambda: compares_bytewise(self._connector.service(),
+                                                                              self.zone)))
+        return self._bytewise
 
     def _note(self, ticket: Ticket, key: tuple[int, str, str], now: datetime, window: float) -> bool:
         """Write a continuing request's time into the record when it is half a window behind (see recent.py);

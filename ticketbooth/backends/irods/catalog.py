@@ -29,6 +29,7 @@ from ... import paths, policy
 from ...errors import InvalidRequest
 from ...model import Access, TargetKind, Ticket, TicketQuery
 from .counters import COUNT_FIELDS, Counters, CounterStore
+from .genquery import first_rows
 from .labels import label_attribute, ticket_id_of
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "expiry_from_catalog",
     "quote_safe",
     "Catalog",
+    "CurrentRow",
     "ticket_from_row",
 ]
 
@@ -138,6 +140,33 @@ def ticket_from_row(
 
 
 @dataclass(frozen=True)
+class CurrentRow:
+    """A ticket's catalog row as one query found it, with its target's path (see :meth:`Catalog.current`).
+
+    ``signature`` changes whenever iRODS changes the ticket: every ``iticket mod`` (limits, expiry, and adding or
+    removing a user, group or host) moves the row's ``modify_ts``, observed on 5.0.2
+    (``test_every_ticket_change_moves_its_modify_time``), and the row carries the rest.
+    """
+
+    row: dict[Any, Any]
+    path: str
+
+    @property
+    def string(self) -> str:
+        return str(self.row[TQ.Ticket.string])
+
+    @property
+    def modified(self) -> float:
+        """The row's ``modify_ts`` in epoch seconds (iRODS's clock, whole seconds)."""
+        stamp = self.row.get(TQ.Ticket.modify_time)
+        return stamp.timestamp() if isinstance(stamp, datetime) else 0.0
+
+    @property
+    def signature(self) -> tuple[Any, ...]:
+        return (*(self.row.get(c) for c in _TICKET_COLUMNS), self.row.get(TQ.Owner.name), self.path)
+
+
+@dataclass(frozen=True)
 class _Source:
     """One GenQuery over tickets: its filters (beyond ``id > cursor``)."""
 
@@ -176,6 +205,29 @@ class Catalog:
         if not rows:
             return None
         tickets = self._hydrate(rows)
+        return tickets[0] if tickets else None
+
+    def current(self, ticket: Ticket) -> CurrentRow | None:
+        """``ticket``'s row as the catalog holds it now, joined with its target (one query): ``None`` when the
+        ticket is gone (revoked, deleted out of band) or its target is. A ticket's kind never changes, so the
+        join follows ``ticket.target_kind``."""
+        if ticket.target_kind is TargetKind.COLLECTION:
+            q = self._session().query(*_TICKET_COLUMNS, TQ.Owner.name, TQ.Collection.name).filter(
+                TQ.Ticket.id == int(ticket.id))
+        else:
+            q = self._session().query(*_TICKET_COLUMNS, TQ.Owner.name, TQ.DataObject.name, TQ.DataObject.coll).filter(
+                TQ.Ticket.object_type == "data", TQ.Ticket.id == int(ticket.id))
+        found = first_rows(q, 1)
+        if not found:
+            return None
+        row = found[0]
+        if ticket.target_kind is TargetKind.COLLECTION:
+            return CurrentRow(row, row[TQ.Collection.name])
+        return CurrentRow(row, paths.join(row[TQ.DataObject.coll], row[TQ.DataObject.name]))
+
+    def hydrate(self, current: CurrentRow) -> Ticket | None:
+        """The full ticket (allow-lists, label, TicketBooth's counters) of a row :meth:`current` read."""
+        tickets = self._hydrate([current.row], known_paths={int(current.row[TQ.Ticket.id]): current.path})
         return tickets[0] if tickets else None
 
     # -- pages ----------------------------------------------------------------------------------------------
@@ -238,8 +290,9 @@ class Catalog:
                 .order_by(TQ.Ticket.id)
                 .limit(BATCH)
             )
-            # Query.all() is one GenQuery of at most 500 rows (IRODS_QUERY_LIMIT); get_results() pages to the end.
-            rows = list(q.get_results())
+            # At most one batch: get_results() alone would read every row after the cursor (limit() only sets
+            # the rows per round trip).
+            rows = first_rows(q, BATCH)
             rows.sort(key=lambda r: int(r[TQ.Ticket.id]))
             yield from rows
             if len(rows) < BATCH:
@@ -281,20 +334,24 @@ class Catalog:
 
     # -- hydration ------------------------------------------------------------------------------------------
 
-    def _hydrate(self, rows: Sequence[dict[Any, Any]]) -> list[Ticket]:
-        """Add target paths and allow-lists to ticket rows (a few ``in`` queries per batch)."""
+    def _hydrate(self, rows: Sequence[dict[Any, Any]], known_paths: dict[int, str] | None = None) -> list[Ticket]:
+        """Add target paths and allow-lists to ticket rows (a few ``in`` queries per batch); ``known_paths``
+        (ticket id -> target) are not looked up again."""
         if not rows:
             return []
+        known = known_paths or {}
         ids = [int(r[TQ.Ticket.id]) for r in rows]
         coll_paths: dict[int, str] = {}
         data_paths: dict[int, str] = {}
         data_ids = [int(r[TQ.Ticket.id]) for r in rows if r[TQ.Ticket.object_type] != "collection"]
         coll_ids = [i for i in ids if i not in set(data_ids)]
-        for chunk in _chunks(coll_ids):
+        for ident in known:
+            (data_paths if ident in data_ids else coll_paths)[ident] = known[ident]
+        for chunk in _chunks([i for i in coll_ids if i not in known]):
             for r in self._session().query(TQ.Ticket.id, TQ.Collection.name).filter(
                     In(TQ.Ticket.id, chunk)).get_results():
                 coll_paths[int(r[TQ.Ticket.id])] = r[TQ.Collection.name]
-        for chunk in _chunks(data_ids):
+        for chunk in _chunks([i for i in data_ids if i not in known]):
             q = self._session().query(TQ.Ticket.id, TQ.DataObject.name, TQ.DataObject.coll).filter(
                 TQ.Ticket.object_type == "data", In(TQ.Ticket.id, chunk)
             )

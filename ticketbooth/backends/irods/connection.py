@@ -35,7 +35,7 @@ from ...errors import BackendUnavailable, ConfigError, TicketBoothError
 from ...settings import IrodsSettings
 from .errors import RETRY_AFTER_SECONDS, is_network_failure, translate
 
-__all__ = ["Connector", "closed_by_server", "session_kwargs"]
+__all__ = ["Connector", "closed_by_server", "create_collection", "session_kwargs"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -302,3 +302,20 @@ def _cleanup(session: Any) -> None:
     # cleanup() disconnects every pooled connection; a dead server must not turn a finished request into an error.
     with contextlib.suppress(Exception):
         session.cleanup()
+
+
+def create_collection(session: Any, path: str) -> None:
+    """Create the collection ``path`` (its parent must exist; one that exists already is -809000,
+    ``CATALOG_ALREADY_HAS_ITEM_BY_THAT_NAME``): one ``COLL_CREATE`` request.
+
+    python-irodsclient's ``collections.create`` queries the new collection afterwards to return it, a catalog
+    query that the counter locks (created and removed for every counted use) and parent collections never use.
+    """
+    from irods.api_number import api_number
+    from irods.message import CollectionRequest, StringStringMap, iRODSMessage
+
+    message = iRODSMessage("RODS_API_REQ", msg=CollectionRequest(collName=path, KeyValPair_PI=StringStringMap({})),
+                           int_info=api_number["COLL_CREATE_AN"])
+    with session.pool.get_connection() as conn:
+        conn.send(message)
+        conn.recv()

@@ -47,6 +47,7 @@ from ...errors import (
     TicketWriteBytesExceeded,
     TicketWriteFilesExceeded,
 )
+from .connection import create_collection
 from .errors import RETRY_AFTER_SECONDS, irods_code, is_network_failure, translate
 from .repairs import Repairs
 
@@ -338,7 +339,7 @@ class CounterStore:
         delay = 0.005
         while True:
             try:
-                self._session().collections.create(path, recurse=False)
+                create_collection(self._session(), path)
                 return
             except Exception as err:  # noqa: BLE001 - only "exists" and "no parent" are expected
                 code = irods_code(err)

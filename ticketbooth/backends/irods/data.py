@@ -14,6 +14,8 @@ When the zone goes away (a network failure, :func:`.errors.is_network_failure`):
 - every call answers ``BackendUnavailable``, also a read of a body already streaming (:class:`GuardedReader`);
 - the session is *broken*: :meth:`IrodsDataSession.close` closes it instead of parking it for the use window,
   and the connector renews its service session (``on_network_failure``);
+- a parked session whose connection died while it waited (the server restarted) fails its first query: that
+  query runs once more on a fresh ticket session (``renew_parked``), so the request is served;
 - only data objects with a good replica are shown (stat, listings, reads): iRODS keeps what an interrupted write
   had sent as a *stale* replica (observed on 5.0.2), which must not read as the object. A write that failed
   gives its write budget back and removes that partial object, at once or, with the zone unreachable, as soon
@@ -25,12 +27,10 @@ import contextlib
 import dataclasses
 import io
 import logging
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from irods.models import Collection, DataObject
 
@@ -41,55 +41,52 @@ from ...errors import (
     PathNotFound,
     PermissionDenied,
     TicketBoothError,
+    TicketNotFound,
+    TicketUnusable,
     TicketWriteBytesExceeded,
     TicketWriteFilesExceeded,
 )
 from ...model import TargetKind, Ticket
 from ...spool import receive
-from ..base import DataSession, ObjectInfo, ObjectLayout, ObjectMetadata, provisional_etag
-from . import layouts, s3meta
+from ..base import DataSession, ObjectInfo, ObjectLayout, ObjectMetadata
+from . import genquery, layouts, listing, s3meta
 from .catalog import quote_safe
-from .connection import TicketSession
+from .connection import TicketSession, create_collection
 from .counters import COUNT_FIELDS, Counters, CounterStore, refund_write, reserve_write
-from .errors import is_network_failure, translate
+from .errors import CAT_TICKET_INVALID, irods_code, is_network_failure, translate
+from .listing import GOOD_REPLICA, etag_of, good_rows, md5_of
 from .repairs import Repairs
 
 __all__ = ["CHUNK", "GOOD_REPLICA", "GuardedReader", "IrodsDataSession"]
 
 #: Bytes copied per write call when storing a stream.
 CHUNK = 1024 * 1024
-#: ``DataObject.replica_status`` of a replica whose content is complete (0 stale, 2 being written, 3/4 locked).
-GOOD_REPLICA = "1"
-_MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 log = logging.getLogger(__name__)
-
-
-def _md5(checksum: object) -> str | None:
-    """iRODS keeps 'sha2:<base64>' or a bare hex MD5; only the latter is the content's MD5."""
-    return checksum if isinstance(checksum, str) and _MD5.match(checksum) else None
-
-
-def _etag(checksum: object, size: int, modified: datetime | None) -> str | None:
-    """The S3 ETag of a data object from what a stat or listing row holds: its MD5 checksum, else (no checksum,
-    or iRODS's SHA-256) the provisional ETag of its modify time and size. iRODS keeps modify times to the second,
-    so an object rewritten past TicketBooth with the same size within one second keeps it (writes through
-    TicketBooth register the MD5)."""
-    md5 = _md5(checksum)
-    if md5 is not None or modified is None:
-        return md5
-    return provisional_etag(size, int(modified.timestamp()) * 1_000_000_000)
+T = TypeVar("T")
 
 
 class IrodsDataSession(DataSession):
     """One use of ``ticket`` (see the module docstring).
 
-    ``counters`` holds the write limits; ``owner_session()`` makes the session proxied as the ticket's owner.
+    ``counters`` holds the write limits; ``owner_session()`` makes the session proxied as the ticket's owner;
+    ``service()`` is the admin session for S3 metadata; ``ticket_gone()`` asks the catalog whether the ticket
+    has been deleted since the request began (a ticket session sees nothing once it is); ``ordered_names()``
+    whether the catalog compares names as S3 orders keys (``genquery.compares_bytewise``); ``repairs`` takes
+    what a failed write still owes the zone; ``on_network_failure()`` is told once when the zone is lost;
+    ``renew_parked()`` (given for a parked session) makes a fresh ticket session (see :meth:`_on_ticket`).
+
+    What one request learns about a path (its catalog row and ``s3.*`` AVUs, or that nothing is there) is kept
+    for the rest of the request and forgotten by any change made through it: a GET stats the key once for its
+    headers, not again to open it.
     """
 
     def __init__(self, ticket: Ticket, holder: str, handle: TicketSession, counters: CounterStore, *,
                  owner_session: Callable[[], Any], service: Callable[[], Any] | None = None,
-                 repairs: Repairs | None = None, on_network_failure: Callable[[], Any] | None = None) -> None:
+                 repairs: Repairs | None = None, on_network_failure: Callable[[], Any] | None = None,
+                 ticket_gone: Callable[[], bool] | None = None,
+                 ordered_names: Callable[[], bool] | None = None,
+                 renew_parked: Callable[[], TicketSession] | None = None) -> None:
         self.ticket = ticket
         self.holder = holder
         self._handle = handle
@@ -102,6 +99,11 @@ class IrodsDataSession(DataSession):
         self._repairs = repairs
         self._on_network_failure = on_network_failure
         self.broken = False  # a network failure was seen: close, never park (see the module docstring)
+        self._ticket_gone = ticket_gone
+        self._ordered_names = ordered_names or (lambda: False)
+        self._renew_parked = renew_parked
+        self._known: dict[str, ObjectInfo | None] = {}
+        self._avus: dict[str, list[tuple[str, str]]] = {}
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
@@ -135,9 +137,53 @@ class IrodsDataSession(DataSession):
         except Exception as err:  # noqa: BLE001 - mapped
             raise self._translate(err, path) from err
 
-    def touch(self) -> None:
-        """Stat the target once through the ticket: a ticket or target gone since the catalog read shows here."""
-        self.stat(self.ticket.path)
+    def _on_ticket(self, func: Callable[[], T]) -> T:
+        """``func()``, which uses the ticket session (``self._session``, read when it runs).
+
+        The first call on a *parked* session (``renew_parked`` given) that fails with a network failure runs once
+        more on a fresh ticket session: its connection died while it waited (the server restarted), and nothing
+        has been done through it in this request, so nothing is repeated. No stat precedes the request's own
+        first query to find that out (it would cost a round trip on every request)."""
+        renew, self._renew_parked = self._renew_parked, None
+        try:
+            return func()
+        except TicketBoothError as err:
+            if renew is None or not is_network_failure(err):
+                raise
+        dead, self._handle = self._handle, renew()
+        _close_dead(dead)
+        self._session = self._handle.session
+        self.broken = False
+        return func()
+
+    def _through_ticket(self, func: Callable[[], Any], path: str) -> Any:
+        """``func`` on the ticket session (see :meth:`_on_ticket`); a refusal that a deleted ticket also gives
+        (-890000, "does not exist") is ``TicketNotFound`` when the ticket is gone (so the gateway says
+        ``InvalidAccessKeyId``)."""
+        try:
+            return self._on_ticket(lambda: self._call(func, path))
+        except (TicketUnusable, PathNotFound) as err:
+            invalid = isinstance(err, PathNotFound) or irods_code(err.__cause__ or err) == CAT_TICKET_INVALID
+            if invalid:
+                self._unless_gone()
+            raise
+
+    def _unless_gone(self) -> None:
+        """Raise ``TicketNotFound`` if the ticket has been deleted meanwhile (one catalog query); a catalog that
+        cannot say leaves the caller's own error standing."""
+        if self._ticket_gone is None:
+            return
+        try:
+            gone = self._ticket_gone()
+        except TicketBoothError:
+            return
+        if gone:
+            raise TicketNotFound()
+
+    def _changed(self) -> None:
+        """Forget what this request learnt about paths: it has just changed something."""
+        self._known.clear()
+        self._avus.clear()
 
     def counted(self, counters: Counters) -> None:
         """Show the caller the ticket as the latest counter change left it."""
@@ -168,39 +214,72 @@ class IrodsDataSession(DataSession):
             log.error("could not give back the write budget of a failed write on ticket %s (%s)",
                       ticket.id, err.code)
 
+    # -- what is at a path --------------------------------------------------------------------------------------
+
+    def _lookup(self, path: str, *, collection_first: bool = False) -> ObjectInfo | None:
+        """What is at ``path`` (checked), ``None`` for nothing: one query for its row (data objects first unless
+        ``collection_first``; the ticket's own target only as what it is), one more for an object's ``s3.*``
+        AVUs. Kept for the rest of the request."""
+        if path in self._known:
+            return self._known[path]
+        if self.ticket.target_kind is TargetKind.DATA_OBJECT:
+            info = self._object(path)
+        elif path == self.ticket.path:
+            info = self._collection(path)
+        elif collection_first:
+            info = self._collection(path) or self._object(path)
+        else:
+            info = self._object(path) or self._collection(path)
+        self._known[path] = info
+        return info
+
+    def _object_row(self, path: str) -> dict[Any, Any] | None:
+        """The catalog row of the data object ``path`` (one query), ``None`` when it has no good replica: only
+        a complete replica is the object (what an interrupted write left, or one still being written, is not)."""
+        found = good_rows(self._through_ticket(lambda: genquery.rows(self._session.query(
+            DataObject.size, DataObject.modify_time, DataObject.checksum, DataObject.replica_number,
+            DataObject.replica_status).filter(Collection.name == paths.parent(path),
+                                              DataObject.name == paths.basename(path))), path))
+        # One row per replica: the lowest-numbered good one describes the object.
+        return min(found, key=lambda r: int(r.get(DataObject.replica_number) or 0)) if found else None
+
+    def _object(self, path: str) -> ObjectInfo | None:
+        row = self._object_row(path)
+        if row is None:
+            return None
+        size, modified = int(row[DataObject.size] or 0), row.get(DataObject.modify_time)
+        avus = self._object_avus(path)
+        layout = None
+        if modified is not None:
+            layout = layouts.decode(dict(avus).get(layouts.LAYOUT), size, int(modified.timestamp()))
+        return ObjectInfo(path=path, is_collection=False, size=size, modified_at=modified,
+                          etag=layout.etag if layout else etag_of(row.get(DataObject.checksum), size, modified),
+                          metadata=s3meta.from_avus(avus), layout=layout)
+
+    def _object_avus(self, path: str) -> list[tuple[str, str]]:
+        """The ``s3.*`` AVUs of the data object ``path`` (the layout among them), one query on the admin session."""
+        if self._service is None:
+            return []
+        if path not in self._avus:
+            self._avus[path] = self._call(lambda: s3meta.object_avus(self._service(), path), path)  # type: ignore[misc]
+        return self._avus[path]
+
+    def _collection(self, path: str) -> ObjectInfo | None:
+        found = self._through_ticket(lambda: genquery.rows(self._session.query(
+            Collection.name, Collection.modify_time).filter(Collection.name == path)), path)
+        if not found:
+            return None
+        return ObjectInfo(path=path, is_collection=True, modified_at=found[0].get(Collection.modify_time))
+
     # -- DataSession ------------------------------------------------------------------------------------------
 
     def stat(self, path: str) -> ObjectInfo:
         path = self._check(path, "stat")
-        from irods.exception import CollectionDoesNotExist, DataObjectDoesNotExist
-
-        if self.ticket.target_kind is not TargetKind.DATA_OBJECT:
-            try:
-                coll = self._session.collections.get(path)
-                return ObjectInfo(path=path, is_collection=True, modified_at=getattr(coll, "modify_time", None))
-            except CollectionDoesNotExist:
-                pass
-            except Exception as err:  # noqa: BLE001 - mapped
-                raise self._translate(err, path) from err
-        try:
-            obj = self._session.data_objects.get(path)
-        except (DataObjectDoesNotExist, CollectionDoesNotExist):
-            raise PathNotFound(details={"path": path}) from None
-        except Exception as err:  # noqa: BLE001 - mapped
-            raise self._translate(err, path) from err
-        replica = _good_replica(obj)
-        if replica is None:  # what an interrupted write left, or one still being written
+        info = self._lookup(path)
+        if info is None:
+            self._unless_gone()
             raise PathNotFound(details={"path": path})
-        size = int(replica.size or 0)
-        layout = self._layout(path, size, replica.modify_time)
-        return ObjectInfo(path=path, is_collection=False, size=size, modified_at=replica.modify_time,
-                          etag=layout.etag if layout else _etag(replica.checksum, size, replica.modify_time),
-                          metadata=self._metadata(path), layout=layout)
-
-    def _metadata(self, path: str) -> ObjectMetadata:
-        if self._service is None:
-            return ObjectMetadata()
-        return self._call(lambda: s3meta.read_object(self._service(), path), path)  # type: ignore[misc]
+        return info
 
     def list(self, collection: str, *, recursive: bool, start_after: str | None = None) -> Iterator[ObjectInfo]:
         if self.ticket.target_kind is TargetKind.DATA_OBJECT and collection == paths.parent(self.ticket.path):
@@ -210,67 +289,59 @@ class IrodsDataSession(DataSession):
                 yield info
             return
         collection = self._check(collection, "list")
-        if not self.stat(collection).is_collection:
+        # The ticket's own collection was found with the ticket's row (Catalog.current): no query for it.
+        found = ObjectInfo(collection, True) if collection == self.ticket.path else self._lookup(
+            collection, collection_first=True)
+        if found is None or not found.is_collection:
+            if found is None:
+                self._unless_gone()
             raise PathNotFound("not a collection", details={"path": collection})
         after = None if start_after is None else paths.listing_key(start_after, False)
-        if start_after is not None and start_after != collection and paths.is_within(collection, start_after):
+        if (start_after is not None and after is not None and start_after != collection
+                and not start_after.endswith("/") and paths.is_within(collection, start_after)):
             # A collection's own S3 key ends with "/": naming it resumes after "<name>/", past "<name>.txt".
             with contextlib.suppress(TicketBoothError):
-                if self.stat(start_after).is_collection:
+                named = self._check(start_after, "list")
+                if (self._lookup(named, collection_first=True) or ObjectInfo(named, False)).is_collection:
                     after += b"/"
         yield from self._walk(collection, recursive, after)
 
-    def _children(self, collection: str, *, kept_etags: bool = True) -> list[tuple[bytes, ObjectInfo]]:
-        """The entries directly in ``collection`` by listing key; ``kept_etags`` answers each object's kept layout
-        ETag (one more query; callers that only ask whether anything is there skip it)."""
-        entries: dict[bytes, ObjectInfo] = {}
-        objects = self._session.query(DataObject.name, DataObject.size, DataObject.modify_time, DataObject.checksum,
-                                      DataObject.replica_status)
-        rows = [row for row in
-                self._call(lambda: list(objects.filter(Collection.name == collection).get_results()), collection)
-                if str(row.get(DataObject.replica_status)) == GOOD_REPLICA]
-        kept = self._collection_layouts(collection) if rows and kept_etags else {}
-        for row in rows:
-            try:
-                path = paths.join(collection, row[DataObject.name])
-            except InvalidPath as err:
-                _skipped(collection, err)
-                continue
-            key = paths.listing_key(path, False)
-            if key in entries:
-                continue  # one row per good replica: the first one describes the object
-            size, modified = int(row[DataObject.size] or 0), row.get(DataObject.modify_time)
-            layout = None if modified is None else layouts.decode(kept.get(row[DataObject.name]), size,
-                                                                  int(modified.timestamp()))
-            entries[key] = ObjectInfo(path=path, is_collection=False, size=size, modified_at=modified,
-                                      etag=layout.etag if layout else _etag(row.get(DataObject.checksum), size,
-                                                                            modified))
-        subs = self._session.query(Collection.name, Collection.modify_time)
-        for row in self._call(lambda: list(subs.filter(Collection.parent_name == collection).get_results()), collection):
-            name = row[Collection.name]
-            if name == collection or not paths.is_within(collection, name):
-                continue
-            try:
-                paths.join(collection, paths.basename(name))
-            except InvalidPath as err:
-                _skipped(collection, err)
-                continue
-            entries[paths.listing_key(name, True)] = ObjectInfo(path=name, is_collection=True,
-                                                     modified_at=row.get(Collection.modify_time))
-        return sorted(entries.items())
+    def _entries(self, collection: str, after: bytes | None) -> Iterator[tuple[bytes, ObjectInfo]]:
+        """The entries directly in ``collection`` in key order, from near ``after`` (see ``listing``); the
+        first batch is read here, through :meth:`_on_ticket`."""
 
-    def _walk(self, collection: str, recursive: bool, after: bytes | None,
-              children: list[tuple[bytes, ObjectInfo]] | None = None) -> Iterator[ObjectInfo]:
-        for key, info in self._children(collection) if children is None else children:
+        def first() -> tuple[Iterator[tuple[bytes, ObjectInfo]], tuple[bytes, ObjectInfo] | None]:
+            entries = listing.children(self._session, self._service, collection, after,
+                                       ordered=self._ordered_names(), skipped=_skipped)
+            return entries, self._call(lambda: next(entries, None), collection)
+
+        entries, head = self._on_ticket(first)
+        if head is None:
+            return
+        yield head
+        try:
+            yield from entries
+        except Exception as err:  # noqa: BLE001 - mapped
+            mapped = self._translate(err, collection)
+            if mapped is err:
+                raise
+            raise mapped from err
+
+    def _walk(self, collection: str, recursive: bool, after: bytes | None) -> Iterator[ObjectInfo]:
+        for key, info in self._entries(collection, after):
             if info.is_collection:
                 if after is not None and key < after and not after.startswith(key):
                     continue  # the whole subtree sorts before start_after
                 if recursive:
-                    below = self._children(info.path)
-                    if below:
-                        yield from self._walk(info.path, True, after, below)
+                    below = self._walk(info.path, True, after)
+                    first = next(below, None)
+                    if first is not None:
+                        yield first
+                        yield from below
                     elif after is None or key > after:
-                        yield info  # an empty collection: S3's folder marker "<name>/"
+                        # Nothing below that sorts after start_after, and the collection itself does: it is
+                        # empty (S3's folder marker "<name>/").
+                        yield info
                     continue
                 if after is not None and key <= after:
                     continue
@@ -278,12 +349,24 @@ class IrodsDataSession(DataSession):
             elif after is None or key > after:
                 yield info
 
+    def _holds_anything(self, collection: str) -> bool:
+        """Whether ``collection`` holds a data object or a collection (at most one row of each query)."""
+        objects = self._session.query(DataObject.name).filter(Collection.name == collection)
+        if self._call(lambda: genquery.first_rows(objects, 1), collection):
+            return True
+        subs = self._session.query(Collection.name).filter(Collection.parent_name == collection)
+        return any(row[Collection.name] != collection
+                   for row in self._call(lambda: genquery.first_rows(subs, 2), collection))
+
     def open_read(self, path: str) -> BinaryIO:
         path = self._check(path, "read")
-        if self.stat(path).is_collection:
+        info = self._lookup(path)
+        if info is None or info.is_collection:
+            if info is None:
+                self._unless_gone()
             raise PathNotFound("not a data object", details={"path": path})
-        stream = self._call(lambda: self._session.data_objects.open(path, "r", allow_redirect=False), path)
-        return GuardedReader(stream, lambda err: self._translate(err, path))  # type: ignore[return-value]
+        handle = self._through_ticket(lambda: self._session.data_objects.open(path, "r", allow_redirect=False), path)
+        return GuardedReader(_ObjectReader(handle), lambda err: self._translate(err, path))  # type: ignore[return-value]
 
     def write(self, path: str, stream: BinaryIO, *, size: int | None = None,
               metadata: ObjectMetadata | None = None) -> ObjectInfo:
@@ -298,7 +381,7 @@ class IrodsDataSession(DataSession):
         if self.ticket.target_kind is TargetKind.DATA_OBJECT and path != self.ticket.path:
             raise PermissionDenied("a data-object ticket writes only its object", details={"path": path})
         remaining = self._write_budget(size)
-        self._check_no_conflict(path)
+        before = self._check_no_conflict(path)
         # An unnamed temporary file: nothing of a body that fails (or runs over the budget) is seen anywhere.
         with tempfile.TemporaryFile() as spool:
             received = receive(stream, spool.fileno(), size=None, max_bytes=remaining, sync=False,
@@ -310,8 +393,23 @@ class IrodsDataSession(DataSession):
             except BaseException:
                 self._refund(received.size)
                 raise
-        self._set_metadata(path, metadata)
-        return self.stat(path)
+        current = self._avus.get(path, []) if before is not None else []
+        self._changed()
+        if before is not None or metadata:
+            self._set_metadata(path, metadata, current)
+        return self._written(path, metadata)
+
+    def _written(self, path: str, metadata: ObjectMetadata | None) -> ObjectInfo:
+        """The object just stored with ``metadata``: its row (one query); its ``s3.*`` AVUs are what the write set."""
+        row = self._object_row(path)
+        if row is None:
+            raise PathNotFound(details={"path": path})  # removed again at once, from outside
+        avus = sorted(s3meta.to_avus(metadata).items())
+        size, modified = int(row[DataObject.size] or 0), row.get(DataObject.modify_time)
+        info = ObjectInfo(path=path, is_collection=False, size=size, modified_at=modified,
+                          etag=etag_of(row.get(DataObject.checksum), size, modified), metadata=s3meta.from_avus(avus))
+        self._known[path], self._avus[path] = info, avus
+        return info
 
     def _store(self, path: str, spool: BinaryIO, md5: str) -> None:
         from irods import keywords as kw
@@ -361,21 +459,21 @@ class IrodsDataSession(DataSession):
                 log.error("could not remove the partial object a failed write left at %s (%s)", path,
                           type(err).__name__)
 
-    def _set_metadata(self, path: str, metadata: ObjectMetadata | None) -> None:
+    def _set_metadata(self, path: str, metadata: ObjectMetadata | None,
+                      current: list[tuple[str, str]] | None = None) -> None:
         if self._service is not None:
-            self._call(lambda: s3meta.replace_object(self._service(), path, metadata), path)  # type: ignore[misc]
+            self._call(lambda: s3meta.replace_object(self._service(), path, metadata, current),  # type: ignore[misc]
+                       path)
 
     def _missing_parents(self, path: str) -> list[str]:
         """The collections between the ticket's target and ``path`` that do not exist yet, outermost first."""
         missing = []
         ancestor = paths.parent(path)
         while ancestor != self.ticket.path and paths.is_within(self.ticket.path, ancestor):
-            try:
-                self.stat(ancestor)
+            if self._lookup(ancestor, collection_first=True) is not None:
                 break
-            except PathNotFound:
-                missing.append(ancestor)
-                ancestor = paths.parent(ancestor)
+            missing.append(ancestor)
+            ancestor = paths.parent(ancestor)
         return missing[::-1]
 
     def _make_parents(self, path: str) -> None:
@@ -389,6 +487,7 @@ class IrodsDataSession(DataSession):
         if not missing:
             return
         owner = self._owner_session()
+        self._changed()
         for collection in missing:
             self._call(lambda c=collection: _create_collection(owner, c), collection)
         if self._service is not None:
@@ -406,10 +505,12 @@ class IrodsDataSession(DataSession):
             raise PathNotFound("not a data object", details={"path": source})
         kept = info.metadata if metadata is None else metadata
         if source == path:  # a copy onto itself changes only the metadata (rclone's mtime repair)
-            self._set_metadata(path, kept)
+            current = self._avus.get(path)
+            self._changed()
+            self._set_metadata(path, kept, current)
             return self.stat(path)
         self._write_budget(info.size)
-        self._check_no_conflict(path)
+        before = self._check_no_conflict(path)
         self._reserve(info.size)
         try:
             self._make_parents(path)
@@ -425,7 +526,9 @@ class IrodsDataSession(DataSession):
                 self._remove_partial(path)
             self._refund(info.size)
             raise
-        self._set_metadata(path, kept)
+        current = self._avus.get(path, []) if before is not None else []
+        self._changed()
+        self._set_metadata(path, kept, current)
         return self.stat(path)
 
     def set_layout(self, path: str, layout: ObjectLayout) -> bool:
@@ -435,44 +538,38 @@ class IrodsDataSession(DataSession):
         info = self.stat(path)
         if info.is_collection or info.size != layout.size or info.modified_at is None:
             return False
-        known = info.layout.md5 if info.layout else _md5(info.etag)  # the registered MD5, where iRODS keeps one
+        known = info.layout.md5 if info.layout else md5_of(info.etag)  # the registered MD5, where iRODS keeps one
         if known is not None and known != layout.md5:
             return False
         text = layouts.encode(layout, int(info.modified_at.timestamp()))
         if text is None:
             return False
         self._call(lambda: layouts.write(self._service(), path, text), path)  # type: ignore[misc]
+        self._changed()
         return True
 
-    def _layout(self, path: str, size: int, modified: Any) -> ObjectLayout | None:
-        if self._service is None or modified is None:
-            return None
-        text = self._call(lambda: layouts.read(self._service(), path), path)  # type: ignore[misc]
-        return layouts.decode(text, size, int(modified.timestamp()))
-
-    def _collection_layouts(self, collection: str) -> dict[str, str]:
-        """The ``s3.layout`` values in ``collection`` by object name (one query; see ``layouts.read_collection``)."""
-        if self._service is None:
-            return {}
-        return self._call(lambda: layouts.read_collection(self._service(), collection), collection)  # type: ignore[misc]
-
-    def _check_no_conflict(self, path: str) -> None:
-        """``Conflict`` when a collection is at ``path`` or a data object where a parent collection must be."""
-        with contextlib.suppress(PathNotFound):
-            if self.stat(path).is_collection:
-                raise Conflict("a collection exists at that path", details={"path": path})
+    def _check_no_conflict(self, path: str) -> ObjectInfo | None:
+        """What is at ``path`` now (``None``: nothing); ``Conflict`` when that is a collection, or when a data
+        object is where a parent collection must be."""
+        found = self._lookup(path)
+        if found is not None and found.is_collection:
+            raise Conflict("a collection exists at that path", details={"path": path})
         ancestor = paths.parent(path)
         while ancestor != self.ticket.path and paths.is_within(self.ticket.path, ancestor):
-            try:
-                if not self.stat(ancestor).is_collection:
+            above = self._lookup(ancestor, collection_first=True)
+            if above is not None:
+                if not above.is_collection:
                     raise Conflict("a data object is where a parent collection would be", details={"path": ancestor})
-                return
-            except PathNotFound:
-                ancestor = paths.parent(ancestor)
+                break
+            ancestor = paths.parent(ancestor)
+        return found
 
     def _write_budget(self, size: int | None) -> int | None:
         """Refuse before spooling when a write limit is already reached; the bytes still allowed (a first check:
-        the reservation after spooling is the one that holds under concurrency)."""
+        the reservation after spooling is the one that holds under concurrency). A ticket without write limits
+        (as this request judged it) needs no early check."""
+        if not (self.ticket.write_file_limit or self.ticket.write_byte_limit):
+            return None
         current = self._counters.read([self.ticket.id]).get(self.ticket.id) or Counters.of(self.ticket)
         if current.write_file_limit and current.write_file_count >= current.write_file_limit:
             raise TicketWriteFilesExceeded()
@@ -488,6 +585,7 @@ class IrodsDataSession(DataSession):
         if self.stat(path).is_collection:
             raise PathNotFound("not a data object", details={"path": path})
         owner = self._owner_session()
+        self._changed()
         self._call(lambda: owner.data_objects.unlink(path, force=True), path)
         self._prune(paths.parent(path))
 
@@ -497,7 +595,7 @@ class IrodsDataSession(DataSession):
                 self.ticket.path, collection):
             if not self._call(lambda c=collection: s3meta.is_implicit(self._service(), c), collection):  # type: ignore[misc]
                 return
-            if self._children(collection, kept_etags=False):
+            if self._holds_anything(collection):
                 return
             try:
                 owner = self._owner_session()
@@ -511,11 +609,12 @@ class IrodsDataSession(DataSession):
         path = self._check(path, "write")
         if self.ticket.target_kind is TargetKind.DATA_OBJECT:
             raise PermissionDenied("a data-object ticket holds no collections", details={"path": path})
-        with contextlib.suppress(PathNotFound):
-            if not self.stat(path).is_collection:
-                raise Conflict("a data object exists at that path", details={"path": path})
+        found = self._lookup(path, collection_first=True)
+        if found is not None and not found.is_collection:
+            raise Conflict("a data object exists at that path", details={"path": path})
         self._check_no_conflict(path + "/x")
         missing = self._missing_parents(path + "/x")
+        self._changed()
         if missing:
             owner = self._owner_session()
             self._call(lambda: owner.collections.create(path, recurse=True), path)
@@ -530,11 +629,15 @@ class IrodsDataSession(DataSession):
         path = self._check(path, "delete")
         if path == self.ticket.path:
             raise PermissionDenied("the ticket's target itself is never removed", details={"path": path})
-        if not self.stat(path).is_collection:
+        found = self._lookup(path, collection_first=True)
+        if found is None or not found.is_collection:
+            if found is None:
+                self._unless_gone()
             raise PathNotFound("not a collection", details={"path": path})
-        if self._children(path, kept_etags=False):
+        if self._holds_anything(path):
             raise Conflict("the collection is not empty", details={"path": path})
         owner = self._owner_session()
+        self._changed()
         self._call(lambda: owner.collections.remove(path, recurse=False, force=True), path)
         self._prune(paths.parent(path))
 
@@ -558,6 +661,13 @@ class IrodsDataSession(DataSession):
                 discard()
             else:
                 self._handle.close()
+
+
+def _close_dead(handle: TicketSession) -> None:
+    """Close a ticket session whose connection died: really, never parked (``LentSession.discard``)."""
+    discard = getattr(handle, "discard", None)
+    with contextlib.suppress(Exception):
+        discard() if callable(discard) else handle.close()
 
 
 def _good_replica(obj: Any) -> Any:
@@ -588,9 +698,10 @@ class GuardedReader(io.RawIOBase):
             raise self._translate(err) from err
 
     def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        try:
+            return self._raw.readinto(buffer)  # type: ignore[no-any-return]
+        except Exception as err:  # noqa: BLE001 - mapped
+            raise self._translate(err) from err
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         try:
@@ -612,12 +723,51 @@ class GuardedReader(io.RawIOBase):
             super().close()
 
 
+class _ObjectReader(io.RawIOBase):
+    """A data object opened for reading, read straight from python-irodsclient's raw file.
+
+    Its own ``open`` wraps the raw file in an 8 KiB ``BufferedRandom``, which asks the server for the position
+    before its first read and when it is closed (two more ``DATA_OBJ_LSEEK`` round trips per request; detaching
+    it would flush and ask too); the gateway reads 1 MiB at a time and seeks only for a range, so the buffer
+    saves nothing. The buffer object is kept, unused, so that its finalizer finds the raw file closed."""
+
+    def __init__(self, handle: Any) -> None:
+        super().__init__()
+        self._buffered = handle
+        self._raw = getattr(handle, "raw", handle)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._raw.readinto(buffer)  # type: ignore[no-any-return]
+
+    def readall(self) -> bytes:
+        chunks = []
+        while chunk := self.read(CHUNK):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._raw.seek(offset, whence)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._raw.close()
+            finally:
+                super().close()
+
+
 def _create_collection(session: Any, collection: str) -> None:
     """Create ``collection`` (its parent exists); one that exists already, made by a concurrent writer, will do."""
     from irods.exception import CAT_NAME_EXISTS_AS_COLLECTION, CATALOG_ALREADY_HAS_ITEM_BY_THAT_NAME
 
     try:
-        session.collections.create(collection, recurse=False)
+        create_collection(session, collection)
     except (CAT_NAME_EXISTS_AS_COLLECTION, CATALOG_ALREADY_HAS_ITEM_BY_THAT_NAME):
         if not session.collections.exists(collection):
             raise  # a data object has that name

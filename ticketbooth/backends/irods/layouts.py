@@ -12,7 +12,7 @@ from typing import Any
 
 from ..base import ObjectLayout
 
-__all__ = ["LAYOUT", "encode", "decode", "read", "read_collection", "write"]
+__all__ = ["LAYOUT", "encode", "decode", "read", "read_collection", "read_range", "write"]
 
 LAYOUT = "s3.layout"
 MAX_VALUE = 2700
@@ -62,6 +62,16 @@ def read_collection(session: Any, collection: str) -> dict[str, str]:
 
     query = session.query(DataObject.name, DataObjectMeta.value).filter(
         Collection.name == collection, DataObjectMeta.name == LAYOUT)
+    return {row[DataObject.name]: row[DataObjectMeta.value] for row in query.get_results()}
+
+
+def read_range(session: Any, collection: str, low: str, high: str) -> dict[str, str]:
+    """The ``s3.layout`` values of the data objects in ``collection`` whose names lie from ``low`` to ``high``
+    (by the catalog's order; both already safe to quote): one query for one batch of a listing."""
+    from irods.models import Collection, DataObject, DataObjectMeta
+
+    query = session.query(DataObject.name, DataObjectMeta.value).filter(
+        Collection.name == collection, DataObjectMeta.name == LAYOUT, DataObject.name >= low, DataObject.name <= high)
     return {row[DataObject.name]: row[DataObjectMeta.value] for row in query.get_results()}
 
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from ..base import ObjectMetadata
 
-__all__ = ["PREFIX", "USER_PREFIX", "IMPLICIT", "SYSTEM_ATTRIBUTES", "to_avus", "from_avus", "read_object",
-           "replace_object", "is_implicit", "mark_implicit"]
+__all__ = ["PREFIX", "USER_PREFIX", "IMPLICIT", "SYSTEM_ATTRIBUTES", "to_avus", "from_avus", "object_avus",
+           "read_object", "replace_object", "is_implicit", "mark_implicit"]
 
 PREFIX = "s3."
 USER_PREFIX = "s3.meta."
@@ -55,7 +55,9 @@ def from_avus(avus: Iterable[tuple[str, str]]) -> ObjectMetadata:
     return ObjectMetadata(**system, user=dict(sorted(user.items())))  # type: ignore[arg-type]
 
 
-def _object_avus(session: Any, path: str) -> list[tuple[str, str]]:
+def object_avus(session: Any, path: str) -> list[tuple[str, str]]:
+    """Every ``s3.*`` AVU of the data object ``path`` as sorted ``(attribute, value)`` pairs (one catalog query;
+    the object layout, ``s3.layout``, is among them)."""
     from irods.column import Like
     from irods.models import Collection, DataObject, DataObjectMeta
 
@@ -67,22 +69,28 @@ def _object_avus(session: Any, path: str) -> list[tuple[str, str]]:
 
 def read_object(session: Any, path: str) -> ObjectMetadata:
     """The S3 metadata of the data object ``path`` (a catalog query on ``session``)."""
-    return from_avus(_object_avus(session, path))
+    return from_avus(object_avus(session, path))
 
 
-def replace_object(session: Any, path: str, metadata: ObjectMetadata | None) -> None:
-    """Make the ``s3.*`` AVUs of data object ``path`` exactly those of ``metadata`` (admin session)."""
+def replace_object(session: Any, path: str, metadata: ObjectMetadata | None,
+                   current: Iterable[tuple[str, str]] | None = None) -> None:
+    """Make the ``s3.*`` AVUs of data object ``path`` exactly those of ``metadata`` (admin session).
+
+    ``current`` are the object's ``s3.*`` AVUs as the caller just read them (:func:`object_avus`); without them
+    they are read here (one query)."""
     from irods.keywords import ADMIN_KW
     from irods.meta import iRODSMeta
     from irods.models import DataObject
 
     wanted = to_avus(metadata)
-    for attribute, value in _object_avus(session, path):
+    kept: dict[str, str] = {}
+    for attribute, value in (object_avus(session, path) if current is None else current):
         if wanted.get(attribute) != value:
             session.metadata.remove(DataObject, path, iRODSMeta(attribute, value), **{ADMIN_KW: ""})
-    current = dict(_object_avus(session, path))
+        else:
+            kept[attribute] = value
     for attribute, value in wanted.items():
-        if current.get(attribute) != value:
+        if kept.get(attribute) != value:
             session.metadata.set(DataObject, path, iRODSMeta(attribute, value), **{ADMIN_KW: ""})
 
 
