@@ -162,6 +162,7 @@ class FakeZone:
         self.calls: list[Call] = []
         self.queries: list[dict[str, Any]] = []
         self.batches_sent = 0  # GenQuery batches handed to the client: each one a round trip on a real zone
+        self.rows_sent = 0  # the rows in them
         self.sessions: list[FakeSession] = []
         self.connections_opened = 0
         self.down = False
@@ -628,6 +629,7 @@ class FakeQuery:
         size = self._batch_size()
         for start in range(0, max(len(rows), 1), size):
             self.session.zone.batches_sent += 1
+            self.session.zone.rows_sent += len(rows[start : start + size])
             yield rows[start : start + size]
 
     def get_results(self) -> Any:

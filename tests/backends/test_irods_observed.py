@@ -12,7 +12,7 @@ import hashlib
 import os
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from irods import keywords as kw
@@ -23,6 +23,7 @@ from irods.models import TicketQuery as TQ
 from irods.ticket import Ticket as IrodsTicket
 
 from ticketbooth.backends.irods.errors import irods_code
+from ticketbooth.backends.irods.genquery import compares_bytewise, first_rows
 
 from .irods_double import QUERY_ROW_LIMIT, FakeZone
 
@@ -139,6 +140,25 @@ def code_of(raised: pytest.ExceptionInfo) -> int | None:
 # -- the ticket row ----------------------------------------------------------------------------------------------
 
 
+def test_every_ticket_change_moves_its_modify_time(server):
+    # The row's modify_ts (whole seconds) moves with allow-list changes too, and with an expiry set to what it
+    # was: TicketBooth's memo of a ticket (ticketmemo.py) is valid while the row is unchanged.
+    string = ticket(server, "write")
+    api = IrodsTicket(server.session("alice"), string)
+    steps = [("add", "group", "lab"), ("add", "host", "127.0.0.1"), ("add", "user", "bob"),
+             ("remove", "user", "bob"), ("expire", "0")]
+    stamps = [server.row(string)[TQ.Ticket.modify_time]]
+    for step in steps:
+        if server.kind == "real":
+            time.sleep(1.05)  # the stamp has whole seconds
+        else:
+            later = datetime.now(UTC) + timedelta(seconds=len(stamps))
+            server.double.clock = lambda later=later: later
+        api.modify(*step)
+        stamps.append(server.row(string)[TQ.Ticket.modify_time])
+    assert all(later > earlier for earlier, later in zip(stamps, stamps[1:], strict=False)), stamps
+
+
 def test_new_tickets_have_a_write_file_limit_of_10(server):
     row = server.row(ticket(server, "write"))
     assert (row[TQ.Ticket.uses_limit], row[TQ.Ticket.write_file_limit], row[TQ.Ticket.write_byte_limit]) == (0, 10, 0)
@@ -213,6 +233,25 @@ def test_query_all_stops_at_500_rows_and_get_results_pages_on(server):
                                                            Like(CollectionMeta.name, "n%"))
     assert len(query.all()) == QUERY_ROW_LIMIT
     assert len(list(query.get_results())) == count
+    # limit(n) sets the rows of a round trip, not of the result: get_results() still reads to the end (a ticket
+    # page read every row after its cursor that way); genquery.first_rows stops at n.
+    assert len(list(query.limit(10).get_results())) == count
+    assert len(first_rows(query, 10)) == 10
+    assert [len(batch) for batch in query.limit(300).get_batches()] == [300, count - 300]
+
+
+def test_the_catalog_compares_and_orders_names_by_utf8_bytes(server):
+    # The test zone's PostgreSQL runs with the C.UTF-8 collation, as listings need (genquery.compares_bytewise):
+    # "-" (0x2d) < "." < "/" < "0" < "Z" < "a" < "é"; a linguistic collation would ignore "-" and fold case.
+    alice = server.session("alice")
+    names = ["a", "a-b", "a.txt", "a0", "Z", "\u00e9", "b"]
+    for name in names:
+        server.put(alice, f"{server.root}/sub/{name}", b"1")
+    assert compares_bytewise(server.admin, server.zone_name)
+    query = server.admin.query(DataObject.name).filter(Collection.name == server.root + "/sub",
+                                                       DataObject.name > "a-b").order_by(DataObject.name)
+    assert [row[DataObject.name] for row in query.get_results()] == sorted(
+        (n for n in names if n.encode() > b"a-b"), key=str.encode)
 
 
 def test_creating_an_existing_collection_without_recurse_fails(server):

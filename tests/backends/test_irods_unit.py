@@ -588,3 +588,96 @@ def test_anonymous_sessions_take_tls_from_the_environment_file():
     assert (anon["user"], anon["password"], "irods_password" in anon) == ("anonymous", "", False)
     plain = session_kwargs(env, anonymous=True, environment={"irods_host": "h", "irods_port": 1248})
     assert not [k for k in plain if k.startswith("irods_")]
+
+
+# -- catalogue work per request ---------------------------------------------------------------------------------
+
+
+def test_a_warm_get_reads_the_ticket_row_and_the_object_only(backend, zone, clock):
+    ticket = create(backend)
+    clock.now = NOW + timedelta(seconds=3)  # the ticket was not changed in the last seconds (ticketmemo.settle)
+    for _ in range(2):
+        zone.queries.clear()
+        with backend.open_session(ticket, "alice", client_host=None, now=clock(), window=10) as s:
+            s.stat("/tempZone/home/alice/ds1/a.txt")
+            with s.open_read("/tempZone/home/alice/ds1/a.txt") as stream:
+                assert stream.read() == b"hello"
+    # The second request: the ticket's row, the object's row, its s3.* AVUs; nothing else.
+    assert len(zone.queries) == 3, [q["columns"][:2] for q in zone.queries]
+
+
+def test_a_changed_ticket_row_is_read_in_full_again(backend, zone, clock):
+    ticket = create(backend, users=["bob"])
+    clock.now = NOW + timedelta(seconds=3)
+    with backend.open_session(ticket, "bob", client_host=None, now=clock()):
+        pass
+    # Changed in iRODS (iticket mod), not through this backend: the row's modify_ts moves, the memo is not used.
+    zone.tickets[ticket.id].users = ["carol"]
+    zone.tickets[ticket.id].modified = clock.now = NOW + timedelta(seconds=4)
+    with pytest.raises(errors.TicketUserExcluded):
+        backend.open_session(ticket, "bob", client_host=None, now=clock())
+
+
+def test_a_row_changed_in_the_second_it_was_read_is_not_trusted(backend, zone, clock):
+    ticket = create(backend, users=["bob"])
+    # Read in full in the second of the last change: a change later in that second would leave the row's stamp
+    # as it was, so the read is not reused until the row has settled.
+    with backend.open_session(ticket, "bob", client_host=None, now=clock()):
+        pass
+    zone.tickets[ticket.id].users = ["carol"]  # the same second: modify_ts unchanged
+    with pytest.raises(errors.TicketUserExcluded):
+        backend.open_session(ticket, "bob", client_host=None, now=clock())
+
+
+def test_a_limits_only_patch_moves_the_ticket_row(backend, zone, clock):
+    ticket = create(backend, uses_limit=1)
+    before = zone.tickets[ticket.id].modified
+    clock.now = NOW + timedelta(seconds=5)
+    backend.modify_ticket(ALICE, ticket.id, TicketChanges(uses_limit=2), now=clock())
+    assert zone.tickets[ticket.id].modified > before  # every instance's memo sees the new limit
+    assert [c.args[1:] for c in ticket_calls(zone)][-1] == ("expire", "0")  # the expiry it had: none
+
+
+def test_a_ticket_page_reads_one_batch_not_every_row_after_the_cursor(backend, zone):
+    for _ in range(BATCH * 2 + 50):
+        create(backend)
+    zone.rows_sent = 0
+    page = backend.list_tickets(ALICE, TicketQuery(limit=2))
+    assert len(page.items) == 2 and page.next_cursor is not None
+    assert zone.rows_sent <= BATCH + 1 + 20  # one scan batch and the two tickets' allow-lists and counters
+
+
+def test_listing_pages_cost_the_same_at_the_start_and_the_end_of_a_collection(backend, zone):
+    root = "/tempZone/home/alice/ds1/many"
+    names = [f"k{i:05d}" for i in range(3000)]
+    for name in names:
+        zone.put(f"{root}/{name}", b"1", "alice")
+    ticket = create(backend)
+    sent = []
+    for start_after in (None, f"{root}/{names[-12]}"):
+        with backend.open_session(ticket, "alice", client_host=None, now=NOW) as s:
+            zone.rows_sent = 0
+            listing = s.list(root, recursive=True, start_after=start_after)
+            page = [next(listing).path for _ in range(10)]
+            listing.close()
+            sent.append(zone.rows_sent)
+        first = 0 if start_after is None else len(names) - 11
+        assert page == [f"{root}/{n}" for n in names[first:first + 10]]
+    assert max(sent) <= 600, sent  # one batch of objects (and whatever else one query brings), not 3,000 rows
+
+
+def test_listing_order_holds_for_names_that_sort_around_a_slash(backend, zone):
+    # S3 lists "a-b/" < "a.txt" < "a/" < "a0", while the catalog orders the collection names "a" < "a-b".
+    root = "/tempZone/home/alice/ds1/tricky"
+    for name in ("a/x", "a-b/y", "a.txt", "a0", "it's.txt", "it's/z", "Z", "é"):
+        zone.put(f"{root}/{name}", b"1", "alice")
+    ticket = create(backend)
+    with backend.open_session(ticket, "alice", client_host=None, now=NOW) as s:
+        keys = [i.path[len(root) + 1:] for i in s.list(root, recursive=True)]
+        assert keys == sorted(keys, key=str.encode) == ["Z", "a-b/y", "a.txt", "a/x", "a0", "it's.txt", "it's/z",
+                                                        "é"]
+        for index, marker in enumerate(keys):
+            after = [i.path[len(root) + 1:] for i in s.list(root, recursive=True, start_after=f"{root}/{marker}")]
+            assert after == keys[index + 1:], marker
+        flat = [i.path[len(root) + 1:] for i in s.list(root, recursive=False, start_after=f"{root}/a-b")]
+        assert flat == ["a.txt", "a", "a0", "it's.txt", "it's", "é"]  # after the collection "a-b", past "a-b/y"
