@@ -1048,6 +1048,24 @@ class FakeDataObjects:
 
         self.session.run(op)
 
+    def modDataObjMeta(self, data_obj_info: dict[str, Any], meta_dict: dict[str, Any], **options: Any) -> None:  # noqa: N802
+        """``ModDataObjMeta`` of a checksum: only a rodsadmin with ``ADMIN_KW`` (-818000 without; a proxied session
+        has no privilege for the API at all, SYS_NO_API_PRIV -13000), observed."""
+        zone = self.session.zone
+
+        def op(conn: FakeConnection) -> None:
+            if self.session.proxied:
+                raise IrodsError(-13000)
+            if zone.users.get(self.session.user) != "rodsadmin" or kw.ADMIN_KW not in meta_dict:
+                raise IrodsError(CAT_NO_ACCESS_PERMISSION)
+            path = data_obj_info["objPath"]
+            if path not in zone.objects:
+                raise IrodsError(CAT_UNKNOWN_FILE)
+            if kw.CHKSUM_KW in meta_dict:
+                zone.objects[path].checksum = meta_dict[kw.CHKSUM_KW]
+
+        self.session.run(op)
+
     def unlink(self, path: str, force: bool = False, **options: Any) -> None:
         zone = self.session.zone
 

@@ -382,6 +382,23 @@ def test_an_overwrite_without_a_checksum_drops_it_and_modify_times_are_whole_sec
                                                                                              None)
 
 
+def test_the_service_account_registers_a_checksum_with_the_admin_keyword(server):
+    # irods.verify_checksum = false: the object is stored without verification and its MD5 registered so.
+    alice = server.session("alice")
+    data = b"registered"
+    md5 = hashlib.md5(data).hexdigest()
+    server.put(alice, server.root + "/reg.bin", data)
+    with pytest.raises(Exception) as raised:
+        alice.data_objects.modDataObjMeta({"objPath": server.root + "/reg.bin"}, {kw.CHKSUM_KW: md5})
+    assert code_of(raised) == -13000  # SYS_NO_API_PRIV: not for a proxied user
+    with pytest.raises(Exception) as raised:
+        server.admin.data_objects.modDataObjMeta({"objPath": server.root + "/reg.bin"}, {kw.CHKSUM_KW: md5})
+    assert code_of(raised) == -818000  # CAT_NO_ACCESS_PERMISSION without ADMIN_KW
+    server.admin.data_objects.modDataObjMeta({"objPath": server.root + "/reg.bin"},
+                                             {kw.CHKSUM_KW: md5, kw.ADMIN_KW: ""})
+    assert alice.data_objects.get(server.root + "/reg.bin").checksum == md5
+
+
 def test_a_copy_is_checksummed_only_when_asked_and_in_its_sources_scheme(server):
     alice = server.session("alice")
     md5 = hashlib.md5(b"data").hexdigest()

@@ -20,7 +20,7 @@ from ticketbooth import errors, policy
 from ticketbooth.backends.irods import IrodsBackend
 from ticketbooth.backends.irods import data as irods_data
 from ticketbooth.backends.irods.backend import DORMANT, activation_step, creation_steps, restoring_changes
-from ticketbooth.backends.irods.connection import Connector, closed_by_server
+from ticketbooth.backends.irods.connection import Connector, ProxiedSessions, closed_by_server
 from ticketbooth.backends.irods.errors import RETRY_AFTER_SECONDS, is_network_failure, translate
 from ticketbooth.backends.irods.repairs import Repairs
 from ticketbooth.model import Actor, TicketChanges, TicketQuery
@@ -154,6 +154,26 @@ def test_a_session_without_sockets_or_with_a_closed_one():
     assert closed_by_server(_Pooled(sock))  # closed on our side: select refuses it
 
 
+def test_a_kept_owner_session_whose_idle_connection_the_server_closed_is_not_lent_again():
+    ours, theirs = socket.socketpair()
+    try:
+        made = []
+
+        def make(user):
+            made.append(_Pooled(ours) if not made else _Pooled())
+            return made[-1]
+
+        owners = ProxiedSessions(make, max_idle=2)
+        first = owners.take("alice")
+        owners.give("alice", first, healthy=True)
+        assert owners.take("alice") is first  # kept while its connection lives
+        owners.give("alice", first, healthy=True)
+        theirs.close()  # the server restarted
+        assert owners.take("alice") is made[1] and len(made) == 2
+    finally:
+        ours.close()
+
+
 # -- the steps of a create --------------------------------------------------------------------------------------
 
 
@@ -272,7 +292,7 @@ def test_a_read_cut_off_mid_body_is_backend_unavailable_and_its_session_is_never
         stream.read(100)
     stream.close()  # a dead connection has nothing left to close: no error
     session.close()
-    assert session.broken and backend._warm._idle == {}
+    assert session.broken and backend._warm._idle == []
 
 
 def test_a_create_cut_short_leaves_an_expired_ticket_until_the_zone_answers_then_none(backend, zone):

@@ -526,6 +526,7 @@ def test_names_the_key_rules_refuse_are_left_out_of_listings(backend, zone, capl
 
 def test_writes_go_through_the_owner_and_register_their_md5(backend, zone):
     ticket = create(backend, access="write", anonymous=True)
+    made = len(zone.sessions)  # what creating the ticket used
     with backend.open_session(ticket, "anonymous", client_host=None, now=NOW) as s:
         info = s.write("/tempZone/home/alice/ds1/new/deep/x.bin", io.BytesIO(b"payload"))
         s.delete("/tempZone/home/alice/ds1/a.txt")
@@ -533,8 +534,27 @@ def test_writes_go_through_the_owner_and_register_their_md5(backend, zone):
     assert stored.owner == "alice" and zone.collections["/tempZone/home/alice/ds1/new/deep"].owner == "alice"
     assert stored.checksum == info.etag == hashlib.md5(b"payload").hexdigest()
     assert "/tempZone/home/alice/ds1/a.txt" not in zone.objects
-    owner_sessions = [x for x in zone.sessions if x.kwargs.get("client_user") == "alice" and not x.ticket__]
-    assert owner_sessions and all(x.cleaned_up for x in owner_sessions)
+    owner_sessions = [x for x in zone.sessions[made:] if x.kwargs.get("client_user") == "alice" and not x.ticket__]
+    assert len(owner_sessions) == 1 and not owner_sessions[0].cleaned_up  # kept for the next write as alice
+    with backend.open_session(ticket, "anonymous", client_host=None, now=NOW) as s:
+        s.write("/tempZone/home/alice/ds1/new/deep/y.bin", io.BytesIO(b"more"))
+    assert [x for x in zone.sessions[made:] if x.kwargs.get("client_user") == "alice" and not x.ticket__
+            ] == owner_sessions
+    backend.close()
+    assert owner_sessions[0].cleaned_up
+
+
+def test_an_owner_session_that_saw_a_failure_is_not_lent_again(backend, zone):
+    ticket = create(backend, access="write")
+    made = len(zone.sessions)
+    with backend.open_session(ticket, "alice", client_host=None, now=NOW) as s:
+        s.write("/tempZone/home/alice/ds1/x.bin", io.BytesIO(b"x"))
+        zone.fail(lambda call: call.command.startswith("avu:") and call.args[1].endswith("/ds1/new"),
+                  -818000)  # the s3.implicit mark of a new parent
+        with pytest.raises(errors.PermissionDenied):
+            s.write("/tempZone/home/alice/ds1/new/x.bin", io.BytesIO(b"x"))
+    owners = [x for x in zone.sessions[made:] if x.kwargs.get("client_user") == "alice" and not x.ticket__]
+    assert len(owners) == 1 and owners[0].cleaned_up
 
 
 def test_a_failed_store_gives_the_write_budget_back(backend, zone):
@@ -681,3 +701,16 @@ def test_listing_order_holds_for_names_that_sort_around_a_slash(backend, zone):
             assert after == keys[index + 1:], marker
         flat = [i.path[len(root) + 1:] for i in s.list(root, recursive=False, start_after=f"{root}/a-b")]
         assert flat == ["a.txt", "a", "a0", "it's.txt", "it's", "é"]  # after the collection "a-b", past "a-b/y"
+
+
+def test_without_verification_the_service_account_registers_the_md5(zone, clock):
+    backend = IrodsBackend.from_settings(settings_for(zone, verify_checksum=False), session_factory=zone.session_factory,
+                                         clock=clock, service_hosts=[zone.gateway_address])
+    ticket = create(backend, access="write")
+    with backend.open_session(ticket, "alice", client_host=None, now=NOW) as s:
+        info = s.write("/tempZone/home/alice/ds1/fast.bin", io.BytesIO(b"payload"))
+    opened = [options for _, mode, options in
+              (call for session in zone.sessions for call in session.data_objects.open_calls) if mode == "w"]
+    assert opened and kw.VERIFY_CHKSUM_KW not in opened[-1]  # iRODS does not read the object back
+    assert zone.objects["/tempZone/home/alice/ds1/fast.bin"].checksum == info.etag == hashlib.md5(b"payload").hexdigest()
+    backend.close()

@@ -43,7 +43,7 @@ from ...model import UNSET, Actor, Ticket, TicketChanges, TicketPage, TicketQuer
 from ...settings import Settings
 from ..base import DataSession, TicketBackend
 from .catalog import Catalog, quote_safe
-from .connection import Connector
+from .connection import Connector, ProxiedSessions
 from .counters import Counters, CounterStore, HeldLock, note_request, open_use
 from .data import IrodsDataSession
 from .errors import CAT_TICKET_INVALID, irods_code, is_network_failure, translate
@@ -187,6 +187,8 @@ class IrodsBackend(TicketBackend):
         self.repairs = repairs or Repairs()
         # At most half the connection slots wait parked for a use window's next request.
         self._warm = WarmSessions(max_idle=connector.settings.pool_size // 2)
+        # Sessions proxied as ticket owners, kept for the next write (a new one connects twice: ~0.2 s).
+        self._owners = ProxiedSessions(connector.proxied, max_idle=connector.settings.pool_size // 2)
         self._recent = RecentRequests()
         state = state_collection or f"/{zone}/home/{connector.service_user()}/.ticketbooth"
         self._counters = CounterStore(connector.service, quote_safe(state, "state_collection"),
@@ -618,12 +620,15 @@ class IrodsBackend(TicketBackend):
 
         handle = fresh() if warm is None else LentSession(warm, self._warm, key, now)
         return IrodsDataSession(ticket, holder, handle, self._counters,
-                                owner_session=lambda: self._connector.proxied(ticket.owner),
+                                owner_session=lambda: self._owners.take(ticket.owner),
+                                owner_back=lambda owner, healthy: self._owners.give(ticket.owner, owner,
+                                                                                     healthy=healthy),
                                 service=self._connector.service, repairs=self.repairs,
                                 on_network_failure=functools.partial(self._connector.renew_service,
                                                                      self._connector.generation),
                                 ticket_gone=lambda: self._gone(ticket), ordered_names=self._ordered_names,
-                                renew_parked=None if warm is None else fresh)
+                                renew_parked=None if warm is None else fresh,
+                                verify_checksum=self._connector.settings.verify_checksum)
 
     def _current(self, ticket: Ticket) -> Ticket:
         """``ticket`` as the catalog holds it now (``TicketNotFound`` when it is gone): its row read now, the
@@ -676,5 +681,6 @@ class IrodsBackend(TicketBackend):
     def close(self) -> None:
         self.repairs.close()
         self._warm.close()
+        self._owners.close()
         self._connector.close()
 

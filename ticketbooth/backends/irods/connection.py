@@ -15,7 +15,9 @@ Three kinds of session, all authenticated as the configured rodsadmin service ac
 - :meth:`Connector.for_ticket` — a fresh session (anonymous, or proxied as the holder) with the ticket supplied,
   one per use (python-irodsclient applies a supplied ticket per pooled connection). Uses are counted by
   TicketBooth (``counters``), not by iRODS.
-- :meth:`Connector.proxied` — a session proxied as a ticket's owner for the writes of one use (``data``).
+- :meth:`Connector.proxied` — a session proxied as a ticket's owner for the writes of one use (``data``);
+  :class:`ProxiedSessions` keeps a few of them between requests, as connecting one costs python-irodsclient two
+  connections and logins (~0.2 s on the test zone, most of a small PUT).
 
 ``pool_size`` bounds how many fresh sessions one instance holds at once; waiting longer than the connection
 timeout for a slot raises ``BackendUnavailable``. The session class is injectable (``session_factory``) so tests
@@ -28,6 +30,7 @@ import json
 import logging
 import select
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -35,7 +38,7 @@ from ...errors import BackendUnavailable, ConfigError, TicketBoothError
 from ...settings import IrodsSettings
 from .errors import RETRY_AFTER_SECONDS, is_network_failure, translate
 
-__all__ = ["Connector", "closed_by_server", "create_collection", "session_kwargs"]
+__all__ = ["Connector", "ProxiedSessions", "closed_by_server", "create_collection", "session_kwargs"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -280,6 +283,59 @@ class Connector:
             self._generation += 1
         if service is not None:
             _cleanup(service)
+
+
+class ProxiedSessions:
+    """Sessions proxied as a user (``make(user)``), lent to one request at a time and kept afterwards for the
+    next request writing as that user: at most ``max_idle`` in all (the oldest closed first), each for at most
+    ``idle_seconds``. A session that saw a failure is closed, never lent again (:meth:`give` with
+    ``healthy=False``), and so is one whose idle connection the server has closed meanwhile (a restart,
+    :func:`closed_by_server`): its first request would fail. They take no connection slot while idle (their
+    requests hold one while lent)."""
+
+    def __init__(self, make: Callable[[str], Any], max_idle: int, *, idle_seconds: float = 30.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._make = make
+        self._max_idle = max(0, max_idle)
+        self._idle_seconds = idle_seconds
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._idle: list[tuple[str, Any, float]] = []  # (user, session, parked at), oldest first
+
+    def take(self, user: str) -> Any:
+        """A kept session proxied as ``user``, or a new one."""
+        now = self._monotonic()
+        found = None
+        with self._lock:
+            stale = [entry[1] for entry in self._idle if now - entry[2] > self._idle_seconds]
+            self._idle = [entry for entry in self._idle if now - entry[2] <= self._idle_seconds]
+            for index in range(len(self._idle) - 1, -1, -1):
+                if self._idle[index][0] == user:
+                    found = self._idle.pop(index)[1]
+                    break
+        if found is not None and closed_by_server(found):
+            stale.append(found)
+            found = None
+        for session in stale:
+            _cleanup(session)
+        return found if found is not None else self._make(user)
+
+    def give(self, user: str, session: Any, *, healthy: bool) -> None:
+        """Keep ``session`` (proxied as ``user``) for a next request, or close it."""
+        closing = [] if healthy and self._max_idle else [session]
+        if not closing:
+            with self._lock:
+                self._idle.append((user, session, self._monotonic()))
+                while len(self._idle) > self._max_idle:
+                    closing.append(self._idle.pop(0)[1])
+        for each in closing:
+            _cleanup(each)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, session, _ in idle:
+            _cleanup(session)
 
 
 class TicketSession:

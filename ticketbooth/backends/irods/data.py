@@ -69,12 +69,15 @@ T = TypeVar("T")
 class IrodsDataSession(DataSession):
     """One use of ``ticket`` (see the module docstring).
 
-    ``counters`` holds the write limits; ``owner_session()`` makes the session proxied as the ticket's owner;
+    ``counters`` holds the write limits; ``owner_session()`` lends the session proxied as the ticket's owner and
+    ``owner_back(session, healthy)`` takes it back when the request ends (``None``: it is cleaned up);
     ``service()`` is the admin session for S3 metadata; ``ticket_gone()`` asks the catalog whether the ticket
     has been deleted since the request began (a ticket session sees nothing once it is); ``ordered_names()``
     whether the catalog compares names as S3 orders keys (``genquery.compares_bytewise``); ``repairs`` takes
     what a failed write still owes the zone; ``on_network_failure()`` is told once when the zone is lost;
-    ``renew_parked()`` (given for a parked session) makes a fresh ticket session (see :meth:`_on_ticket`).
+    ``renew_parked()`` (given for a parked session) makes a fresh ticket session (see :meth:`_on_ticket`);
+    ``verify_checksum`` whether iRODS verifies the MD5 of what it stored (else the service account registers it:
+    ``irods.verify_checksum``).
 
     What one request learns about a path (its catalog row and ``s3.*`` AVUs, or that nothing is there) is kept
     for the rest of the request and forgotten by any change made through it: a GET stats the key once for its
@@ -83,17 +86,21 @@ class IrodsDataSession(DataSession):
 
     def __init__(self, ticket: Ticket, holder: str, handle: TicketSession, counters: CounterStore, *,
                  owner_session: Callable[[], Any], service: Callable[[], Any] | None = None,
+                 owner_back: Callable[[Any, bool], None] | None = None,
                  repairs: Repairs | None = None, on_network_failure: Callable[[], Any] | None = None,
                  ticket_gone: Callable[[], bool] | None = None,
                  ordered_names: Callable[[], bool] | None = None,
-                 renew_parked: Callable[[], TicketSession] | None = None) -> None:
+                 renew_parked: Callable[[], TicketSession] | None = None, verify_checksum: bool = True) -> None:
         self.ticket = ticket
         self.holder = holder
         self._handle = handle
         self._session = handle.session
         self._counters = counters
         self._owner_factory = owner_session
+        self._owner_back = owner_back
         self._owner: Any = None
+        self._failed = False  # an iRODS call of this request failed: its owner session is not lent again
+        self._verify_checksum = verify_checksum or service is None
         # The admin session for S3 metadata (AVUs, see s3meta); paths are checked against the ticket first.
         self._service = service
         self._repairs = repairs
@@ -117,6 +124,7 @@ class IrodsDataSession(DataSession):
 
     def _translate(self, err: BaseException, path: str) -> TicketBoothError:
         """``err`` mapped (data-path context); a network failure also breaks this session."""
+        self._failed = True
         if is_network_failure(err):
             self._broke()
         return translate(err, context="use", path=path)
@@ -131,6 +139,7 @@ class IrodsDataSession(DataSession):
         try:
             return func()
         except TicketBoothError as err:
+            self._failed = True
             if is_network_failure(err):
                 self._broke()
             raise
@@ -416,12 +425,18 @@ class IrodsDataSession(DataSession):
 
         owner = self._owner_session()
         self._make_parents(path)
-        # The MD5 is registered as the object's checksum (and verified by the server), so it is the S3 ETag later.
-        handle = self._call(lambda: owner.data_objects.open(path, "w", allow_redirect=False,
-                                                            **{kw.VERIFY_CHKSUM_KW: md5}), path)
+        # The MD5 is registered as the object's checksum, so it is the S3 ETag later: verified by the server (it
+        # reads the object back), or registered by the service account as computed over the bytes sent.
+        verify = {kw.VERIFY_CHKSUM_KW: md5} if self._verify_checksum else {}
+        handle = self._call(lambda: owner.data_objects.open(path, "w", allow_redirect=False, **verify), path)
         try:
             self._call(lambda: shutil.copyfileobj(spool, handle, CHUNK), path)
             self._call(handle.close, path)
+            if not verify:
+                # Should this fail, the object stays, complete, with no MD5 (and the provisional ETag): only an
+                # incomplete replica is removed below.
+                self._call(lambda: self._service().data_objects.modDataObjMeta(  # type: ignore[misc]
+                    {"objPath": path}, {kw.CHKSUM_KW: md5, kw.ADMIN_KW: ""}), path)
         except BaseException:
             # iRODS already truncated or created the object: a partial object is worse than none (and reads as
             # none meanwhile: it has no good replica).
@@ -433,22 +448,29 @@ class IrodsDataSession(DataSession):
     def _remove_partial(self, path: str) -> None:
         """Unlink what a failed write left at ``path`` — unless a later write has made it good meanwhile; queued
         (``repairs``) when the zone cannot be reached now."""
-        owner_factory = self._owner_factory
+        owner_factory, owner_back = self._owner_factory, self._owner_back
 
         def remove() -> None:
             from irods.exception import DataObjectDoesNotExist
 
+            # A kept owner session (or a new one), not this request's: this may run later, from the repairs.
             owner = owner_factory()
+            healthy = False
             try:
                 try:
                     obj = owner.data_objects.get(path)
                 except DataObjectDoesNotExist:
+                    healthy = True
                     return
                 if _good_replica(obj) is None:
                     owner.data_objects.unlink(path, force=True)
+                healthy = True
             finally:
-                with contextlib.suppress(Exception):
-                    owner.cleanup()
+                if owner_back is not None:
+                    owner_back(owner, healthy)
+                else:
+                    with contextlib.suppress(Exception):
+                        owner.cleanup()
 
         try:
             remove()
@@ -653,8 +675,11 @@ class IrodsDataSession(DataSession):
         owner, self._owner = self._owner, None
         try:
             if owner is not None:
-                with contextlib.suppress(Exception):
-                    owner.cleanup()
+                if self._owner_back is not None:
+                    self._owner_back(owner, park and not self._failed)
+                else:
+                    with contextlib.suppress(Exception):
+                        owner.cleanup()
         finally:
             discard = None if park else getattr(self._handle, "discard", None)
             if callable(discard):
