@@ -20,7 +20,6 @@ backend or out of band, or an allow-list changed in iRODS, is refused at the nex
 """
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from datetime import UTC, datetime
@@ -33,12 +32,10 @@ from ticketbooth.settings import IrodsSettings, S3Settings, Settings
 
 from ..gateway.conftest import S3Client
 from .irods_tally import tally
+from .real_zone import ENV, skip_module_without_a_zone
 
-_VARS = ("HOST", "PORT", "ZONE", "USER", "PASSWORD")
-_ENV = {name: os.environ.get(f"TICKETBOOTH_TEST_IRODS_{name}", "") for name in _VARS}
-if not all(_ENV.values()):
-    pytest.skip("set TICKETBOOTH_TEST_IRODS_HOST/PORT/ZONE/USER/PASSWORD to run against a real iRODS zone",
-                allow_module_level=True)
+_ENV = ENV
+skip_module_without_a_zone()
 
 pytestmark = pytest.mark.irods
 OWNER, OTHER = "tbq_owner", "tbq_other"  # users of this module's own: the conformance suite deletes others' tickets

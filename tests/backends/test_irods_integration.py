@@ -27,12 +27,10 @@ from .conformance import (
     _Helpers,
 )
 from .irods_fixtures import IrodsCapabilities
+from .real_zone import ENV, skip_module_without_a_zone
 
-_VARS = ("HOST", "PORT", "ZONE", "USER", "PASSWORD")
-_ENV = {name: os.environ.get(f"TICKETBOOTH_TEST_IRODS_{name}", "") for name in _VARS}
-if not all(_ENV.values()):
-    pytest.skip("set TICKETBOOTH_TEST_IRODS_HOST/PORT/ZONE/USER/PASSWORD to run against a real iRODS zone",
-                allow_module_level=True)
+_ENV = ENV
+skip_module_without_a_zone()
 
 pytestmark = pytest.mark.irods
 _SERVICE_HOSTS = [h.strip() for h in os.environ.get("TICKETBOOTH_TEST_IRODS_SERVICE_HOSTS", "127.0.0.1").split(",")
