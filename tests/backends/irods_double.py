@@ -593,8 +593,10 @@ class FakeQuery:
         self._limit = -1
 
     def _clone(self) -> FakeQuery:
-        q = FakeQuery(self.session, list(self.columns))
-        q.criteria, q._order, q._limit = list(self.criteria), list(self._order), self._limit
+        # As python-irodsclient's Query._clone: the criteria and the ordering are shared with the query a clone
+        # came from, so filter() and order_by() change that one too (observed); only limit() stays apart.
+        q = FakeQuery(self.session, self.columns)
+        q.criteria, q._order, q._limit = self.criteria, self._order, self._limit
         return q
 
     def filter(self, *criteria: Criterion) -> FakeQuery:

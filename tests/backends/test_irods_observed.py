@@ -240,6 +240,18 @@ def test_query_all_stops_at_500_rows_and_get_results_pages_on(server):
     assert [len(batch) for batch in query.limit(300).get_batches()] == [300, count - 300]
 
 
+def test_a_filter_also_changes_the_query_it_was_called_on(server):
+    # python-irodsclient's Query._clone shares the criteria list: a query cannot serve as the base of several
+    # filtered ones (listing.py makes each afresh).
+    alice = server.session("alice")
+    for name in ("a1", "a2", "b1"):
+        server.put(alice, f"{server.root}/sub/{name}", b"1")
+    base = server.admin.query(DataObject.name).filter(Collection.name == server.root + "/sub")
+    only_a = base.filter(Like(DataObject.name, "a%"))
+    assert sorted(r[DataObject.name] for r in only_a.get_results()) == ["a1", "a2"]
+    assert sorted(r[DataObject.name] for r in base.get_results()) == ["a1", "a2"]  # not ["a1", "a2", "b1"]
+
+
 def test_the_catalog_compares_and_orders_names_by_utf8_bytes(server):
     # The test zone's PostgreSQL runs with the C.UTF-8 collation, as listings need (genquery.compares_bytewise):
     # "-" (0x2d) < "." < "/" < "0" < "Z" < "a" < "é"; a linguistic collation would ignore "-" and fold case.

@@ -714,3 +714,34 @@ def test_without_verification_the_service_account_registers_the_md5(zone, clock)
     assert opened and kw.VERIFY_CHKSUM_KW not in opened[-1]  # iRODS does not read the object back
     assert zone.objects["/tempZone/home/alice/ds1/fast.bin"].checksum == info.etag == hashlib.md5(b"payload").hexdigest()
     backend.close()
+
+
+def test_remembered_batch_ends_bound_later_pages_and_never_change_what_is_listed(backend, zone):
+    root = "/tempZone/home/alice/ds1/ends"
+    names = {f"k{i:05d}" for i in range(0, 3000, 2)}
+    for name in names:
+        zone.put(f"{root}/{name}", b"1", "alice")
+    ticket = create(backend)
+
+    def listed(limit=None):
+        with backend.open_session(ticket, "alice", client_host=None, now=NOW) as s:
+            zone.rows_sent = 0
+            found = []
+            for info in s.list(root, recursive=True):
+                found.append(info.path.rsplit("/", 1)[1])
+                if len(found) == limit:
+                    break
+            return found, zone.rows_sent
+
+    everything, cold = listed()
+    assert everything == sorted(names)
+    _, warm = listed(limit=10)
+    assert warm <= 600 < cold  # one remembered range, not the rest of the collection
+    # The hints go stale: names removed and added inside the remembered ranges are listed as they are now.
+    for name in sorted(names)[100:900]:
+        del zone.objects[f"{root}/{name}"]
+        names.discard(name)
+    for i in range(1, 3000, 7):
+        zone.put(f"{root}/k{i:05d}", b"1", "alice")
+        names.add(f"k{i:05d}")
+    assert listed()[0] == sorted(names)

@@ -49,6 +49,7 @@ from .data import IrodsDataSession
 from .errors import CAT_TICKET_INVALID, irods_code, is_network_failure, translate
 from .genquery import compares_bytewise
 from .labels import remove_label, set_label
+from .listing import BatchEnds
 from .recent import RecentRequests
 from .repairs import Repairs
 from .ticketmemo import TicketMemo
@@ -201,6 +202,7 @@ class IrodsBackend(TicketBackend):
         # read times on this backend's clock, which iRODS's row stamps are compared with.
         self._memo = TicketMemo(ticket_ttl, wall=lambda: self._clock().timestamp())
         self._bytewise: bool | None = None  # whether the catalog orders names as S3 orders keys (asked once)
+        self._batch_ends = BatchEnds()  # where listing batches ended, for later pages (listing.py)
 
     @classmethod
     def from_settings(
@@ -628,7 +630,8 @@ class IrodsBackend(TicketBackend):
                                                                      self._connector.generation),
                                 ticket_gone=lambda: self._gone(ticket), ordered_names=self._ordered_names,
                                 renew_parked=None if warm is None else fresh,
-                                verify_checksum=self._connector.settings.verify_checksum)
+                                verify_checksum=self._connector.settings.verify_checksum,
+                                batch_ends=self._batch_ends)
 
     def _current(self, ticket: Ticket) -> Ticket:
         """``ticket`` as the catalog holds it now (``TicketNotFound`` when it is gone): its row read now, the

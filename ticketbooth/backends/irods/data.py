@@ -90,7 +90,8 @@ class IrodsDataSession(DataSession):
                  repairs: Repairs | None = None, on_network_failure: Callable[[], Any] | None = None,
                  ticket_gone: Callable[[], bool] | None = None,
                  ordered_names: Callable[[], bool] | None = None,
-                 renew_parked: Callable[[], TicketSession] | None = None, verify_checksum: bool = True) -> None:
+                 renew_parked: Callable[[], TicketSession] | None = None, verify_checksum: bool = True,
+                 batch_ends: listing.BatchEnds | None = None) -> None:
         self.ticket = ticket
         self.holder = holder
         self._handle = handle
@@ -101,6 +102,7 @@ class IrodsDataSession(DataSession):
         self._owner: Any = None
         self._failed = False  # an iRODS call of this request failed: its owner session is not lent again
         self._verify_checksum = verify_checksum or service is None
+        self._batch_ends = batch_ends  # where listing batches ended, shared by the backend's sessions (listing.py)
         # The admin session for S3 metadata (AVUs, see s3meta); paths are checked against the ticket first.
         self._service = service
         self._repairs = repairs
@@ -321,7 +323,7 @@ class IrodsDataSession(DataSession):
 
         def first() -> tuple[Iterator[tuple[bytes, ObjectInfo]], tuple[bytes, ObjectInfo] | None]:
             entries = listing.children(self._session, self._service, collection, after,
-                                       ordered=self._ordered_names(), skipped=_skipped)
+                                       ordered=self._ordered_names(), skipped=_skipped, ends=self._batch_ends)
             return entries, self._call(lambda: next(entries, None), collection)
 
         entries, head = self._on_ticket(first)

@@ -7,6 +7,15 @@ the data objects by name after the marker, the sub-collections by name from the 
 start of a collection of 10,000 objects as at its end. Only the kept layouts (``s3.layout``) of the names in the
 batch are read with it. Elsewhere every row of the level is read and sorted here, as before.
 
+GenQuery (not the listing) still costs in proportion to the rows *after* a page's lower bound: the server reads
+every matching row from the database before it sends the first batch, about 15 ms more for the first page of a
+10,000-object collection than of a 1,000-object one on the test zone. :class:`BatchEnds` therefore remembers
+where the batches of each collection ended, and a later listing asks for "after the marker, up to the next known
+end": a range holds about one batch, whatever the collection's size. The ends are hints, never trusted for
+content: a range query returns every name in it (more when names were added there, fewer when removed), and
+the walk goes on from the range's end, so a stale end only changes how the rows are cut into round trips. A
+collection's first listing in a process reads the rest of it in one stream, as without the hints.
+
 Only objects with a good replica are listed (``DataObject.replica_status`` '1', :func:`good_rows`): what an
 interrupted write left is a stale replica, not the object. An object without an MD5 checksum gets the
 provisional ETag of its modify time and size (:func:`etag_of`, ``base.provisional_etag``).
@@ -19,8 +28,11 @@ before the marker anyway.
 """
 from __future__ import annotations
 
+import bisect
 import heapq
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -30,7 +42,8 @@ from ...errors import InvalidPath
 from ..base import ObjectInfo, provisional_etag
 from . import genquery, layouts
 
-__all__ = ["BATCH", "GOOD_REPLICA", "CollectionOrder", "bounds", "children", "etag_of", "good_rows", "md5_of", "safe_bound"]
+__all__ = ["BATCH", "GOOD_REPLICA", "BatchEnds", "CollectionOrder", "bounds", "children", "etag_of", "good_rows",
+           "md5_of", "safe_bound"]
 
 #: Rows per catalog round trip (python-irodsclient's own default, IRODS_QUERY_LIMIT).
 BATCH = 500
@@ -120,15 +133,47 @@ class CollectionOrder:
         return ready
 
 
+class BatchEnds:
+    """The names at which ordered object batches of each collection ended (see the module docstring); at most
+    ``max_collections`` collections (the least recently used forgotten) of ``per_collection`` ends each."""
+
+    def __init__(self, max_collections: int = 256, per_collection: int = 2048) -> None:
+        self._max, self._per = max_collections, per_collection
+        self._lock = threading.Lock()
+        self._ends: OrderedDict[str, list[str]] = OrderedDict()
+
+    def after(self, collection: str, name: str | None) -> str | None:
+        """The first known end after ``name`` (``None``: from the start) in ``collection``, if any."""
+        with self._lock:
+            ends = self._ends.get(collection)
+            if not ends:
+                return None
+            self._ends.move_to_end(collection)
+            index = 0 if name is None else bisect.bisect_right(ends, name)
+            return ends[index] if index < len(ends) else None
+
+    def note(self, collection: str, name: str) -> None:
+        with self._lock:
+            ends = self._ends.setdefault(collection, [])
+            self._ends.move_to_end(collection)
+            index = bisect.bisect_left(ends, name)
+            if (index == len(ends) or ends[index] != name) and len(ends) < self._per:
+                ends.insert(index, name)
+            while len(self._ends) > self._max:
+                self._ends.popitem(last=False)
+
+
 def children(session: Any, service: Callable[[], Any] | None, collection: str, after: bytes | None, *,
-             ordered: bool, skipped: Callable[[str, InvalidPath], None]) -> Iterator[Entry]:
+             ordered: bool, skipped: Callable[[str, InvalidPath], None],
+             ends: BatchEnds | None = None) -> Iterator[Entry]:
     """``(listing key, info)`` of every entry directly in ``collection``, in key order, from near ``after``
     (entries at or before it may come too; the caller drops them). ``session`` reads (the ticket session),
-    ``service()`` reads the kept layouts (``None``: none); ``skipped`` is told of names no S3 key can carry."""
+    ``service()`` reads the kept layouts (``None``: none); ``skipped`` is told of names no S3 key can carry;
+    ``ends`` remembers where batches ended, for the next listing (``None``: nothing remembered)."""
     limits = bounds(collection, after) if ordered else (None, None)
     if limits is None:
         return
-    objects = _objects(session, service, collection, limits[0], ordered, skipped)
+    objects = _objects(session, service, collection, limits[0], ordered, skipped, ends or BatchEnds(0, 0))
     subs = _collections(session, collection, limits[1], ordered, skipped)
     if ordered:
         yield from heapq.merge(objects, subs, key=lambda entry: entry[0])
@@ -136,20 +181,44 @@ def children(session: Any, service: Callable[[], Any] | None, collection: str, a
         yield from sorted([*objects, *subs], key=lambda entry: entry[0])
 
 
+def _ordered_batches(make_query: Callable[[], Any], collection: str, after: str | None,
+                     ends: BatchEnds) -> Iterator[list[Any]]:
+    """The rows of ``make_query()`` (objects of ``collection``) after ``after`` in name order, a batch at a
+    time: known ranges first (one query each), then one stream to the end that notes where its batches end.
+    Each query is made afresh: python-irodsclient's ``filter`` adds its criteria to the query it was called on
+    too (``test_a_filter_also_changes_the_query_it_was_called_on``)."""
+    from irods.models import DataObject
+
+    lower, inclusive = (None, False) if after is None else safe_bound(after)
+
+    def bounded() -> Any:
+        query = make_query()
+        return query if lower is None else query.filter(DataObject.name >= lower if inclusive else
+                                                         DataObject.name > lower)
+
+    while True:
+        end = ends.after(collection, lower)
+        if end is not None:
+            yield genquery.rows(bounded().filter(DataObject.name <= end).order_by(DataObject.name))
+            lower, inclusive = end, False
+            continue
+        for rows in genquery.batches(bounded().order_by(DataObject.name), BATCH):
+            if len(rows) == BATCH and not safe_bound(rows[-1][DataObject.name])[1]:
+                ends.note(collection, rows[-1][DataObject.name])
+            yield rows
+        return
+
+
 def _objects(session: Any, service: Callable[[], Any] | None, collection: str, after: str | None, ordered: bool,
-             skipped: Callable[[str, InvalidPath], None]) -> Iterator[Entry]:
+             skipped: Callable[[str, InvalidPath], None], ends: BatchEnds) -> Iterator[Entry]:
     from irods.models import Collection, DataObject
 
-    query = session.query(DataObject.name, DataObject.size, DataObject.modify_time, DataObject.checksum,
-                          DataObject.replica_status).filter(Collection.name == collection)
-    if ordered:
-        if after is not None:
-            bound, cut = safe_bound(after)
-            query = query.filter(DataObject.name >= bound if cut else DataObject.name > bound)
-        query = query.order_by(DataObject.name)
-        batches = genquery.batches(query, BATCH)
-    else:
-        batches = iter([genquery.rows(query)])
+    def make_query() -> Any:
+        return session.query(DataObject.name, DataObject.size, DataObject.modify_time, DataObject.checksum,
+                             DataObject.replica_status).filter(Collection.name == collection)
+
+    batches = (_ordered_batches(make_query, collection, after, ends) if ordered
+               else iter([genquery.rows(make_query())]))
     last: str | None = None
     for batch in batches:
         rows = good_rows(batch)
