@@ -18,7 +18,6 @@ import ctypes
 import errno
 import os
 import platform
-import threading
 
 __all__ = ["open_beneath", "available"]
 
@@ -47,7 +46,6 @@ def _load() -> object | None:
 
 
 _syscall = _load()
-_switch_off = threading.Lock()
 
 
 def available() -> bool:
@@ -58,8 +56,7 @@ def available() -> bool:
 def disable() -> None:
     """Stop using ``openat2`` in this process (tests use it to exercise the walk every caller falls back to)."""
     global _syscall
-    with _switch_off:
-        _syscall = None
+    _syscall = None  # one store: threads that raced past the check just make one more refused call
 
 
 def open_beneath(dir_fd: int, path: str, flags: int) -> int:
