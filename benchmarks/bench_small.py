@@ -11,8 +11,8 @@ without a uses limit (the use count is then tallied and group-committed, see doc
 commit under the catalogue's write lock; with the default use window (``s3.use_window``, 10 s) only the first
 request of a key pair's window starts one, so ``--use-window 0`` measures a count per request.
 
-With ``--floor`` a WSGI app that only answers is measured too, under bare gunicorn gthread (1 worker x 8
-threads): the cost of the server machinery alone, same client.
+With ``--floor`` a WSGI app that only answers is measured too, under bare gunicorn gthread with the gateway's
+worker and thread counts: the cost of the server machinery alone, same client.
 
 Run from the repository root:  python benchmarks/bench_small.py [--requests 2000] [--clients 8] [--limited] [--floor]
 [--workers N] [--threads N] [--no-seaweedfs] [--in-process]
@@ -43,6 +43,7 @@ from bench_gateway import free_port, fresh_embedded_config, launch, start, worke
 from bench_listing import start_seaweedfs  # noqa: E402
 
 from ticketbooth.api.auth import issue_dev_token  # noqa: E402
+from ticketbooth.serving import GATEWAY_THREADS, usable_cpus  # noqa: E402
 from ticketbooth.settings import load_settings  # noqa: E402
 
 BODY = os.urandom(4096)
@@ -189,7 +190,8 @@ def main() -> None:
     parser.add_argument("--use-window", type=float,
                         help="the gateway's s3.use_window (default: its own, 10 s; 0 counts every request's use)")
     parser.add_argument("--floor", action="store_true",
-                        help="also measure a WSGI app that only answers (gunicorn gthread, 1 worker x 8 threads)")
+                        help="also measure a WSGI app that only answers (gunicorn gthread, the gateway's workers and "
+                             "threads)")
     parser.add_argument("--workers", type=int, help="gateway worker processes (default: ticketbooth gateway's)")
     parser.add_argument("--threads", type=int, help="threads per worker (default: ticketbooth gateway's)")
     parser.add_argument("--in-process", action="store_true",
@@ -231,7 +233,8 @@ def main() -> None:
         if args.floor:
             floor_port = free_port()
             floor = start("bench_small:floor_app", floor_port, {"PYTHONPATH": str(Path(__file__).resolve().parent)},
-                          work / "floor.log", workers=1, threads=8)
+                          work / "floor.log", workers=args.workers or usable_cpus(),
+                          threads=args.threads or GATEWAY_THREADS)
             processes.append(floor)
             measure("wsgi floor", floor_port, "/floor", "any", "any", args.requests, args.clients, floor.pid)
         if not args.no_seaweedfs:

@@ -135,3 +135,16 @@ def test_serve_demo_seeds_data_and_a_dev_secret(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TICKETBOOTH_AUTH__HS256_SECRET", SECRET)
     assert cli.main(["serve", "--demo", "--data-dir", str(data)]) == 0
     assert served["settings"].auth.hs256_secret == SECRET
+
+
+def test_gateway_defaults_to_one_worker_per_usable_cpu_with_few_threads(monkeypatch, capsys):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    args = cli.build_parser().parse_args(["gateway"])
+    assert (args.workers, args.threads) == (3, 4)
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["gateway", "--help"])
+    assert "one per usable CPU, 3 here" in " ".join(capsys.readouterr().out.split())
+    serve = cli.build_parser().parse_args(["serve"])
+    assert (serve.workers, serve.threads) == (1, 8)
+    explicit = cli.build_parser().parse_args(["gateway", "--workers", "1", "--threads", "8"])
+    assert (explicit.workers, explicit.threads) == (1, 8)

@@ -24,6 +24,7 @@ from typing import Any
 from .client.commands import CLIENT_SUBCOMMANDS
 from .errors import ConfigError
 from .logs import TEXT_FORMAT, configure_logging
+from .serving import GATEWAY_THREADS, usable_cpus
 from .settings import Settings, load_settings
 
 __all__ = ["SUBCOMMANDS", "DEV_SECRET_FILE", "build_parser", "main", "load_cli_settings", "dev_secret"]
@@ -47,9 +48,10 @@ def _add_listen_options(parser: argparse.ArgumentParser, section: str, default_p
     parser.add_argument("--port", type=int, help=f"port to listen on (default: {section}.port, {default_port})")
 
 
-def _add_worker_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
+def _add_worker_options(parser: argparse.ArgumentParser, *, workers: int = 1, threads: int = 8,
+                        workers_help: str = "worker processes (default 1)") -> None:
+    parser.add_argument("--workers", type=int, default=workers, help=workers_help)
+    parser.add_argument("--threads", type=int, default=threads, help=f"threads per worker (default {threads})")
 
 
 def load_cli_settings(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Settings:
@@ -231,7 +233,9 @@ def add_gateway(subparsers: Any) -> None:
                                    description="Run the reference S3 gateway (also serves /_t/ anonymous links).")
     _add_listen_options(parser, "gateway", 9000)
     _add_config_options(parser)
-    _add_worker_options(parser)
+    cpus = usable_cpus()
+    _add_worker_options(parser, workers=cpus, threads=GATEWAY_THREADS,
+                        workers_help=f"worker processes (default: one per usable CPU, {cpus} here)")
     parser.set_defaults(handler=_gateway)
 
 

@@ -4,15 +4,28 @@ The one gunicorn runner behind ``ticketbooth serve`` (the API) and ``ticketbooth
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
-
-from gunicorn.app.base import BaseApplication
 
 from .multiproc import hooks
 from .settings import MetricsSettings
 
-__all__ = ["run_gunicorn"]
+__all__ = ["run_gunicorn", "usable_cpus", "GATEWAY_THREADS"]
+
+#: The gateway's threads per worker process. Few: every thread of a process busy with a request takes the GIL
+#: back at each system call, so eight threads in one process cost a 4 KiB GET about twice the CPU of four
+#: processes with two threads (benchmarks/README.md, bench_small); the number of transfers that stream at once is
+#: workers x threads.
+GATEWAY_THREADS = 4
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask; a container's CPU quota is not seen), at least 1."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(os.cpu_count() or 1, 1)
 
 
 def run_gunicorn(load_app: Callable[[], Any], *, host: str, port: int, workers: int, threads: int,
@@ -24,6 +37,10 @@ def run_gunicorn(load_app: Callable[[], Any], *, host: str, port: int, workers: 
     (``timeout``, ``logger_class`` ...); one this gunicorn does not know is skipped, so a setting of a newer
     gunicorn (``control_socket_disable``, gunicorn >= 24) does no harm on an older one.
     """
+    from gunicorn.app.base import (
+        BaseApplication,  # here: the CLI reads this module's defaults without gunicorn
+    )
+
     settings = {
         "bind": f"{host}:{port}",
         "workers": workers,

@@ -45,8 +45,14 @@ class RunningGateway:
         return self._output
 
 
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as listing:
+        return [int(child) for child in listing.read().split()]
+
+
 @pytest.fixture
 def gunicorn_gateway(tmp_path):
+    """``ticketbooth gateway`` with two worker processes: a revocation must hold in the worker that did not see it."""
     data_dir = str(tmp_path / "data")
     backend = EmbeddedBackend(data_dir, "tempZone", users=("alice",))
     backend.put_object("/tempZone/home/alice/ds1/a b.txt", b"served by gunicorn")
@@ -54,7 +60,7 @@ def gunicorn_gateway(tmp_path):
     env = dict(os.environ, TICKETBOOTH_S3__KEY_CACHE_TTL="0")
     process = subprocess.Popen(
         [sys.executable, "-m", "ticketbooth.cli", "gateway", "--host", "127.0.0.1", "--port", str(port),
-         "--data-dir", data_dir, "--threads", "4"],
+         "--data-dir", data_dir, "--workers", "2", "--threads", "2"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     running = RunningGateway(process, f"http://127.0.0.1:{port}")
@@ -67,6 +73,8 @@ def gunicorn_gateway(tmp_path):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("gateway did not start: " + running.stop()) from None
             time.sleep(0.1)
+    while len(_children(process.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     try:
         yield backend, running
     finally:
@@ -77,6 +85,7 @@ def gunicorn_gateway(tmp_path):
 def test_gunicorn_serves_signed_requests_and_links_without_logging_secrets(gunicorn_gateway):
     backend, running = gunicorn_gateway
     url = running.url
+    assert len(_children(running.process.pid)) == 2
     now = datetime.now(UTC)
     alice = Actor("alice")
     ticket = backend.create_ticket(alice, TicketSpec(path="/tempZone/home/alice/ds1", users=("alice",)), now=now)
