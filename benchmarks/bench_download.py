@@ -1,8 +1,8 @@
 """Benchmark what a download costs the gateway: worker CPU seconds per GiB, against nginx serving the same file.
 
-The gateway runs as ``ticketbooth gateway`` (its defaults: gunicorn gthread, 1 worker x 8 threads) on the
-embedded backend; nginx (1 worker, ``sendfile on``, no access log) serves the embedded data directory as plain
-static files. Both serve the same file from the page cache with the same requests, over keep-alive loopback
+The gateway runs as ``ticketbooth gateway`` (gunicorn gthread, its default threads, one worker: the process
+measured, like nginx's one) on the embedded backend; nginx (1 worker, ``sendfile on``, no access log) serves
+the embedded data directory as plain static files. Both serve the same file from the page cache with the same requests, over keep-alive loopback
 connections, in interleaved rounds; each server's CPU (``utime + stime`` of its worker from
 ``/proc/<pid>/stat``) is read before and after each shape. Request shapes of real clients:
 
@@ -218,7 +218,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds (best reported)")
     args = parser.parse_args()
 
-    work, settings, api_port, gw_port, processes = start_embedded(args.workdir)
+    work, settings, api_port, gw_port, processes = start_embedded(args.workdir, workers=1)  # one worker: the one measured
     try:
         token = issue_dev_token(settings, "alice", False, datetime.now(UTC))
         zone = work / "data" / "zone"
@@ -260,7 +260,7 @@ def main() -> None:
                 raise RuntimeError(f"gateway, {shape}: the bytes differ from the file's")
         load = os.getloadavg()
         print(f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; gateway: gunicorn "
-              f"gthread 1 worker x 8 threads (ticketbooth gateway), embedded backend; nginx 1 worker, sendfile on; "
+              f"gthread 1 worker (ticketbooth gateway --workers 1), embedded backend; nginx 1 worker, sendfile on; "
               f"{size / GiB:g} GiB object from the page cache; best of {args.repeat}")
         cpu: dict[tuple[str, str], list[float]] = {}
         wall: dict[tuple[str, str], list[float]] = {}

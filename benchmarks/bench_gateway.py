@@ -94,16 +94,19 @@ def fresh_embedded_config(workdir: str) -> tuple[Path, Path, int, int]:
     return work, config, api_port, gw_port
 
 
-def start_embedded(workdir: str) -> tuple[Path, Settings, int, int, list[subprocess.Popen]]:
+def start_embedded(workdir: str, *, workers: int | None = None) -> tuple[Path, Settings, int, int,
+                                                                         list[subprocess.Popen]]:
     """A fresh embedded deployment (:func:`fresh_embedded_config`) with the API (gunicorn, 1 worker x 4 threads)
-    and the gateway as ``ticketbooth gateway`` runs it (its production defaults) started on it. Returns (work
-    directory, settings, API port, gateway port, [gateway, API] processes: the caller stops them)."""
+    and the gateway as ``ticketbooth gateway`` runs it (its production defaults; ``workers`` overrides its worker
+    count: one when the caller reads the serving worker's CPU or RSS) started on it. Returns (work directory,
+    settings, API port, gateway port, [gateway, API] processes: the caller stops them)."""
     work, config, api_port, gw_port = fresh_embedded_config(workdir)
     settings = load_settings(config, environ={})
     env = {"TICKETBOOTH_CONFIG": str(config)}
     api = start("ticketbooth.wsgi:app", api_port, env, work / "api.log", workers=1, threads=4)
     gateway = launch([str(Path(sys.executable).with_name("ticketbooth")), "gateway", "--config", str(config),
-                      "--port", str(gw_port)], gw_port, env, work / "gateway.log")
+                      "--port", str(gw_port), *(["--workers", str(workers)] if workers else [])],
+                     gw_port, env, work / "gateway.log")
     return work, settings, api_port, gw_port, [gateway, api]
 
 

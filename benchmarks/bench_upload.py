@@ -1,7 +1,7 @@
 """Benchmark what an upload costs the gateway: worker CPU seconds per GiB and peak RSS, against the physical cost.
 
-The gateway runs as ``ticketbooth gateway`` (its defaults: gunicorn gthread, 1 worker x 8 threads) on the
-embedded backend. Each PUT streams a generated body (a random 1 MiB block repeated, so the client costs little
+The gateway runs as ``ticketbooth gateway`` (gunicorn gthread, its default threads, one worker: the process
+measured) on the embedded backend. Each PUT streams a generated body (a random 1 MiB block repeated, so the client costs little
 and nothing is read from disk) over a keep-alive loopback connection; the gateway worker's CPU (``utime +
 stime`` from ``/proc/<pid>/stat``) is read before and after each request. Request shapes are those of real
 clients:
@@ -193,7 +193,7 @@ def main() -> None:
     parser.add_argument("--profile", metavar="DIR", help="py-spy record the worker during one PUT per shape")
     args = parser.parse_args()
 
-    work, settings, api_port, gw_port, processes = start_embedded(args.workdir)
+    work, settings, api_port, gw_port, processes = start_embedded(args.workdir, workers=1)  # one worker: the one measured
     gateway = processes[0]
     try:
         token = issue_dev_token(settings, "alice", False, datetime.now(UTC))
@@ -214,7 +214,7 @@ def main() -> None:
         idle_hwm, idle_rss = vm_hwm_kib(worker), vm_rss_kib(worker)
         load = os.getloadavg()
         print(f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; gateway: gunicorn "
-              f"gthread 1 worker x 8 threads (ticketbooth gateway), embedded backend; {gib:g} GiB bodies, "
+              f"gthread 1 worker (ticketbooth gateway --workers 1), embedded backend; {gib:g} GiB bodies, "
               f"best of {args.repeat}")
         print(f"worker idle: VmRSS {idle_rss / 1024:.1f} MiB, VmHWM {idle_hwm / 1024:.1f} MiB")
 
