@@ -3,7 +3,8 @@
 Eight client threads, each with its own keep-alive connection, send presigned requests (SigV4 query signature
 by botocore, ``UNSIGNED-PAYLOAD`` for PUT: the shape of ``aws s3 presign`` and presigned-curl clients) for a
 fixed number of requests per operation; the URLs are signed before the clock starts. Reported per server and
-operation: requests per second, the median, p90 and p99 latency, and the 1-minute load average when it ended.
+operation: requests per second, the median, p90 and p99 latency, the 1-minute load average when it ended, and
+for a server of several worker processes how its CPU fell on them (a worker keeps the connections it accepted).
 The gateway is ``ticketbooth gateway`` itself with its defaults (gunicorn gthread, its worker and thread counts,
 access log on; ``--workers``/``--threads`` override them) on the embedded backend, with a read-write ticket
 without a uses limit (the use count is then tallied and group-committed, see docs/embedded.md) and, with
@@ -99,15 +100,22 @@ def run(port: int, method: str, targets: list[str], clients: int) -> tuple[float
     return time.perf_counter() - started, latencies
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) used so far by process ``pid``; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def tree_cpu(pid: int) -> tuple[float, int]:
     """(CPU seconds, user + system, and context switches, voluntary or not) used so far by process ``pid`` and
     every descendant still running, all their threads."""
-    ticks = os.sysconf("SC_CLK_TCK")
     total, switches, todo = 0.0, 0, [pid]
     while todo:
         current = todo.pop()
         try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
             for task in Path(f"/proc/{current}/task").iterdir():
                 todo += [int(child) for child in (task / "children").read_text().split()]
                 for line in (task / "status").read_text().splitlines():
@@ -115,18 +123,29 @@ def tree_cpu(pid: int) -> tuple[float, int]:
                         switches += int(line.split()[1])
         except (FileNotFoundError, ProcessLookupError):
             continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        total += process_cpu(current)
     return total, switches
 
 
+def worker_split(before: dict[int, float], after: dict[int, float]) -> str:
+    """How the CPU of a run fell on the worker processes, largest share first ("71/29 %"): a worker keeps the
+    keep-alive connections it accepted, so an uneven split means the clients' connections landed unevenly."""
+    spent = sorted((after[pid] - before.get(pid, 0.0) for pid in after), reverse=True)
+    total = sum(spent)
+    if len(spent) < 2 or total <= 0:
+        return ""
+    return "  workers " + "/".join(f"{100 * share / total:.0f}" for share in spent) + " %"
+
+
 def report(name: str, method: str, wall: float, latencies: list[float],
-           cpu: tuple[float, int] | None = None) -> None:
+           cpu: tuple[float, int] | None = None, split: str = "") -> None:
     ordered = sorted(latencies)
     p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
     spent = "" if cpu is None else (f"  server CPU {cpu[0] / len(ordered) * 1e6:5.0f} us/req"
                                     f" {cpu[1] / len(ordered):5.1f} switches/req")
     print(f"{name:10} {method:5} {len(ordered) / wall:8.0f}/s  median {statistics.median(ordered) * 1000:6.1f} ms"
-          f"  p90 {p(0.90):6.1f} ms  p99 {p(0.99):6.1f} ms{spent}  load {os.getloadavg()[0]:.1f}", flush=True)
+          f"  p90 {p(0.90):6.1f} ms  p99 {p(0.99):6.1f} ms{spent}  load {os.getloadavg()[0]:.1f}{split}",
+          flush=True)
 
 
 def measure(name: str, port: int, base_path: str, akid: str, secret: str, count: int, clients: int,
@@ -140,10 +159,14 @@ def measure(name: str, port: int, base_path: str, akid: str, secret: str, count:
             parts = urlsplit(presign(method, f"{url}/{key}", akid, secret))
             targets.append(f"{parts.path}?{parts.query}")
         run(port, method, targets[: max(count // 10, clients)], clients)  # warm-up
+        workers = worker_pids(server) if server else []
         before = tree_cpu(server) if server else (0.0, 0)
+        per_worker = {pid: process_cpu(pid) for pid in workers}
         wall, latencies = run(port, method, targets, clients)
         after = tree_cpu(server) if server else None
-        report(name, method, wall, latencies, (after[0] - before[0], after[1] - before[1]) if after else None)
+        split = worker_split(per_worker, {pid: process_cpu(pid) for pid in workers})
+        report(name, method, wall, latencies, (after[0] - before[0], after[1] - before[1]) if after else None,
+               split)
 
 
 def in_process(settings, base_path: str, port: int, akid: str, secret: str, count: int) -> None:
