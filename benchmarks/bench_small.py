@@ -44,7 +44,8 @@ from bench_gateway import free_port, fresh_embedded_config, launch, start, worke
 from bench_listing import start_seaweedfs  # noqa: E402
 
 from ticketbooth.api.auth import issue_dev_token  # noqa: E402
-from ticketbooth.serving import GATEWAY_THREADS, usable_cpus  # noqa: E402
+from ticketbooth.cpus import usable_cpus  # noqa: E402
+from ticketbooth.serving import GATEWAY_THREADS  # noqa: E402
 from ticketbooth.settings import load_settings  # noqa: E402
 
 BODY = os.urandom(4096)

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from .client.commands import CLIENT_SUBCOMMANDS
+from .cpus import usable_cpus
 from .errors import ConfigError
 from .logs import TEXT_FORMAT, configure_logging
-from .serving import GATEWAY_THREADS, usable_cpus
+from .serving import GATEWAY_THREADS
 from .settings import Settings, load_settings
 
 __all__ = ["SUBCOMMANDS", "DEV_SECRET_FILE", "build_parser", "main", "load_cli_settings", "dev_secret"]
@@ -235,7 +236,8 @@ def add_gateway(subparsers: Any) -> None:
     _add_config_options(parser)
     cpus = usable_cpus()
     _add_worker_options(parser, workers=cpus, threads=GATEWAY_THREADS,
-                        workers_help=f"worker processes (default: one per usable CPU, {cpus} here)")
+                        workers_help=f"worker processes (default: one per usable CPU, {cpus} here: the "
+                                     "affinity mask, or the cgroup CPU quota if lower)")
     parser.set_defaults(handler=_gateway)
 
 

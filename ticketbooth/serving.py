@@ -4,28 +4,19 @@ The one gunicorn runner behind ``ticketbooth serve`` (the API) and ``ticketbooth
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 from .multiproc import hooks
 from .settings import MetricsSettings
 
-__all__ = ["run_gunicorn", "usable_cpus", "GATEWAY_THREADS"]
+__all__ = ["run_gunicorn", "GATEWAY_THREADS"]
 
 #: The gateway's threads per worker process. Few: every thread of a process busy with a request takes the GIL
-#: back at each system call, so eight threads in one process cost a 4 KiB GET about twice the CPU of four
-#: processes with two threads (benchmarks/README.md, bench_small); the number of transfers that stream at once is
+#: back at each system call, so eight threads in one process cost a 4 KiB GET up to twice the CPU of two
+#: processes of four threads (benchmarks/README.md, bench_small); the number of transfers that stream at once is
 #: workers x threads.
 GATEWAY_THREADS = 4
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask; a container's CPU quota is not seen), at least 1."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return max(os.cpu_count() or 1, 1)
 
 
 def run_gunicorn(load_app: Callable[[], Any], *, host: str, port: int, workers: int, threads: int,

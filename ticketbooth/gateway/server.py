@@ -17,8 +17,9 @@ def serve_gateway(settings: Settings, *, threads: int | None = None, workers: in
     Defaults: one worker process per usable CPU, ``GATEWAY_THREADS`` threads each (docs/gateway.md, *Workers and
     threads*).
     """
+    from ..cpus import usable_cpus
     from ..gunicornlog import TicketBoothLogger
-    from ..serving import GATEWAY_THREADS, run_gunicorn, usable_cpus
+    from ..serving import GATEWAY_THREADS, run_gunicorn
     from .app import create_gateway_app
 
     workers = usable_cpus() if workers is None else workers
