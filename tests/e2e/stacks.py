@@ -336,7 +336,10 @@ def _start(base: Path, backend_toml: str, s3_toml: str = "") -> tuple[Settings, 
     try:
         api.wait_ready("/healthz")
         servers += [
-            Server(GATEWAY_APP, ports["gateway"], env, base / "gateway.log"),
+            # The plain gateway as production runs it on a 2-CPU host (2 workers x 4 threads, the metrics hooks):
+            # every client suite meets requests served by two processes. The TLS one is one process of 8 threads.
+            Server(GATEWAY_APP, ports["gateway"], env, base / "gateway.log", workers=2, threads=4,
+                   args=("-c", "python:ticketbooth.gunicorn_conf")),  # /metrics: the sum over both workers
             Server(API_APP, ports["tls_api"], tls_env, base / "tls-api.log"),
             Server(GATEWAY_APP, ports["tls_gateway"], tls_env, base / "tls-gateway.log", tls=(cert, key)),
         ]
