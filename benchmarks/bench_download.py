@@ -2,8 +2,8 @@
 
 The gateway runs as ``ticketbooth gateway`` (gunicorn gthread, its default threads, one worker: the process
 measured, like nginx's one) on the embedded backend; nginx (1 worker, ``sendfile on``, no access log) serves
-the embedded data directory as plain static files. Both serve the same file from the page cache with the same requests, over keep-alive loopback
-connections, in interleaved rounds; each server's CPU (``utime + stime`` of its worker from
+the embedded data directory as plain static files. Both serve the same file from the page cache with the same
+requests, over keep-alive loopback connections, in interleaved rounds; each server's CPU (``utime + stime`` of its worker from
 ``/proc/<pid>/stat``) is read before and after each shape. Request shapes of real clients:
 
 * ``whole object``: one GET of the object;

@@ -42,6 +42,7 @@ from botocore.credentials import Credentials
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_gateway import free_port, fresh_embedded_config, launch, start, worker_pids  # noqa: E402 - the shared loopback helpers
 from bench_listing import start_seaweedfs  # noqa: E402
+from bench_upload import cpu_seconds  # noqa: E402
 
 from ticketbooth.api.auth import issue_dev_token  # noqa: E402
 from ticketbooth.cpus import usable_cpus  # noqa: E402
@@ -101,15 +102,6 @@ def run(port: int, method: str, targets: list[str], clients: int) -> tuple[float
     return time.perf_counter() - started, latencies
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) used so far by process ``pid``; 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-
-
 def tree_cpu(pid: int) -> tuple[float, int]:
     """(CPU seconds, user + system, and context switches, voluntary or not) used so far by process ``pid`` and
     every descendant still running, all their threads."""
@@ -122,9 +114,9 @@ def tree_cpu(pid: int) -> tuple[float, int]:
                 for line in (task / "status").read_text().splitlines():
                     if "ctxt_switches:" in line:
                         switches += int(line.split()[1])
+            total += cpu_seconds(current)
         except (FileNotFoundError, ProcessLookupError):
             continue
-        total += process_cpu(current)
     return total, switches
 
 
@@ -162,10 +154,10 @@ def measure(name: str, port: int, base_path: str, akid: str, secret: str, count:
         run(port, method, targets[: max(count // 10, clients)], clients)  # warm-up
         workers = worker_pids(server) if server else []
         before = tree_cpu(server) if server else (0.0, 0)
-        per_worker = {pid: process_cpu(pid) for pid in workers}
+        per_worker = {pid: cpu_seconds(pid) for pid in workers}
         wall, latencies = run(port, method, targets, clients)
         after = tree_cpu(server) if server else None
-        split = worker_split(per_worker, {pid: process_cpu(pid) for pid in workers})
+        split = worker_split(per_worker, {pid: cpu_seconds(pid) for pid in workers})
         report(name, method, wall, latencies, (after[0] - before[0], after[1] - before[1]) if after else None,
                split)
 

@@ -1,8 +1,8 @@
 """Benchmark what an upload costs the gateway: worker CPU seconds per GiB and peak RSS, against the physical cost.
 
 The gateway runs as ``ticketbooth gateway`` (gunicorn gthread, its default threads, one worker: the process
-measured) on the embedded backend. Each PUT streams a generated body (a random 1 MiB block repeated, so the client costs little
-and nothing is read from disk) over a keep-alive loopback connection; the gateway worker's CPU (``utime +
+measured) on the embedded backend. Each PUT streams a generated body (a random 1 MiB block repeated, so the
+client costs little and nothing is read from disk) over a keep-alive loopback connection; the gateway worker's CPU (``utime +
 stime`` from ``/proc/<pid>/stat``) is read before and after each request. Request shapes are those of real
 clients:
 
